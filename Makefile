@@ -1,0 +1,40 @@
+# topicgate — build, run and test. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# Test servers write their addresses here (scripts/kafka.sh, scripts/glue.sh).
+RUN_DIR := .run
+# Exports the test servers' addresses into a recipe's shell.
+WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && set +a &&
+
+.PHONY: help build core core-release header test test-core lint clean
+
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: core-release ## build the Rust core (release)
+
+core: ## build the Rust core (debug)
+	$(CARGO) build -p topicgate
+
+core-release: ## build target/release/libtopicgate.{a,so}
+	$(CARGO) build --release -p topicgate
+
+header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
+	TOPICGATE_WRITE_HEADER=1 $(CARGO) test -p topicgate --test header
+
+test: test-core ## run every test (starts Kafka and moto if needed)
+
+test-core: kafka-up glue-up ## Rust unit tests, header check, Rust-API and C-ABI tests on the real broker
+	$(WITH_SERVERS) $(CARGO) test -p topicgate
+
+lint: ## rustfmt and clippy
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy -p topicgate --all-targets -- -D warnings
+
+clean: ## remove build output (keeps the Kafka jar cache and the venv)
+	$(CARGO) clean
+	rm -rf build
+
+include $(wildcard mk/*.mk)

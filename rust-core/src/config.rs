@@ -1,0 +1,492 @@
+//! The publisher's JSON configuration: parsed strictly, validated whole, errors name the key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Everything one publisher needs; the same document the KrakenD plugin passes through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Kafka cluster and producer settings.
+    pub kafka: KafkaConfig,
+    /// Where schemas come from.
+    pub registry: RegistryConfig,
+    /// How a topic maps to a schema and how strictly bodies are checked.
+    #[serde(default)]
+    pub schema: SchemaConfig,
+    /// Framing of the record value.
+    #[serde(default)]
+    pub value_format: ValueFormat,
+    /// Compression of the Glue-framed value (only with `value_format: "glue"`).
+    #[serde(default)]
+    pub glue_compression: GlueCompression,
+    /// Size limits checked before anything is encoded or sent.
+    #[serde(default)]
+    pub limits: Limits,
+    /// How long `publish` waits for the broker's acknowledgement (librdkafka `message.timeout.ms`).
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+}
+
+/// The Kafka cluster: one shared producer exists per distinct value of this section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Any librdkafka producer property; strings, numbers and booleans are accepted.
+    #[serde(default, deserialize_with = "property_map")]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The schema registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RegistryConfig {
+    /// AWS Glue Schema Registry.
+    Glue {
+        /// The registry's name.
+        registry_name: String,
+        /// AWS region; the standard AWS chain decides when absent.
+        #[serde(default)]
+        region: Option<String>,
+        /// Endpoint override (tests, VPC endpoints); `AWS_ENDPOINT_URL_GLUE` is honoured too.
+        #[serde(default)]
+        endpoint_url: Option<String>,
+        /// Deadline for one registry call, in milliseconds.
+        #[serde(default = "default_registry_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// A directory of `<schema name>.proto` files.
+    File {
+        /// The directory; also the import root.
+        directory: PathBuf,
+    },
+}
+
+/// Which schema (and which message in it) a topic uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Schema name for a topic; `{topic}` is replaced by the topic name.
+    #[serde(default = "default_name_template")]
+    pub name_template: String,
+    /// `"latest"` or a pinned version number.
+    #[serde(default)]
+    pub version: SchemaVersion,
+    /// `"first"` (first top-level message of the file) or a message's full name.
+    #[serde(default)]
+    pub message_type: MessageType,
+    /// Accept and drop JSON fields the schema does not know (default: reject them).
+    #[serde(default)]
+    pub allow_unknown_fields: bool,
+    /// How old a cached `latest` schema may get before it is refreshed in the background.
+    #[serde(default = "default_refresh_interval_ms")]
+    pub refresh_interval_ms: u64,
+}
+
+/// A schema version selector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SchemaVersion {
+    /// The newest version, refreshed in the background.
+    #[default]
+    Latest,
+    /// A fixed version number (1-based).
+    Number(i64),
+}
+
+/// Which message of the schema file a body is parsed into.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// The first top-level message declared in the file.
+    #[default]
+    First,
+    /// A message by its full name, e.g. `events.v1.MyTopic`.
+    Named(String),
+}
+
+/// Framing of the record value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueFormat {
+    /// Plain Protobuf bytes.
+    #[default]
+    Raw,
+    /// AWS Glue SerDe framing (header, schema version UUID, message index).
+    Glue,
+}
+
+/// Compression of a Glue-framed value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GlueCompression {
+    /// Byte `0x00`.
+    #[default]
+    None,
+    /// Byte `0x05`, zlib stream.
+    Zlib,
+}
+
+/// Size limits, checked before any work is done.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest JSON body accepted, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Largest record key, in bytes.
+    #[serde(default = "default_max_key_bytes")]
+    pub max_key_bytes: usize,
+    /// Most record headers per record.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Largest sum of header name and value lengths, in bytes.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+}
+
+fn default_delivery_timeout_ms() -> u64 {
+    5_000
+}
+fn default_registry_timeout_ms() -> u64 {
+    5_000
+}
+fn default_name_template() -> String {
+    "{topic}".to_owned()
+}
+fn default_refresh_interval_ms() -> u64 {
+    300_000
+}
+fn default_max_message_bytes() -> usize {
+    1024 * 1024
+}
+fn default_max_key_bytes() -> usize {
+    4096
+}
+fn default_max_headers() -> usize {
+    64
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        SchemaConfig {
+            name_template: default_name_template(),
+            version: SchemaVersion::default(),
+            message_type: MessageType::default(),
+            allow_unknown_fields: false,
+            refresh_interval_ms: default_refresh_interval_ms(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: default_max_message_bytes(),
+            max_key_bytes: default_max_key_bytes(),
+            max_headers: default_max_headers(),
+            max_header_bytes: default_max_header_bytes(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "latest" => Ok(SchemaVersion::Latest),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(v) if v >= 1 => Ok(SchemaVersion::Number(v)),
+                _ => Err(de::Error::custom(
+                    "must be \"latest\" or a version number >= 1",
+                )),
+            },
+            _ => Err(de::Error::custom(
+                "must be \"latest\" or a version number >= 1",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "first" => Ok(MessageType::First),
+            "" => Err(de::Error::custom(
+                "must be \"first\" or a message's full name",
+            )),
+            _ => Ok(MessageType::Named(s.trim_start_matches('.').to_owned())),
+        }
+    }
+}
+
+/// librdkafka takes every property as a string; accept JSON scalars and stringify them.
+fn property_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(de::Error::custom(format!(
+                        "property `{k}` must be a string, number or boolean"
+                    )))
+                }
+            };
+            Ok((k, s))
+        })
+        .collect()
+}
+
+/// Properties topicgate sets itself from other keys; setting them twice would be ambiguous.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "kafka.bootstrap_servers"),
+    ("message.timeout.ms", "delivery_timeout_ms"),
+    ("delivery.timeout.ms", "delivery_timeout_ms"),
+];
+
+impl Config {
+    /// Parses and validates a config document; the error names the offending key.
+    pub fn from_json(text: &str) -> Result<Config> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                Error::bad_request(format!("config: {inner}"))
+            } else {
+                Error::bad_request(format!("config: {path}: {inner}"))
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: &str| Err(Error::bad_request(format!("config: {key}: {why}")));
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return bad("kafka.bootstrap_servers", "must not be empty");
+        }
+        for (prop, owner) in OWNED_PROPERTIES {
+            if self.kafka.properties.contains_key(*prop) {
+                return bad(
+                    &format!("kafka.properties.{prop}"),
+                    &format!("set it with `{owner}` instead"),
+                );
+            }
+        }
+        match &self.registry {
+            RegistryConfig::Glue {
+                registry_name,
+                timeout_ms,
+                ..
+            } => {
+                if registry_name.trim().is_empty() {
+                    return bad("registry.registry_name", "must not be empty");
+                }
+                if *timeout_ms == 0 {
+                    return bad("registry.timeout_ms", "must be > 0");
+                }
+            }
+            RegistryConfig::File { directory } => {
+                if !directory.is_dir() {
+                    return bad("registry.directory", "is not a readable directory");
+                }
+                if self.schema.version != SchemaVersion::Latest {
+                    return bad(
+                        "schema.version",
+                        "a file registry has no versions; use \"latest\"",
+                    );
+                }
+                if self.value_format == ValueFormat::Glue {
+                    return bad(
+                        "value_format",
+                        "\"glue\" needs a schema version id, so registry.kind must be \"glue\"",
+                    );
+                }
+            }
+        }
+        if !self.schema.name_template.contains("{topic}") {
+            return bad("schema.name_template", "must contain {topic}");
+        }
+        if self.value_format != ValueFormat::Glue && self.glue_compression != GlueCompression::None
+        {
+            return bad("glue_compression", "only applies to value_format \"glue\"");
+        }
+        if self.delivery_timeout_ms == 0 || self.delivery_timeout_ms > i32::MAX as u64 {
+            return bad("delivery_timeout_ms", "must be between 1 and 2147483647");
+        }
+        if self.schema.refresh_interval_ms == 0 {
+            return bad("schema.refresh_interval_ms", "must be > 0");
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.max_message_bytes", l.max_message_bytes),
+            ("limits.max_key_bytes", l.max_key_bytes),
+            ("limits.max_header_bytes", l.max_header_bytes),
+        ] {
+            if v == 0 {
+                return bad(key, "must be > 0");
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema name for a topic, from `schema.name_template`.
+    pub fn schema_name(&self, topic: &str) -> String {
+        self.schema.name_template.replace("{topic}", topic)
+    }
+
+    /// The delivery deadline.
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_millis(self.delivery_timeout_ms)
+    }
+
+    /// The complete librdkafka property set: no-loss defaults, then the user's properties.
+    pub fn producer_properties(&self) -> BTreeMap<String, String> {
+        let mut props = BTreeMap::new();
+        props.insert("acks".to_owned(), "all".to_owned());
+        props.insert("enable.idempotence".to_owned(), "true".to_owned());
+        props.extend(self.kafka.properties.clone());
+        props.insert(
+            "bootstrap.servers".to_owned(),
+            self.kafka.bootstrap_servers.clone(),
+        );
+        props.insert(
+            "message.timeout.ms".to_owned(),
+            self.delivery_timeout_ms.to_string(),
+        );
+        props
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> String {
+        std::env::temp_dir().display().to_string()
+    }
+
+    fn minimal() -> String {
+        format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9092"}},"registry":{{"kind":"file","directory":"{}"}}}}"#,
+            dir()
+        )
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_json(text).unwrap_err().message
+    }
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let c = Config::from_json(&minimal()).unwrap();
+        assert_eq!(c.schema.name_template, "{topic}");
+        assert_eq!(c.schema.version, SchemaVersion::Latest);
+        assert_eq!(c.schema.message_type, MessageType::First);
+        assert!(!c.schema.allow_unknown_fields);
+        assert_eq!(c.value_format, ValueFormat::Raw);
+        assert_eq!(c.delivery_timeout_ms, 5000);
+        let p = c.producer_properties();
+        assert_eq!(p["acks"], "all");
+        assert_eq!(p["enable.idempotence"], "true");
+        assert_eq!(p["message.timeout.ms"], "5000");
+        assert_eq!(p["bootstrap.servers"], "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn user_properties_override_defaults_and_are_stringified() {
+        let text = r#"{"kafka":{"bootstrap_servers":"b:1","properties":{"acks":1,"enable.idempotence":false,"linger.ms":"5"}},
+            "registry":{"kind":"glue","registry_name":"r","region":"eu-west-1"},"schema":{"version":3,"message_type":"a.B"}}"#;
+        let c = Config::from_json(text).unwrap();
+        let p = c.producer_properties();
+        assert_eq!(p["acks"], "1");
+        assert_eq!(p["enable.idempotence"], "false");
+        assert_eq!(p["linger.ms"], "5");
+        assert_eq!(c.schema.version, SchemaVersion::Number(3));
+        assert_eq!(c.schema.message_type, MessageType::Named("a.B".into()));
+        assert_eq!(c.schema_name("T"), "T");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = minimal().replace(r#""kafka":{"#, r#""kafka":{"bootstrap":"x","#);
+        let m = err(&text);
+        assert!(
+            m.contains("kafka") && m.contains("unknown field `bootstrap`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn nested_bad_values_are_named_by_path() {
+        let m = err(&minimal().replace(r#""kind":"file""#, r#""kind":"consul""#));
+        assert!(m.contains("registry") && m.contains("consul"), "{m}");
+        let m = err(&format!(
+            r#"{{"kafka":{{"bootstrap_servers":"b:1"}},"registry":{{"kind":"file","directory":"{}"}},"schema":{{"version":"newest"}}}}"#,
+            dir()
+        ));
+        assert!(m.contains("schema.version"), "{m}");
+        let m = err(&minimal().replacen(
+            r#""bootstrap_servers":"127.0.0.1:9092""#,
+            r#""bootstrap_servers":"127.0.0.1:9092","properties":{"x":[1]}"#,
+            1,
+        ));
+        assert!(m.contains("kafka.properties") && m.contains("`x`"), "{m}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":" "},"registry":{"kind":"file","directory":"/"}}"#,
+        );
+        assert!(m.contains("kafka.bootstrap_servers"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"file","directory":"/nonexistent/dir"}}"#,
+        );
+        assert!(m.contains("registry.directory"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1","properties":{"bootstrap.servers":"x"}},"registry":{"kind":"file","directory":"/"}}"#,
+        );
+        assert!(m.contains("kafka.properties.bootstrap.servers"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"file","directory":"/"},"value_format":"glue"}"#,
+        );
+        assert!(m.contains("value_format"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"glue","registry_name":"r"},"schema":{"name_template":"fixed"}}"#,
+        );
+        assert!(m.contains("schema.name_template"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"glue","registry_name":"r"},"delivery_timeout_ms":0}"#,
+        );
+        assert!(m.contains("delivery_timeout_ms"), "{m}");
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"glue","registry_name":"r"},"glue_compression":"zlib"}"#,
+        );
+        assert!(m.contains("glue_compression"), "{m}");
+    }
+
+    #[test]
+    fn missing_section_and_bad_json_are_reported() {
+        assert!(
+            err(r#"{"kafka":{"bootstrap_servers":"b:1"}}"#).contains("missing field `registry`")
+        );
+        assert!(err("{").starts_with("config:"));
+        assert!(err("").starts_with("config:"));
+    }
+}

@@ -1,0 +1,252 @@
+//! JSON → Protobuf under the proto3 JSON mapping, with errors that name the field path.
+
+use prost::Message;
+use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor};
+
+use crate::error::{Error, Result};
+
+/// Parses `json` as the message `desc` and returns its Protobuf encoding.
+pub fn json_to_protobuf(
+    desc: &MessageDescriptor,
+    json: &str,
+    allow_unknown_fields: bool,
+) -> Result<Vec<u8>> {
+    match json.trim_start().as_bytes().first() {
+        None => return Err(Error::bad_request("body is empty; expected a JSON object")),
+        Some(b'{') => {}
+        Some(_) => return Err(Error::bad_request("body must be a JSON object")),
+    }
+    let options = DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    let message = DynamicMessage::deserialize_with_options(
+        desc.clone(),
+        serde_path_to_error::Deserializer::new(&mut de, &mut track),
+        &options,
+    )
+    .map_err(|e| Error::bad_request(describe(&track.path().to_string(), &e)))?;
+    de.end()
+        .map_err(|e| Error::bad_request(describe(".", &e)))?;
+    Ok(message.encode_to_vec())
+}
+
+/// `"<path>: <reason> (line L, column C)"`, with any echoed literal value removed.
+fn describe(path: &str, e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let reason = match text.rfind(" at line ") {
+        Some(i) if e.line() > 0 => &text[..i],
+        _ => text.as_str(),
+    };
+    let reason = without_literal(reason);
+    // serde_path_to_error writes "?" when the error happened before any field was entered.
+    let place = match path {
+        "" | "." | "?" => "body".to_owned(),
+        _ => format!("field `{path}`"),
+    };
+    format!(
+        "{place}: {reason} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
+/// serde echoes the offending value (`invalid type: string "secret", expected ...`);
+/// a payload must never reach an error message or a log, so the literal is cut out.
+fn without_literal(reason: &str) -> String {
+    for lead in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = reason.strip_prefix(lead) else {
+            continue;
+        };
+        let Some(cut) = rest.rfind(", expected") else {
+            continue;
+        };
+        let (found, expected) = rest.split_at(cut);
+        let kind = match found.find([' ']) {
+            Some(i) if found.ends_with(['"', '`']) => &found[..i],
+            _ => found,
+        };
+        // "floating point `1.5`" has a two-word kind.
+        let kind = if kind == "floating" {
+            "floating point"
+        } else {
+            kind
+        };
+        return format!("{lead}{kind}{expected}");
+    }
+    reason.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::compile_for_test;
+    use prost_reflect::Value;
+
+    const PROTO: &str = r#"
+        syntax = "proto3";
+        package t;
+        import "google/protobuf/timestamp.proto";
+        message Event {
+          string sample_message = 1;
+          int64 big = 2;
+          Color color = 3;
+          google.protobuf.Timestamp at = 4;
+          bytes blob = 5;
+          Inner inner = 6;
+          repeated int32 nums = 7;
+          map<string, int32> counts = 8;
+          double ratio = 9;
+          uint32 small = 10;
+        }
+        message Inner { string name = 1; repeated Inner children = 2; }
+        enum Color { COLOR_UNSPECIFIED = 0; RED = 1; }
+    "#;
+
+    fn event() -> MessageDescriptor {
+        compile_for_test(PROTO)
+            .get_message_by_name("t.Event")
+            .unwrap()
+    }
+
+    fn encode(json: &str) -> Result<Vec<u8>> {
+        json_to_protobuf(&event(), json, false)
+    }
+
+    #[test]
+    fn classic_message_encodes_to_hand_computed_bytes() {
+        // field 1, wire type 2 (0x0a), length 11, "hello world"
+        let mut expected = vec![0x0a, 11];
+        expected.extend_from_slice(b"hello world");
+        assert_eq!(
+            encode(r#"{"sample_message":"hello world"}"#).unwrap(),
+            expected
+        );
+        // json_name works too
+        assert_eq!(
+            encode(r#"{"sampleMessage":"hello world"}"#).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn proto3_json_mapping() {
+        // int64 as string and as number: field 2 varint 300 = 0x10 0xAC 0x02
+        assert_eq!(encode(r#"{"big":"300"}"#).unwrap(), vec![0x10, 0xac, 0x02]);
+        assert_eq!(encode(r#"{"big":300}"#).unwrap(), vec![0x10, 0xac, 0x02]);
+        // enum by name: field 3 varint 1
+        assert_eq!(encode(r#"{"color":"RED"}"#).unwrap(), vec![0x18, 0x01]);
+        // bytes as base64: field 5 length 3 "abc"
+        assert_eq!(
+            encode(r#"{"blob":"YWJj"}"#).unwrap(),
+            vec![0x2a, 3, b'a', b'b', b'c']
+        );
+        // Timestamp as RFC 3339: field 4 { seconds(1) = 1 }
+        assert_eq!(
+            encode(r#"{"at":"1970-01-01T00:00:01Z"}"#).unwrap(),
+            vec![0x22, 2, 0x08, 0x01]
+        );
+        // packed repeated: field 7 length 2 [1, 2]
+        assert_eq!(encode(r#"{"nums":[1,2]}"#).unwrap(), vec![0x3a, 2, 1, 2]);
+        // map entry: field 8 { key(1)="a", value(2)=5 }
+        assert_eq!(
+            encode(r#"{"counts":{"a":5}}"#).unwrap(),
+            vec![0x42, 5, 0x0a, 1, b'a', 0x10, 5]
+        );
+        // nested message: field 6 { name(1)="x" }
+        assert_eq!(
+            encode(r#"{"inner":{"name":"x"}}"#).unwrap(),
+            vec![0x32, 3, 0x0a, 1, b'x']
+        );
+    }
+
+    #[test]
+    fn decodes_back_to_the_same_values() {
+        let bytes =
+            encode(r#"{"sample_message":"s","inner":{"children":[{"name":"c"}]},"ratio":0.5}"#)
+                .unwrap();
+        let m = DynamicMessage::decode(event(), bytes.as_slice()).unwrap();
+        assert_eq!(
+            m.get_field_by_name("sample_message").unwrap().as_ref(),
+            &Value::String("s".into())
+        );
+        assert_eq!(
+            m.get_field_by_name("ratio").unwrap().as_ref(),
+            &Value::F64(0.5)
+        );
+    }
+
+    #[test]
+    fn mismatch_names_the_field_path_without_echoing_the_value() {
+        let e = encode(r#"{"inner":{"children":[{"name":"ok"},{"name":12345}]}}"#).unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+        assert!(
+            e.message.contains("field `inner.children[1].name`"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("12345"), "{}", e.message);
+        let e = encode(r#"{"big":"not-a-number-secret"}"#).unwrap_err();
+        assert!(
+            e.message.contains("field `big`") && !e.message.contains("secret"),
+            "{}",
+            e.message
+        );
+        let e = encode(r#"{"sample_message":true}"#).unwrap_err();
+        assert!(
+            e.message
+                .contains("invalid type: boolean, expected a string"),
+            "{}",
+            e.message
+        );
+        let e = encode(r#"{"small":-1}"#).unwrap_err();
+        assert!(e.message.contains("field `small`"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_fields_rejected_unless_allowed() {
+        let e = encode(r#"{"sample_message":"x","extra":1}"#).unwrap_err();
+        assert!(
+            e.message.contains("unrecognized field name 'extra'"),
+            "{}",
+            e.message
+        );
+        let e = encode(r#"{"inner":{"nope":1}}"#).unwrap_err();
+        assert!(
+            e.message.contains("inner") && e.message.contains("'nope'"),
+            "{}",
+            e.message
+        );
+        let ok = json_to_protobuf(
+            &event(),
+            r#"{"sample_message":"x","extra":{"deep":[1]}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(ok, vec![0x0a, 1, b'x']);
+    }
+
+    #[test]
+    fn unknown_enum_name_is_rejected() {
+        let e = encode(r#"{"color":"PURPLE"}"#).unwrap_err();
+        assert!(e.message.contains("field `color`"), "{}", e.message);
+    }
+
+    #[test]
+    fn malformed_bodies() {
+        assert!(encode("").unwrap_err().message.contains("empty"));
+        assert!(encode("  ").unwrap_err().message.contains("empty"));
+        assert!(encode("[1]").unwrap_err().message.contains("JSON object"));
+        assert!(encode("\"x\"").unwrap_err().message.contains("JSON object"));
+        let e = encode(r#"{"sample_message":"x"} trailing"#).unwrap_err();
+        assert!(
+            e.message.starts_with("body: trailing characters"),
+            "{}",
+            e.message
+        );
+        let e = encode(r#"{"sample_message":"x""#).unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+        let deep = format!("{}{}", r#"{"inner":"#.repeat(5000), "}".repeat(5000));
+        let e = encode(&deep).unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+    }
+}

@@ -1,0 +1,358 @@
+//! The C ABI: opaque handle, `(ptr, len)` inputs, HTTP-valued status, caller-owned error buffer,
+//! and a panic boundary around every export.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::error::{Error, Result, Status};
+use crate::logging;
+use crate::publisher::{Publisher, Record};
+
+/// Every function's result; the numeric value is the HTTP status to answer with.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tg_status {
+    /// Success (the broker acknowledged, for `tg_publish`).
+    Ok = 200,
+    /// Bad input: JSON, schema mismatch, headers, topic name, config.
+    BadRequest = 400,
+    /// The topic's schema (or the topic) does not exist.
+    NotFound = 404,
+    /// Body, key or headers over a configured limit.
+    PayloadTooLarge = 413,
+    /// A fault inside topicgate or a broken schema.
+    InternalError = 500,
+    /// Broker or registry unreachable, or the producer queue is full: retry later.
+    Unavailable = 503,
+    /// The broker did not acknowledge within the delivery timeout.
+    Timeout = 504,
+}
+
+impl From<Status> for tg_status {
+    fn from(s: Status) -> tg_status {
+        match s {
+            Status::Ok => tg_status::Ok,
+            Status::BadRequest => tg_status::BadRequest,
+            Status::NotFound => tg_status::NotFound,
+            Status::PayloadTooLarge => tg_status::PayloadTooLarge,
+            Status::InternalError => tg_status::InternalError,
+            Status::Unavailable => tg_status::Unavailable,
+            Status::Timeout => tg_status::Timeout,
+        }
+    }
+}
+
+/// An opaque publisher; create with `tg_publisher_new`, free with `tg_publisher_free`.
+pub struct tg_publisher {
+    inner: Publisher,
+}
+
+/// Where a record landed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct tg_delivery {
+    /// Partition the record was written to.
+    pub partition: i32,
+    /// Offset of the record in that partition.
+    pub offset: i64,
+}
+
+/// Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
+/// Called from any thread, also the core's own.
+pub type tg_log_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        level: i32,
+        message: *const u8,
+        message_len: usize,
+    ),
+>;
+
+/// Registers the process-wide log sink (NULL removes it); records above `max_level` are dropped.
+/// Returns 500 if the process had already installed another Rust `log` logger.
+#[no_mangle]
+pub extern "C" fn tg_set_log_callback(
+    callback: tg_log_callback,
+    user_data: *mut c_void,
+    max_level: i32,
+) -> tg_status {
+    match catch_unwind(AssertUnwindSafe(|| {
+        logging::set_callback(callback, user_data, max_level)
+    })) {
+        Ok(true) => tg_status::Ok,
+        _ => tg_status::InternalError,
+    }
+}
+
+/// Creates a publisher from a JSON config (see README). On success `*out` owns it.
+/// A bad config is 400 with a message naming the key; nothing is left half-created.
+///
+/// # Safety
+/// `config` must point to `config_len` readable bytes; `out` must be writable;
+/// `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tg_publisher_new(
+    config: *const u8,
+    config_len: usize,
+    out: *mut *mut tg_publisher,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        if out.is_null() {
+            return Err(Error::bad_request("out: NULL pointer"));
+        }
+        *out = std::ptr::null_mut();
+        let config = text(config, config_len, "config")?;
+        let publisher = Box::new(tg_publisher {
+            inner: Publisher::new(config)?,
+        });
+        *out = Box::into_raw(publisher);
+        Ok(())
+    })
+}
+
+/// Frees a publisher (NULL is ignored). Its shared producer lives on while other publishers use it.
+///
+/// # Safety
+/// `publisher` must come from `tg_publisher_new`, not be used afterwards, and not be in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn tg_publisher_free(publisher: *mut tg_publisher) {
+    if !publisher.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(publisher))));
+    }
+}
+
+/// Checks `json` against the topic's schema, encodes it and produces it with `key` and `headers_json`
+/// (a JSON object of string values, or length 0); blocks until the broker acknowledged the record or
+/// the delivery timeout passed. On 200, `*delivery` holds partition and offset.
+///
+/// # Safety
+/// Each `(ptr, len)` pair must be readable (`headers_json` and `key` may be NULL); `delivery` must be
+/// NULL or writable; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_publish(
+    publisher: *const tg_publisher,
+    topic: *const u8,
+    topic_len: usize,
+    json: *const u8,
+    json_len: usize,
+    headers_json: *const u8,
+    headers_json_len: usize,
+    key: *const u8,
+    key_len: usize,
+    delivery: *mut tg_delivery,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = publisher
+            .as_ref()
+            .ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
+        let topic = text(topic, topic_len, "topic")?;
+        let json = text(json, json_len, "body")?;
+        let headers = match headers_json.is_null() {
+            true => Vec::new(),
+            false => crate::headers::parse_json(text(headers_json, headers_json_len, "headers")?)?,
+        };
+        let key = (!key.is_null()).then(|| std::slice::from_raw_parts(key, key_len));
+        let d = publisher.inner.publish(&Record {
+            topic,
+            json,
+            headers: &headers,
+            key,
+        })?;
+        if let Some(out) = delivery.as_mut() {
+            *out = tg_delivery {
+                partition: d.partition,
+                offset: d.offset,
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Waits until every record queued on the publisher's producer is delivered; 504 after `timeout_ms`.
+///
+/// # Safety
+/// `publisher` must be NULL or valid; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tg_publisher_flush(
+    publisher: *const tg_publisher,
+    timeout_ms: u32,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = publisher
+            .as_ref()
+            .ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
+        publisher
+            .inner
+            .flush(Duration::from_millis(u64::from(timeout_ms)))
+    })
+}
+
+/// The library version, a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn tg_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Runs `f` behind the panic boundary and reports its outcome through the status and `errbuf`.
+unsafe fn guarded(
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+    f: impl FnOnce() -> Result<()>,
+) -> tg_status {
+    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => (tg_status::Ok, String::new()),
+        Ok(Err(e)) => (e.status.into(), e.message),
+        Err(_) => (
+            tg_status::InternalError,
+            "internal error: topicgate core panicked".to_owned(),
+        ),
+    };
+    write_error(errbuf, errbuf_len, &message);
+    status
+}
+
+/// A `(ptr, len)` argument as UTF-8 text; NULL and invalid UTF-8 are 400s naming the argument.
+unsafe fn text<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::bad_request(format!("{what}: NULL pointer")));
+    }
+    std::str::from_utf8(std::slice::from_raw_parts(ptr, len)).map_err(|e| {
+        Error::bad_request(format!(
+            "{what}: not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Copies `message` into the caller's buffer, truncated at a character boundary, NUL-terminated.
+unsafe fn write_error(errbuf: *mut c_char, errbuf_len: usize, message: &str) {
+    if errbuf.is_null() || errbuf_len == 0 {
+        return;
+    }
+    let mut n = message.len().min(errbuf_len - 1);
+    while !message.is_char_boundary(n) {
+        n -= 1;
+    }
+    std::ptr::copy_nonoverlapping(message.as_ptr(), errbuf.cast::<u8>(), n);
+    *errbuf.add(n) = 0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_new(config: &[u8], errbuf: &mut [u8]) -> (tg_status, *mut tg_publisher) {
+        let mut out = std::ptr::null_mut();
+        let s = unsafe {
+            tg_publisher_new(
+                config.as_ptr(),
+                config.len(),
+                &mut out,
+                errbuf.as_mut_ptr().cast(),
+                errbuf.len(),
+            )
+        };
+        (s, out)
+    }
+
+    fn msg(buf: &[u8]) -> &str {
+        std::ffi::CStr::from_bytes_until_nul(buf)
+            .unwrap()
+            .to_str()
+            .unwrap()
+    }
+
+    #[test]
+    fn status_values_are_http_codes() {
+        assert_eq!(tg_status::Ok as i32, 200);
+        assert_eq!(tg_status::PayloadTooLarge as i32, 413);
+        assert_eq!(tg_status::Timeout as i32, 504);
+        assert_eq!(tg_status::from(Status::Unavailable) as i32, 503);
+    }
+
+    #[test]
+    fn bad_config_and_invalid_utf8_are_400_with_message() {
+        let mut buf = [0u8; 256];
+        let (s, p) = call_new(b"{\"kafka\":1}", &mut buf);
+        assert_eq!(s, tg_status::BadRequest);
+        assert!(p.is_null());
+        assert!(msg(&buf).contains("kafka"), "{}", msg(&buf));
+        let (s, _) = call_new(b"{\"\xff\"}", &mut buf);
+        assert_eq!(s, tg_status::BadRequest);
+        assert!(
+            msg(&buf).contains("config: not valid UTF-8 (at byte 2)"),
+            "{}",
+            msg(&buf)
+        );
+    }
+
+    #[test]
+    fn null_arguments_are_rejected_not_crashed() {
+        let mut buf = [0u8; 64];
+        let s = unsafe {
+            tg_publisher_new(
+                std::ptr::null(),
+                5,
+                std::ptr::null_mut(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!(s, tg_status::BadRequest);
+        assert_eq!(msg(&buf), "out: NULL pointer");
+        let s = unsafe {
+            tg_publish(
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(s, tg_status::BadRequest);
+        unsafe { tg_publisher_free(std::ptr::null_mut()) };
+        let s =
+            unsafe { tg_publisher_flush(std::ptr::null(), 1, buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(s, tg_status::BadRequest);
+    }
+
+    #[test]
+    fn error_buffer_is_truncated_on_a_char_boundary_and_terminated() {
+        let mut buf = [0xffu8; 5];
+        unsafe { write_error(buf.as_mut_ptr().cast(), buf.len(), "abcé-long") };
+        assert_eq!(&buf, b"abc\0\xff"); // 'é' is two bytes and does not fit after "abc"
+        let mut one = [0xffu8; 1];
+        unsafe { write_error(one.as_mut_ptr().cast(), 1, "x") };
+        assert_eq!(one, [0]);
+    }
+
+    #[test]
+    fn panics_become_500() {
+        let mut buf = [0u8; 64];
+        let s = unsafe { guarded(buf.as_mut_ptr().cast(), buf.len(), || panic!("boom")) };
+        assert_eq!(s, tg_status::InternalError);
+        assert!(msg(&buf).contains("panicked"));
+    }
+
+    #[test]
+    fn version_is_a_c_string() {
+        let v = unsafe { std::ffi::CStr::from_ptr(tg_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+}

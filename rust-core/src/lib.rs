@@ -1,0 +1,22 @@
+//! topicgate core: publish JSON to Kafka as schema-checked Protobuf, behind a C ABI.
+//!
+//! The Rust API is [`Publisher`]; the C ABI (`tg_*`, header `include/topicgate.h`) wraps it.
+
+pub mod config;
+pub mod encoding;
+pub mod error;
+pub mod ffi;
+pub mod headers;
+mod logging;
+pub mod producer;
+pub mod publisher;
+pub mod registry;
+mod runtime;
+pub mod schema;
+mod schema_cache;
+pub mod wire;
+
+pub use config::Config;
+pub use error::{Error, Result, Status};
+pub use producer::Delivery;
+pub use publisher::{Publisher, Record};

@@ -1,0 +1,171 @@
+//! A publisher: config + shared producer + schema cache, checking and sending one record per call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ValueFormat};
+use crate::error::{Error, Result};
+use crate::producer::{Delivery, Producer};
+use crate::registry::Registry;
+use crate::schema_cache::{self, CacheKey};
+use crate::wire::Framing;
+use crate::{encoding, headers};
+
+/// Publishes JSON bodies as schema-checked Protobuf records; cheap to share across threads.
+#[derive(Debug)]
+pub struct Publisher {
+    config: Config,
+    registry: Arc<Registry>,
+    registry_key: String,
+    producer: Arc<Producer>,
+}
+
+/// One record to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Target topic; also selects the schema.
+    pub topic: &'a str,
+    /// The JSON body.
+    pub json: &'a str,
+    /// Record headers, in order.
+    pub headers: &'a [(String, String)],
+    /// Record key; `None` lets the partitioner choose freely.
+    pub key: Option<&'a [u8]>,
+}
+
+impl Publisher {
+    /// Validates `config_json` and builds the publisher; no network call is made yet.
+    pub fn new(config_json: &str) -> Result<Publisher> {
+        let config = Config::from_json(config_json)?;
+        let registry = Arc::new(Registry::new(&config.registry)?);
+        let registry_key = format!("{:?}", config.registry);
+        let producer = Producer::shared(&config.producer_properties(), config.delivery_timeout())?;
+        Ok(Publisher {
+            config,
+            registry,
+            registry_key,
+            producer,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Checks, encodes and produces `record`, returning once the broker acknowledged it.
+    pub fn publish(&self, record: &Record<'_>) -> Result<Delivery> {
+        let value = self.encode(record)?;
+        self.producer
+            .send(record.topic, &value, record.key, record.headers)
+    }
+
+    /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
+    pub fn encode(&self, record: &Record<'_>) -> Result<Vec<u8>> {
+        check_topic(record.topic)?;
+        let limits = &self.config.limits;
+        if record.json.len() > limits.max_message_bytes {
+            return Err(Error::too_large(format!(
+                "body is {} bytes, the limit is {}",
+                record.json.len(),
+                limits.max_message_bytes
+            )));
+        }
+        if let Some(key) = record.key {
+            if key.len() > limits.max_key_bytes {
+                return Err(Error::too_large(format!(
+                    "key is {} bytes, the limit is {}",
+                    key.len(),
+                    limits.max_key_bytes
+                )));
+            }
+        }
+        headers::check(record.headers, limits)?;
+        let schema = schema_cache::lookup(
+            &self.registry,
+            &self.cache_key(record.topic),
+            self.refresh_interval(),
+        )?;
+        let message = encoding::json_to_protobuf(
+            &schema.message,
+            record.json,
+            self.config.schema.allow_unknown_fields,
+        )?;
+        let framing = match self.config.value_format {
+            ValueFormat::Raw => Framing::Raw,
+            ValueFormat::Glue => Framing::Glue {
+                schema_version_id: schema
+                    .version_id
+                    .ok_or_else(|| Error::internal("glue framing needs a schema version id"))?,
+                message_index: schema.message_index,
+                compression: self.config.glue_compression,
+            },
+        };
+        Ok(framing.frame(message))
+    }
+
+    /// Waits until every record queued on this publisher's producer is delivered.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer.flush(timeout)
+    }
+
+    fn cache_key(&self, topic: &str) -> CacheKey {
+        CacheKey {
+            registry: self.registry_key.clone(),
+            schema_name: self.config.schema_name(topic),
+            version: self.config.schema.version,
+            message_type: self.config.schema.message_type.clone(),
+        }
+    }
+
+    fn refresh_interval(&self) -> Duration {
+        Duration::from_millis(self.config.schema.refresh_interval_ms)
+    }
+}
+
+/// Kafka's own rule for topic names: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn check_topic(topic: &str) -> Result<()> {
+    let legal = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if legal {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            "topic: must be 1 to 249 characters of letters, digits, '.', '_' or '-', and not '.' or '..'",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_topic_rule() {
+        for ok in ["MyTopic", "a", "a.b_c-D9", &"x".repeat(249)] {
+            check_topic(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "ä",
+            "a%2Fb",
+            &"x".repeat(250),
+            "a\0",
+        ] {
+            assert_eq!(
+                check_topic(bad).unwrap_err().status,
+                crate::Status::BadRequest,
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Schema registries: where the `.proto` text of a topic's schema comes from.
+
+mod file;
+mod glue;
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use crate::config::{RegistryConfig, SchemaVersion};
+use crate::error::Result;
+
+/// One version of a schema as the registry holds it, before compilation.
+#[derive(Debug, Clone)]
+pub struct SchemaText {
+    /// File name the text is compiled under (`<schema name>.proto`).
+    pub file_name: String,
+    /// The `.proto` source.
+    pub definition: String,
+    /// Glue's schema version id (None for a file registry).
+    pub version_id: Option<Uuid>,
+    /// Glue's version number (None for a file registry).
+    pub version_number: Option<i64>,
+    /// Directory that imports are resolved against (file registry only).
+    pub import_dir: Option<PathBuf>,
+}
+
+/// A configured registry client.
+#[derive(Debug)]
+pub enum Registry {
+    /// AWS Glue Schema Registry.
+    Glue(glue::GlueRegistry),
+    /// A local directory of `.proto` files.
+    File(file::FileRegistry),
+}
+
+impl Registry {
+    /// Builds the client; no request is made yet.
+    pub fn new(config: &RegistryConfig) -> Result<Registry> {
+        match config {
+            RegistryConfig::Glue {
+                registry_name,
+                region,
+                endpoint_url,
+                timeout_ms,
+            } => Ok(Registry::Glue(glue::GlueRegistry::new(
+                registry_name,
+                region.as_deref(),
+                endpoint_url.as_deref(),
+                *timeout_ms,
+            )?)),
+            RegistryConfig::File { directory } => {
+                Ok(Registry::File(file::FileRegistry::new(directory)?))
+            }
+        }
+    }
+
+    /// Fetches one version of the named schema: `404` when it does not exist, `503` when unreachable.
+    pub async fn fetch(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
+        match self {
+            Registry::Glue(g) => g.fetch(name, version).await,
+            Registry::File(f) => f.fetch(name),
+        }
+    }
+}

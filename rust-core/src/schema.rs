@@ -1,0 +1,223 @@
+//! Compiling `.proto` text into the message a topic's bodies are parsed into.
+
+use std::path::PathBuf;
+
+use prost_reflect::{DescriptorPool, MessageDescriptor};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
+use uuid::Uuid;
+
+use crate::config::MessageType;
+use crate::error::{Error, Result};
+use crate::registry::SchemaText;
+
+/// A schema version compiled and ready to encode with.
+#[derive(Debug)]
+pub struct CompiledSchema {
+    /// The message type bodies are parsed into.
+    pub message: MessageDescriptor,
+    /// Glue's schema version id, if the registry has one.
+    pub version_id: Option<Uuid>,
+    /// Glue's version number, if the registry has one.
+    pub version_number: Option<i64>,
+    /// Position of `message` among all messages of the file sorted by full name (Glue framing).
+    pub message_index: u32,
+    /// Hash of the source text and version id, to tell whether a refresh changed anything.
+    pub fingerprint: u64,
+}
+
+/// Serves the registry's text under its file name, so what was fetched is exactly what is compiled.
+struct FetchedFile {
+    name: String,
+    source: String,
+}
+
+impl FileResolver for FetchedFile {
+    fn open_file(&self, name: &str) -> std::result::Result<File, protox::Error> {
+        if name == self.name {
+            File::from_source(name, &self.source)
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
+
+/// Compiles `text` (imports: its directory, if any, and Google's well-known types) and picks the message.
+pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<CompiledSchema> {
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(FetchedFile {
+        name: text.file_name.clone(),
+        source: text.definition.clone(),
+    });
+    if let Some(dir) = &text.import_dir {
+        resolver.add(IncludeFileResolver::new(PathBuf::from(dir)));
+    }
+    resolver.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true);
+    compiler
+        .open_file(&text.file_name)
+        .map_err(|e| Error::internal(format!("schema {} does not compile: {e}", describe(text))))?;
+    let pool = compiler.descriptor_pool();
+    let (message, message_index) = select_message(&pool, &text.file_name, message_type)
+        .map_err(|why| Error::internal(format!("schema {}: {why}", describe(text))))?;
+    Ok(CompiledSchema {
+        message,
+        version_id: text.version_id,
+        version_number: text.version_number,
+        message_index,
+        fingerprint: fingerprint(text),
+    })
+}
+
+/// Identifies a fetched version: same text and same version id means nothing to recompile.
+pub fn fingerprint(text: &SchemaText) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&text.definition, text.version_id).hash(&mut h);
+    h.finish()
+}
+
+fn describe(text: &SchemaText) -> String {
+    match text.version_number {
+        Some(n) => format!("`{}` version {n}", text.file_name),
+        None => format!("`{}`", text.file_name),
+    }
+}
+
+/// The chosen message and its Glue message index.
+fn select_message(
+    pool: &DescriptorPool,
+    file_name: &str,
+    wanted: &MessageType,
+) -> std::result::Result<(MessageDescriptor, u32), String> {
+    let file = pool
+        .get_file_by_name(file_name)
+        .ok_or("compiled file missing from its pool")?;
+    let message = match wanted {
+        MessageType::First => file.messages().next().ok_or("declares no message")?,
+        MessageType::Named(name) => file
+            .messages()
+            .flat_map(|m| with_nested(m))
+            .find(|m| m.full_name() == name)
+            .ok_or_else(|| format!("declares no message `{name}`"))?,
+    };
+    let mut names: Vec<String> = file
+        .messages()
+        .flat_map(|m| with_nested(m))
+        .map(|m| m.full_name().to_owned())
+        .collect();
+    names.sort();
+    let index = names
+        .iter()
+        .position(|n| n == message.full_name())
+        .expect("message is in its own file");
+    Ok((message, index as u32))
+}
+
+/// A message and, depth first, every message nested in it.
+fn with_nested(m: MessageDescriptor) -> Vec<MessageDescriptor> {
+    let mut out = vec![m.clone()];
+    for child in m.child_messages() {
+        // Map fields' entry types are synthetic, not messages a user declared.
+        if !child.is_map_entry() {
+            out.extend(with_nested(child));
+        }
+    }
+    out
+}
+
+/// Compiles a standalone `.proto` text into a pool (unit tests of other modules).
+#[cfg(test)]
+pub fn compile_for_test(source: &str) -> DescriptorPool {
+    let text = SchemaText {
+        file_name: "test.proto".into(),
+        definition: source.into(),
+        version_id: None,
+        version_number: None,
+        import_dir: None,
+    };
+    compile(&text, &MessageType::First)
+        .unwrap()
+        .message
+        .parent_pool()
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(src: &str) -> SchemaText {
+        SchemaText {
+            file_name: "T.proto".into(),
+            definition: src.into(),
+            version_id: None,
+            version_number: Some(7),
+            import_dir: None,
+        }
+    }
+
+    const NESTED: &str = r#"
+        syntax = "proto3";
+        package p;
+        message Zeta { message Alpha { int32 a = 1; } Alpha a = 1; map<string,int32> m = 2; }
+        message Beta { int32 b = 1; }
+        message Alpha { int32 a = 1; }
+    "#;
+
+    #[test]
+    fn first_top_level_message_is_the_default() {
+        let s = compile(&text(NESTED), &MessageType::First).unwrap();
+        assert_eq!(s.message.full_name(), "p.Zeta");
+        // Sorted full names: p.Alpha, p.Beta, p.Zeta, p.Zeta.Alpha (map entry excluded).
+        assert_eq!(s.message_index, 2);
+        assert_eq!(s.version_number, Some(7));
+    }
+
+    #[test]
+    fn named_messages_and_their_indexes() {
+        for (name, index) in [("p.Alpha", 0), ("p.Beta", 1), ("p.Zeta.Alpha", 3)] {
+            let s = compile(&text(NESTED), &MessageType::Named(name.into())).unwrap();
+            assert_eq!((s.message.full_name(), s.message_index), (name, index));
+        }
+        let e = compile(&text(NESTED), &MessageType::Named("p.Nope".into())).unwrap_err();
+        assert!(
+            e.message.contains("no message `p.Nope`") && e.message.contains("version 7"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn well_known_types_are_importable() {
+        let src = r#"syntax = "proto3"; import "google/protobuf/timestamp.proto"; message E { google.protobuf.Timestamp at = 1; }"#;
+        assert_eq!(
+            compile(&text(src), &MessageType::First)
+                .unwrap()
+                .message
+                .full_name(),
+            "E"
+        );
+    }
+
+    #[test]
+    fn broken_schemas_are_internal_errors_that_say_why() {
+        let e = compile(&text("syntax = \"proto3\"; message {"), &MessageType::First).unwrap_err();
+        assert_eq!(e.status, crate::Status::InternalError);
+        assert!(e.message.contains("does not compile"), "{}", e.message);
+        let e = compile(
+            &text("syntax = \"proto3\"; enum E { A = 0; }"),
+            &MessageType::First,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("declares no message"), "{}", e.message);
+        let e = compile(
+            &text("syntax = \"proto3\"; import \"other.proto\"; message M {}"),
+            &MessageType::First,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("does not compile"), "{}", e.message);
+    }
+}

@@ -1,0 +1,166 @@
+//! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::{MessageType, SchemaVersion};
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::runtime;
+use crate::schema::{self, CompiledSchema};
+
+/// What identifies a cached schema: the registry, the schema, the version asked for, the message type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The registry's configuration, serialized.
+    pub registry: String,
+    /// Schema name in that registry.
+    pub schema_name: String,
+    /// Version selector.
+    pub version: SchemaVersion,
+    /// Message selector.
+    pub message_type: MessageType,
+}
+
+struct Slot {
+    schema: RwLock<Arc<CompiledSchema>>,
+    /// Milliseconds since `EPOCH` after which a refresh is due; `u64::MAX` for pinned versions.
+    refresh_due_ms: AtomicU64,
+    refreshing: AtomicBool,
+}
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+static CACHE: LazyLock<RwLock<HashMap<CacheKey, Arc<Slot>>>> = LazyLock::new(Default::default);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
+
+/// Retry a failed refresh after a tenth of the interval, within 1–30 s.
+fn retry_delay(interval: Duration) -> Duration {
+    (interval / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// Returns the compiled schema for `key`, fetching it on first use; a stale entry is served
+/// while one background task refreshes it.
+pub fn lookup(
+    registry: &Arc<Registry>,
+    key: &CacheKey,
+    refresh_interval: Duration,
+) -> Result<Arc<CompiledSchema>> {
+    let cached = CACHE
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .cloned();
+    if let Some(slot) = cached {
+        let schema = slot
+            .schema
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed)
+            && !slot.refreshing.swap(true, Ordering::AcqRel)
+        {
+            spawn_refresh(registry.clone(), key.clone(), slot, refresh_interval);
+        }
+        return Ok(schema);
+    }
+    let schema = Arc::new(fetch_and_compile(registry.clone(), key.clone())?);
+    let due = match key.version {
+        SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
+        SchemaVersion::Number(_) => u64::MAX,
+    };
+    let slot = Arc::new(Slot {
+        schema: RwLock::new(schema.clone()),
+        refresh_due_ms: AtomicU64::new(due),
+        refreshing: AtomicBool::new(false),
+    });
+    CACHE
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_insert(slot);
+    Ok(schema)
+}
+
+fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledSchema> {
+    let text =
+        runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })??;
+    schema::compile(&text, &key.message_type)
+}
+
+fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interval: Duration) {
+    let handle = match runtime::handle() {
+        Ok(h) => h,
+        Err(_) => {
+            slot.refreshing.store(false, Ordering::Release);
+            return;
+        }
+    };
+    handle.spawn(async move {
+        let fetched = registry.fetch(&key.schema_name, key.version).await;
+        let current = slot
+            .schema
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let next_due = match fetched {
+            Ok(text) if schema::fingerprint(&text) == current.fingerprint => interval,
+            Ok(text) => match schema::compile(&text, &key.message_type) {
+                Ok(new) => {
+                    log::info!(
+                        "schema `{}` refreshed to version {}",
+                        key.schema_name,
+                        new.version_number
+                            .map_or("(file)".to_owned(), |n| n.to_string())
+                    );
+                    *slot.schema.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+                    interval
+                }
+                Err(e) => {
+                    log::warn!(
+                        "schema `{}` refresh kept the cached version: {}",
+                        key.schema_name,
+                        e.message
+                    );
+                    retry_delay(interval)
+                }
+            },
+            Err(e) => {
+                log::warn!(
+                    "schema `{}` refresh kept the cached version: {}",
+                    key.schema_name,
+                    e.message
+                );
+                retry_delay(interval)
+            }
+        };
+        slot.refresh_due_ms
+            .store(now_ms() + next_due.as_millis() as u64, Ordering::Relaxed);
+        slot.refreshing.store(false, Ordering::Release);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_is_bounded() {
+        assert_eq!(
+            retry_delay(Duration::from_millis(100)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            retry_delay(Duration::from_secs(100)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            retry_delay(Duration::from_secs(3600)),
+            Duration::from_secs(30)
+        );
+    }
+}
