@@ -24,9 +24,11 @@ core-release: ## build target/release/libtopicgate.{a,so}
 header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 	TOPICGATE_WRITE_HEADER=1 $(CARGO) test -p topicgate --test header
 
-test: test-core ## run every test (starts Kafka and moto if needed)
+test: lint test-core ## run every test (starts Kafka and moto if needed)
 
 test-core: kafka-up glue-up ## Rust unit tests, header check, Rust-API and C-ABI tests on the real broker
+	@# moto keeps state in memory and caps registries and schemas: start each run empty.
+	$(WITH_SERVERS) curl -fsS -X POST "$$AWS_ENDPOINT_URL_GLUE/moto-api/reset" >/dev/null
 	$(WITH_SERVERS) $(CARGO) test -p topicgate
 
 lint: ## rustfmt and clippy
@@ -38,3 +40,7 @@ clean: ## remove build output (keeps the Kafka jar cache and the venv)
 	rm -rf build
 
 include $(wildcard mk/*.mk)
+
+.PHONY: roundtrip
+roundtrip: kafka-up ## print first/cached schema lookup and publish round-trip times on this machine
+	set -a && . $(RUN_DIR)/kafka.env && set +a && $(CARGO) run -q --release -p topicgate --example roundtrip

@@ -360,6 +360,9 @@ impl Config {
         let mut props = BTreeMap::new();
         props.insert("acks".to_owned(), "all".to_owned());
         props.insert("enable.idempotence".to_owned(), "true".to_owned());
+        // Each caller waits for its own record: librdkafka's 5 ms default linger would be added to
+        // every request. Under load, records queued behind in-flight requests still form batches.
+        props.insert("linger.ms".to_owned(), "0".to_owned());
         props.extend(self.kafka.properties.clone());
         props.insert(
             "bootstrap.servers".to_owned(),
@@ -405,6 +408,7 @@ mod tests {
         assert_eq!(p["acks"], "all");
         assert_eq!(p["enable.idempotence"], "true");
         assert_eq!(p["message.timeout.ms"], "5000");
+        assert_eq!(p["linger.ms"], "0");
         assert_eq!(p["bootstrap.servers"], "127.0.0.1:9092");
     }
 

@@ -135,8 +135,11 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// A producer's complete librdkafka property set, which identifies it.
+type Properties = BTreeMap<String, String>;
+
 /// Live producers by their full property set; entries die with their last publisher.
-static PRODUCERS: LazyLock<Mutex<HashMap<BTreeMap<String, String>, Weak<Producer>>>> =
+static PRODUCERS: LazyLock<Mutex<HashMap<Properties, Weak<Producer>>>> =
     LazyLock::new(Default::default);
 
 impl Producer {

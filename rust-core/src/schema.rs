@@ -99,13 +99,13 @@ fn select_message(
         MessageType::First => file.messages().next().ok_or("declares no message")?,
         MessageType::Named(name) => file
             .messages()
-            .flat_map(|m| with_nested(m))
+            .flat_map(with_nested)
             .find(|m| m.full_name() == name)
             .ok_or_else(|| format!("declares no message `{name}`"))?,
     };
     let mut names: Vec<String> = file
         .messages()
-        .flat_map(|m| with_nested(m))
+        .flat_map(with_nested)
         .map(|m| m.full_name().to_owned())
         .collect();
     names.sort();

@@ -66,11 +66,11 @@ fn no_key_and_no_headers_mean_none() {
 
 #[test]
 fn glue_registry_raw_and_glue_framed_values() {
-    let registry = unique("reg");
+    let registry = TEST_REGISTRY;
     let topic = unique("glue");
-    let version_id = glue_create_schema(&registry, &topic, CLASSIC_PROTO);
+    let version_id = glue_create_schema(registry, &topic, CLASSIC_PROTO);
 
-    let raw = Publisher::new(&glue_config(&registry, "")).unwrap();
+    let raw = Publisher::new(&glue_config(registry, "")).unwrap();
     let d = raw
         .publish(&Record {
             topic: &topic,
@@ -86,7 +86,7 @@ fn glue_registry_raw_and_glue_framed_values() {
 
     // Glue SerDe framing worked out by hand: 0x03, 0x00, the 16 UUID bytes from the registry's answer,
     // message index of events.v1.MyTopic among [events.v1.Detail, events.v1.MyTopic] = 1, then the message.
-    let framed = Publisher::new(&glue_config(&registry, r#","value_format":"glue""#)).unwrap();
+    let framed = Publisher::new(&glue_config(registry, r#","value_format":"glue""#)).unwrap();
     let d = framed
         .publish(&Record {
             topic: &topic,
@@ -114,15 +114,15 @@ fn glue_registry_raw_and_glue_framed_values() {
 
 #[test]
 fn glue_pinned_version_and_latest_refresh() {
-    let registry = unique("reg");
+    let registry = TEST_REGISTRY;
     let topic = unique("versions");
-    glue_create_schema(&registry, &topic, CLASSIC_PROTO);
+    glue_create_schema(registry, &topic, CLASSIC_PROTO);
     let latest = Publisher::new(&glue_config(
-        &registry,
+        registry,
         r#","schema":{"refresh_interval_ms":200}"#,
     ))
     .unwrap();
-    let pinned = Publisher::new(&glue_config(&registry, r#","schema":{"version":1}"#)).unwrap();
+    let pinned = Publisher::new(&glue_config(registry, r#","schema":{"version":1}"#)).unwrap();
     let with_extra = r#"{"sample_message":"v2","extra":"e"}"#;
     let rec = |json| Record {
         topic: &topic,
@@ -137,7 +137,7 @@ fn glue_pinned_version_and_latest_refresh() {
         "Detail detail = 3;",
         "Detail detail = 3;\n  string extra = 4;",
     );
-    let (_, number) = glue_add_version(&registry, &topic, &v2);
+    let (_, number) = glue_add_version(registry, &topic, &v2);
     assert_eq!(number, 2);
     // The cached version 1 is served until a background refresh picks up version 2 (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -166,9 +166,9 @@ fn glue_pinned_version_and_latest_refresh() {
 
 #[test]
 fn missing_schemas_are_404() {
-    let registry = unique("reg");
-    glue_create_schema(&registry, "Other", CLASSIC_PROTO);
-    let glue = Publisher::new(&glue_config(&registry, "")).unwrap();
+    let registry = TEST_REGISTRY;
+    glue_create_schema(registry, &unique("Other"), CLASSIC_PROTO);
+    let glue = Publisher::new(&glue_config(registry, "")).unwrap();
     let e = glue
         .publish(&Record {
             topic: "NoSuchSchema",
@@ -179,7 +179,7 @@ fn missing_schemas_are_404() {
         .unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
     assert!(
-        e.message.contains("NoSuchSchema") && e.message.contains(&registry),
+        e.message.contains("NoSuchSchema") && e.message.contains(registry),
         "{e}"
     );
 
@@ -221,11 +221,11 @@ fn unreachable_registry_without_cache_is_503() {
 
 #[test]
 fn cached_schema_is_served_while_the_registry_is_down() {
-    let registry = unique("reg");
+    let registry = TEST_REGISTRY;
     let topic = unique("outage");
-    glue_create_schema(&registry, &topic, CLASSIC_PROTO);
+    glue_create_schema(registry, &topic, CLASSIC_PROTO);
     let proxy = Proxy::start(&env("AWS_ENDPOINT_URL_GLUE"));
-    let config = glue_config(&registry, r#","schema":{"refresh_interval_ms":100}"#).replace(
+    let config = glue_config(registry, r#","schema":{"refresh_interval_ms":100}"#).replace(
         &env("AWS_ENDPOINT_URL_GLUE"),
         &format!("http://{}", proxy.addr),
     );

@@ -197,16 +197,27 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The one Glue registry the tests use (moto allows 10 registries; schemas get unique names).
+pub const TEST_REGISTRY: &str = "topicgate-tests";
+
 /// Creates a registry (if needed) and a PROTOBUF schema with its first version; returns that version's id.
 pub fn glue_create_schema(registry: &str, name: &str, definition: &str) -> String {
     use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
     let client = glue_client();
     block_on(async {
-        let _ = client
+        if let Err(e) = client
             .create_registry()
             .registry_name(registry)
             .send()
-            .await;
+            .await
+        {
+            let code = aws_sdk_glue::error::ProvideErrorMetadata::code(&e);
+            assert_eq!(
+                code,
+                Some("AlreadyExistsException"),
+                "create_registry on moto: {e:?}"
+            );
+        }
         let out = client
             .create_schema()
             .registry_id(RegistryId::builder().registry_name(registry).build())
