@@ -29,6 +29,8 @@ test: lint test-core ## run every test (starts Kafka and moto if needed)
 test-core: kafka-up glue-up ## Rust unit tests, header check, Rust-API and C-ABI tests on the real broker
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.
 	$(WITH_SERVERS) curl -fsS -X POST "$$AWS_ENDPOINT_URL_GLUE/moto-api/reset" >/dev/null
+	@# cargo test builds only the rlib; the C ABI test links the staticlib.
+	$(CARGO) build -p topicgate
 	$(WITH_SERVERS) $(CARGO) test -p topicgate
 
 lint: ## rustfmt and clippy

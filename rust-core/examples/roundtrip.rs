@@ -27,12 +27,7 @@ fn main() {
         dir.display()
     );
     let p = Publisher::new(&config).unwrap();
-    let rec = Record {
-        topic: &topic,
-        json: r#"{"sample_message":"hello world"}"#,
-        headers: &[],
-        key: Some(b"k"),
-    };
+    let rec = Record { topic: &topic, json: r#"{"sample_message":"hello world"}"#, headers: &[], key: Some(b"k") };
 
     let t = Instant::now();
     p.encode(&rec).unwrap();

@@ -40,6 +40,12 @@ pub struct Config {
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list.
     pub bootstrap_servers: String,
+    /// TLS to the brokers; absent means plaintext.
+    #[serde(default)]
+    pub tls: Option<crate::security::TlsConfig>,
+    /// SASL authentication; absent means none.
+    #[serde(default)]
+    pub auth: Option<crate::security::AuthConfig>,
     /// Any librdkafka producer property; strings, numbers and booleans are accepted.
     #[serde(default, deserialize_with = "property_map")]
     pub properties: BTreeMap<String, String>,
@@ -205,13 +211,9 @@ impl<'de> Deserialize<'de> for SchemaVersion {
             serde_json::Value::String(s) if s == "latest" => Ok(SchemaVersion::Latest),
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(v) if v >= 1 => Ok(SchemaVersion::Number(v)),
-                _ => Err(de::Error::custom(
-                    "must be \"latest\" or a version number >= 1",
-                )),
+                _ => Err(de::Error::custom("must be \"latest\" or a version number >= 1")),
             },
-            _ => Err(de::Error::custom(
-                "must be \"latest\" or a version number >= 1",
-            )),
+            _ => Err(de::Error::custom("must be \"latest\" or a version number >= 1")),
         }
     }
 }
@@ -221,18 +223,14 @@ impl<'de> Deserialize<'de> for MessageType {
         let s = String::deserialize(d)?;
         match s.as_str() {
             "first" => Ok(MessageType::First),
-            "" => Err(de::Error::custom(
-                "must be \"first\" or a message's full name",
-            )),
+            "" => Err(de::Error::custom("must be \"first\" or a message's full name")),
             _ => Ok(MessageType::Named(s.trim_start_matches('.').to_owned())),
         }
     }
 }
 
 /// librdkafka takes every property as a string; accept JSON scalars and stringify them.
-fn property_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+fn property_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
     raw.into_iter()
         .map(|(k, v)| {
@@ -240,11 +238,7 @@ fn property_map<'de, D: Deserializer<'de>>(
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
-                _ => {
-                    return Err(de::Error::custom(format!(
-                        "property `{k}` must be a string, number or boolean"
-                    )))
-                }
+                _ => return Err(de::Error::custom(format!("property `{k}` must be a string, number or boolean"))),
             };
             Ok((k, s))
         })
@@ -282,18 +276,12 @@ impl Config {
         }
         for (prop, owner) in OWNED_PROPERTIES {
             if self.kafka.properties.contains_key(*prop) {
-                return bad(
-                    &format!("kafka.properties.{prop}"),
-                    &format!("set it with `{owner}` instead"),
-                );
+                return bad(&format!("kafka.properties.{prop}"), &format!("set it with `{owner}` instead"));
             }
         }
+        crate::security::validate(&self.kafka)?;
         match &self.registry {
-            RegistryConfig::Glue {
-                registry_name,
-                timeout_ms,
-                ..
-            } => {
+            RegistryConfig::Glue { registry_name, timeout_ms, .. } => {
                 if registry_name.trim().is_empty() {
                     return bad("registry.registry_name", "must not be empty");
                 }
@@ -306,10 +294,7 @@ impl Config {
                     return bad("registry.directory", "is not a readable directory");
                 }
                 if self.schema.version != SchemaVersion::Latest {
-                    return bad(
-                        "schema.version",
-                        "a file registry has no versions; use \"latest\"",
-                    );
+                    return bad("schema.version", "a file registry has no versions; use \"latest\"");
                 }
                 if self.value_format == ValueFormat::Glue {
                     return bad(
@@ -322,8 +307,7 @@ impl Config {
         if !self.schema.name_template.contains("{topic}") {
             return bad("schema.name_template", "must contain {topic}");
         }
-        if self.value_format != ValueFormat::Glue && self.glue_compression != GlueCompression::None
-        {
+        if self.value_format != ValueFormat::Glue && self.glue_compression != GlueCompression::None {
             return bad("glue_compression", "only applies to value_format \"glue\"");
         }
         if self.delivery_timeout_ms == 0 || self.delivery_timeout_ms > i32::MAX as u64 {
@@ -355,8 +339,9 @@ impl Config {
         Duration::from_millis(self.delivery_timeout_ms)
     }
 
-    /// The complete librdkafka property set: no-loss defaults, then the user's properties.
-    pub fn producer_properties(&self) -> BTreeMap<String, String> {
+    /// The complete librdkafka property set: no-loss defaults, the user's properties, then
+    /// security settings with `${VAR}` secrets resolved from the environment.
+    pub fn producer_properties(&self) -> Result<BTreeMap<String, String>> {
         let mut props = BTreeMap::new();
         props.insert("acks".to_owned(), "all".to_owned());
         props.insert("enable.idempotence".to_owned(), "true".to_owned());
@@ -364,15 +349,10 @@ impl Config {
         // every request. Under load, records queued behind in-flight requests still form batches.
         props.insert("linger.ms".to_owned(), "0".to_owned());
         props.extend(self.kafka.properties.clone());
-        props.insert(
-            "bootstrap.servers".to_owned(),
-            self.kafka.bootstrap_servers.clone(),
-        );
-        props.insert(
-            "message.timeout.ms".to_owned(),
-            self.delivery_timeout_ms.to_string(),
-        );
-        props
+        props.insert("bootstrap.servers".to_owned(), self.kafka.bootstrap_servers.clone());
+        props.insert("message.timeout.ms".to_owned(), self.delivery_timeout_ms.to_string());
+        crate::security::add_properties(&self.kafka, &mut props)?;
+        Ok(props)
     }
 }
 
@@ -404,7 +384,7 @@ mod tests {
         assert!(!c.schema.allow_unknown_fields);
         assert_eq!(c.value_format, ValueFormat::Raw);
         assert_eq!(c.delivery_timeout_ms, 5000);
-        let p = c.producer_properties();
+        let p = c.producer_properties().unwrap();
         assert_eq!(p["acks"], "all");
         assert_eq!(p["enable.idempotence"], "true");
         assert_eq!(p["message.timeout.ms"], "5000");
@@ -417,7 +397,7 @@ mod tests {
         let text = r#"{"kafka":{"bootstrap_servers":"b:1","properties":{"acks":1,"enable.idempotence":false,"linger.ms":"5"}},
             "registry":{"kind":"glue","registry_name":"r","region":"eu-west-1"},"schema":{"version":3,"message_type":"a.B"}}"#;
         let c = Config::from_json(text).unwrap();
-        let p = c.producer_properties();
+        let p = c.producer_properties().unwrap();
         assert_eq!(p["acks"], "1");
         assert_eq!(p["enable.idempotence"], "false");
         assert_eq!(p["linger.ms"], "5");
@@ -430,10 +410,7 @@ mod tests {
     fn unknown_key_is_named() {
         let text = minimal().replace(r#""kafka":{"#, r#""kafka":{"bootstrap":"x","#);
         let m = err(&text);
-        assert!(
-            m.contains("kafka") && m.contains("unknown field `bootstrap`"),
-            "{m}"
-        );
+        assert!(m.contains("kafka") && m.contains("unknown field `bootstrap`"), "{m}");
     }
 
     #[test]
@@ -455,13 +432,10 @@ mod tests {
 
     #[test]
     fn semantic_errors_name_the_key() {
-        let m = err(
-            r#"{"kafka":{"bootstrap_servers":" "},"registry":{"kind":"file","directory":"/"}}"#,
-        );
+        let m = err(r#"{"kafka":{"bootstrap_servers":" "},"registry":{"kind":"file","directory":"/"}}"#);
         assert!(m.contains("kafka.bootstrap_servers"), "{m}");
-        let m = err(
-            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"file","directory":"/nonexistent/dir"}}"#,
-        );
+        let m =
+            err(r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"file","directory":"/nonexistent/dir"}}"#);
         assert!(m.contains("registry.directory"), "{m}");
         let m = err(
             r#"{"kafka":{"bootstrap_servers":"b:1","properties":{"bootstrap.servers":"x"}},"registry":{"kind":"file","directory":"/"}}"#,
@@ -487,9 +461,7 @@ mod tests {
 
     #[test]
     fn missing_section_and_bad_json_are_reported() {
-        assert!(
-            err(r#"{"kafka":{"bootstrap_servers":"b:1"}}"#).contains("missing field `registry`")
-        );
+        assert!(err(r#"{"kafka":{"bootstrap_servers":"b:1"}}"#).contains("missing field `registry`"));
         assert!(err("{").starts_with("config:"));
         assert!(err("").starts_with("config:"));
     }

@@ -6,11 +6,7 @@ use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor};
 use crate::error::{Error, Result};
 
 /// Parses `json` as the message `desc` and returns its Protobuf encoding.
-pub fn json_to_protobuf(
-    desc: &MessageDescriptor,
-    json: &str,
-    allow_unknown_fields: bool,
-) -> Result<Vec<u8>> {
+pub fn json_to_protobuf(desc: &MessageDescriptor, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
     match json.trim_start().as_bytes().first() {
         None => return Err(Error::bad_request("body is empty; expected a JSON object")),
         Some(b'{') => {}
@@ -25,8 +21,7 @@ pub fn json_to_protobuf(
         &options,
     )
     .map_err(|e| Error::bad_request(describe(&track.path().to_string(), &e)))?;
-    de.end()
-        .map_err(|e| Error::bad_request(describe(".", &e)))?;
+    de.end().map_err(|e| Error::bad_request(describe(".", &e)))?;
     Ok(message.encode_to_vec())
 }
 
@@ -43,11 +38,7 @@ fn describe(path: &str, e: &serde_json::Error) -> String {
         "" | "." | "?" => "body".to_owned(),
         _ => format!("field `{path}`"),
     };
-    format!(
-        "{place}: {reason} (line {}, column {})",
-        e.line(),
-        e.column()
-    )
+    format!("{place}: {reason} (line {}, column {})", e.line(), e.column())
 }
 
 /// serde echoes the offending value (`invalid type: string "secret", expected ...`);
@@ -66,11 +57,7 @@ fn without_literal(reason: &str) -> String {
             _ => found,
         };
         // "floating point `1.5`" has a two-word kind.
-        let kind = if kind == "floating" {
-            "floating point"
-        } else {
-            kind
-        };
+        let kind = if kind == "floating" { "floating point" } else { kind };
         return format!("{lead}{kind}{expected}");
     }
     reason.to_owned()
@@ -103,9 +90,7 @@ mod tests {
     "#;
 
     fn event() -> MessageDescriptor {
-        compile_for_test(PROTO)
-            .get_message_by_name("t.Event")
-            .unwrap()
+        compile_for_test(PROTO).get_message_by_name("t.Event").unwrap()
     }
 
     fn encode(json: &str) -> Result<Vec<u8>> {
@@ -117,15 +102,9 @@ mod tests {
         // field 1, wire type 2 (0x0a), length 11, "hello world"
         let mut expected = vec![0x0a, 11];
         expected.extend_from_slice(b"hello world");
-        assert_eq!(
-            encode(r#"{"sample_message":"hello world"}"#).unwrap(),
-            expected
-        );
+        assert_eq!(encode(r#"{"sample_message":"hello world"}"#).unwrap(), expected);
         // json_name works too
-        assert_eq!(
-            encode(r#"{"sampleMessage":"hello world"}"#).unwrap(),
-            expected
-        );
+        assert_eq!(encode(r#"{"sampleMessage":"hello world"}"#).unwrap(), expected);
     }
 
     #[test]
@@ -136,68 +115,35 @@ mod tests {
         // enum by name: field 3 varint 1
         assert_eq!(encode(r#"{"color":"RED"}"#).unwrap(), vec![0x18, 0x01]);
         // bytes as base64: field 5 length 3 "abc"
-        assert_eq!(
-            encode(r#"{"blob":"YWJj"}"#).unwrap(),
-            vec![0x2a, 3, b'a', b'b', b'c']
-        );
+        assert_eq!(encode(r#"{"blob":"YWJj"}"#).unwrap(), vec![0x2a, 3, b'a', b'b', b'c']);
         // Timestamp as RFC 3339: field 4 { seconds(1) = 1 }
-        assert_eq!(
-            encode(r#"{"at":"1970-01-01T00:00:01Z"}"#).unwrap(),
-            vec![0x22, 2, 0x08, 0x01]
-        );
+        assert_eq!(encode(r#"{"at":"1970-01-01T00:00:01Z"}"#).unwrap(), vec![0x22, 2, 0x08, 0x01]);
         // packed repeated: field 7 length 2 [1, 2]
         assert_eq!(encode(r#"{"nums":[1,2]}"#).unwrap(), vec![0x3a, 2, 1, 2]);
         // map entry: field 8 { key(1)="a", value(2)=5 }
-        assert_eq!(
-            encode(r#"{"counts":{"a":5}}"#).unwrap(),
-            vec![0x42, 5, 0x0a, 1, b'a', 0x10, 5]
-        );
+        assert_eq!(encode(r#"{"counts":{"a":5}}"#).unwrap(), vec![0x42, 5, 0x0a, 1, b'a', 0x10, 5]);
         // nested message: field 6 { name(1)="x" }
-        assert_eq!(
-            encode(r#"{"inner":{"name":"x"}}"#).unwrap(),
-            vec![0x32, 3, 0x0a, 1, b'x']
-        );
+        assert_eq!(encode(r#"{"inner":{"name":"x"}}"#).unwrap(), vec![0x32, 3, 0x0a, 1, b'x']);
     }
 
     #[test]
     fn decodes_back_to_the_same_values() {
-        let bytes =
-            encode(r#"{"sample_message":"s","inner":{"children":[{"name":"c"}]},"ratio":0.5}"#)
-                .unwrap();
+        let bytes = encode(r#"{"sample_message":"s","inner":{"children":[{"name":"c"}]},"ratio":0.5}"#).unwrap();
         let m = DynamicMessage::decode(event(), bytes.as_slice()).unwrap();
-        assert_eq!(
-            m.get_field_by_name("sample_message").unwrap().as_ref(),
-            &Value::String("s".into())
-        );
-        assert_eq!(
-            m.get_field_by_name("ratio").unwrap().as_ref(),
-            &Value::F64(0.5)
-        );
+        assert_eq!(m.get_field_by_name("sample_message").unwrap().as_ref(), &Value::String("s".into()));
+        assert_eq!(m.get_field_by_name("ratio").unwrap().as_ref(), &Value::F64(0.5));
     }
 
     #[test]
     fn mismatch_names_the_field_path_without_echoing_the_value() {
         let e = encode(r#"{"inner":{"children":[{"name":"ok"},{"name":12345}]}}"#).unwrap_err();
         assert_eq!(e.status, crate::Status::BadRequest);
-        assert!(
-            e.message.contains("field `inner.children[1].name`"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("field `inner.children[1].name`"), "{}", e.message);
         assert!(!e.message.contains("12345"), "{}", e.message);
         let e = encode(r#"{"big":"not-a-number-secret"}"#).unwrap_err();
-        assert!(
-            e.message.contains("field `big`") && !e.message.contains("secret"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("field `big`") && !e.message.contains("secret"), "{}", e.message);
         let e = encode(r#"{"sample_message":true}"#).unwrap_err();
-        assert!(
-            e.message
-                .contains("invalid type: boolean, expected a string"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("invalid type: boolean, expected a string"), "{}", e.message);
         let e = encode(r#"{"small":-1}"#).unwrap_err();
         assert!(e.message.contains("field `small`"), "{}", e.message);
     }
@@ -205,23 +151,10 @@ mod tests {
     #[test]
     fn unknown_fields_rejected_unless_allowed() {
         let e = encode(r#"{"sample_message":"x","extra":1}"#).unwrap_err();
-        assert!(
-            e.message.contains("unrecognized field name 'extra'"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("unrecognized field name 'extra'"), "{}", e.message);
         let e = encode(r#"{"inner":{"nope":1}}"#).unwrap_err();
-        assert!(
-            e.message.contains("inner") && e.message.contains("'nope'"),
-            "{}",
-            e.message
-        );
-        let ok = json_to_protobuf(
-            &event(),
-            r#"{"sample_message":"x","extra":{"deep":[1]}}"#,
-            true,
-        )
-        .unwrap();
+        assert!(e.message.contains("inner") && e.message.contains("'nope'"), "{}", e.message);
+        let ok = json_to_protobuf(&event(), r#"{"sample_message":"x","extra":{"deep":[1]}}"#, true).unwrap();
         assert_eq!(ok, vec![0x0a, 1, b'x']);
     }
 
@@ -238,11 +171,7 @@ mod tests {
         assert!(encode("[1]").unwrap_err().message.contains("JSON object"));
         assert!(encode("\"x\"").unwrap_err().message.contains("JSON object"));
         let e = encode(r#"{"sample_message":"x"} trailing"#).unwrap_err();
-        assert!(
-            e.message.starts_with("body: trailing characters"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("body: trailing characters"), "{}", e.message);
         let e = encode(r#"{"sample_message":"x""#).unwrap_err();
         assert_eq!(e.status, crate::Status::BadRequest);
         let deep = format!("{}{}", r#"{"inner":"#.repeat(5000), "}".repeat(5000));

@@ -40,10 +40,7 @@ pub struct Error {
 impl Error {
     /// An error of the given status.
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Error {
-            status,
-            message: message.into(),
-        }
+        Error { status, message: message.into() }
     }
 
     /// A `400`.

@@ -61,26 +61,14 @@ pub struct tg_delivery {
 
 /// Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
 /// Called from any thread, also the core's own.
-pub type tg_log_callback = Option<
-    unsafe extern "C" fn(
-        user_data: *mut c_void,
-        level: i32,
-        message: *const u8,
-        message_len: usize,
-    ),
->;
+pub type tg_log_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const u8, message_len: usize)>;
 
 /// Registers the process-wide log sink (NULL removes it); records above `max_level` are dropped.
 /// Returns 500 if the process had already installed another Rust `log` logger.
 #[no_mangle]
-pub extern "C" fn tg_set_log_callback(
-    callback: tg_log_callback,
-    user_data: *mut c_void,
-    max_level: i32,
-) -> tg_status {
-    match catch_unwind(AssertUnwindSafe(|| {
-        logging::set_callback(callback, user_data, max_level)
-    })) {
+pub extern "C" fn tg_set_log_callback(callback: tg_log_callback, user_data: *mut c_void, max_level: i32) -> tg_status {
+    match catch_unwind(AssertUnwindSafe(|| logging::set_callback(callback, user_data, max_level))) {
         Ok(true) => tg_status::Ok,
         _ => tg_status::InternalError,
     }
@@ -106,9 +94,7 @@ pub unsafe extern "C" fn tg_publisher_new(
         }
         *out = std::ptr::null_mut();
         let config = text(config, config_len, "config")?;
-        let publisher = Box::new(tg_publisher {
-            inner: Publisher::new(config)?,
-        });
+        let publisher = Box::new(tg_publisher { inner: Publisher::new(config)? });
         *out = Box::into_raw(publisher);
         Ok(())
     })
@@ -149,9 +135,7 @@ pub unsafe extern "C" fn tg_publish(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let publisher = publisher
-            .as_ref()
-            .ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
+        let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
         let topic = text(topic, topic_len, "topic")?;
         let json = text(json, json_len, "body")?;
         let headers = match headers_json.is_null() {
@@ -159,17 +143,9 @@ pub unsafe extern "C" fn tg_publish(
             false => crate::headers::parse_json(text(headers_json, headers_json_len, "headers")?)?,
         };
         let key = (!key.is_null()).then(|| std::slice::from_raw_parts(key, key_len));
-        let d = publisher.inner.publish(&Record {
-            topic,
-            json,
-            headers: &headers,
-            key,
-        })?;
+        let d = publisher.inner.publish(&Record { topic, json, headers: &headers, key })?;
         if let Some(out) = delivery.as_mut() {
-            *out = tg_delivery {
-                partition: d.partition,
-                offset: d.offset,
-            };
+            *out = tg_delivery { partition: d.partition, offset: d.offset };
         }
         Ok(())
     })
@@ -187,12 +163,8 @@ pub unsafe extern "C" fn tg_publisher_flush(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let publisher = publisher
-            .as_ref()
-            .ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
-        publisher
-            .inner
-            .flush(Duration::from_millis(u64::from(timeout_ms)))
+        let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
+        publisher.inner.flush(Duration::from_millis(u64::from(timeout_ms)))
     })
 }
 
@@ -203,18 +175,11 @@ pub extern "C" fn tg_version() -> *const c_char {
 }
 
 /// Runs `f` behind the panic boundary and reports its outcome through the status and `errbuf`.
-unsafe fn guarded(
-    errbuf: *mut c_char,
-    errbuf_len: usize,
-    f: impl FnOnce() -> Result<()>,
-) -> tg_status {
+unsafe fn guarded(errbuf: *mut c_char, errbuf_len: usize, f: impl FnOnce() -> Result<()>) -> tg_status {
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => (tg_status::Ok, String::new()),
         Ok(Err(e)) => (e.status.into(), e.message),
-        Err(_) => (
-            tg_status::InternalError,
-            "internal error: topicgate core panicked".to_owned(),
-        ),
+        Err(_) => (tg_status::InternalError, "internal error: topicgate core panicked".to_owned()),
     };
     write_error(errbuf, errbuf_len, &message);
     status
@@ -225,12 +190,8 @@ unsafe fn text<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
     if ptr.is_null() {
         return Err(Error::bad_request(format!("{what}: NULL pointer")));
     }
-    std::str::from_utf8(std::slice::from_raw_parts(ptr, len)).map_err(|e| {
-        Error::bad_request(format!(
-            "{what}: not valid UTF-8 (at byte {})",
-            e.valid_up_to()
-        ))
-    })
+    std::str::from_utf8(std::slice::from_raw_parts(ptr, len))
+        .map_err(|e| Error::bad_request(format!("{what}: not valid UTF-8 (at byte {})", e.valid_up_to())))
 }
 
 /// Copies `message` into the caller's buffer, truncated at a character boundary, NUL-terminated.
@@ -253,22 +214,13 @@ mod tests {
     fn call_new(config: &[u8], errbuf: &mut [u8]) -> (tg_status, *mut tg_publisher) {
         let mut out = std::ptr::null_mut();
         let s = unsafe {
-            tg_publisher_new(
-                config.as_ptr(),
-                config.len(),
-                &mut out,
-                errbuf.as_mut_ptr().cast(),
-                errbuf.len(),
-            )
+            tg_publisher_new(config.as_ptr(), config.len(), &mut out, errbuf.as_mut_ptr().cast(), errbuf.len())
         };
         (s, out)
     }
 
     fn msg(buf: &[u8]) -> &str {
-        std::ffi::CStr::from_bytes_until_nul(buf)
-            .unwrap()
-            .to_str()
-            .unwrap()
+        std::ffi::CStr::from_bytes_until_nul(buf).unwrap().to_str().unwrap()
     }
 
     #[test]
@@ -288,25 +240,14 @@ mod tests {
         assert!(msg(&buf).contains("kafka"), "{}", msg(&buf));
         let (s, _) = call_new(b"{\"\xff\"}", &mut buf);
         assert_eq!(s, tg_status::BadRequest);
-        assert!(
-            msg(&buf).contains("config: not valid UTF-8 (at byte 2)"),
-            "{}",
-            msg(&buf)
-        );
+        assert!(msg(&buf).contains("config: not valid UTF-8 (at byte 2)"), "{}", msg(&buf));
     }
 
     #[test]
     fn null_arguments_are_rejected_not_crashed() {
         let mut buf = [0u8; 64];
-        let s = unsafe {
-            tg_publisher_new(
-                std::ptr::null(),
-                5,
-                std::ptr::null_mut(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
+        let s =
+            unsafe { tg_publisher_new(std::ptr::null(), 5, std::ptr::null_mut(), buf.as_mut_ptr().cast(), buf.len()) };
         assert_eq!(s, tg_status::BadRequest);
         assert_eq!(msg(&buf), "out: NULL pointer");
         let s = unsafe {
@@ -327,8 +268,7 @@ mod tests {
         };
         assert_eq!(s, tg_status::BadRequest);
         unsafe { tg_publisher_free(std::ptr::null_mut()) };
-        let s =
-            unsafe { tg_publisher_flush(std::ptr::null(), 1, buf.as_mut_ptr().cast(), buf.len()) };
+        let s = unsafe { tg_publisher_flush(std::ptr::null(), 1, buf.as_mut_ptr().cast(), buf.len()) };
         assert_eq!(s, tg_status::BadRequest);
     }
 

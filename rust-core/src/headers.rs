@@ -19,11 +19,7 @@ pub fn parse_json(text: &str) -> Result<Headers> {
     let headers = de
         .deserialize_map(OrderedPairs)
         .and_then(|h| de.end().map(|_| h))
-        .map_err(|e| {
-            Error::bad_request(format!(
-                "headers: must be a JSON object of string values ({e})"
-            ))
-        })?;
+        .map_err(|e| Error::bad_request(format!("headers: must be a JSON object of string values ({e})")))?;
     Ok(headers)
 }
 
@@ -39,10 +35,7 @@ pub fn check(headers: &[(String, String)], limits: &Limits) -> Result<()> {
     let mut total = 0usize;
     for (i, (name, value)) in headers.iter().enumerate() {
         if name.is_empty() {
-            return Err(Error::bad_request(format!(
-                "headers: header #{} has an empty name",
-                i + 1
-            )));
+            return Err(Error::bad_request(format!("headers: header #{} has an empty name", i + 1)));
         }
         total += name.len() + value.len();
     }
@@ -98,13 +91,7 @@ mod tests {
 
     #[test]
     fn rejects_non_string_values_and_non_objects() {
-        for bad in [
-            r#"{"a":1}"#,
-            r#"["a"]"#,
-            r#"{"a":"b"} x"#,
-            "{",
-            r#"{"a":null}"#,
-        ] {
+        for bad in [r#"{"a":1}"#, r#"["a"]"#, r#"{"a":"b"} x"#, "{", r#"{"a":null}"#] {
             let e = parse_json(bad).unwrap_err();
             assert_eq!(e.status, crate::Status::BadRequest, "{bad}");
             assert!(e.message.starts_with("headers:"), "{}", e.message);
@@ -113,26 +100,13 @@ mod tests {
 
     #[test]
     fn limits_are_enforced() {
-        let limits = Limits {
-            max_headers: 2,
-            max_header_bytes: 8,
-            ..Limits::default()
-        };
-        let two = vec![
-            ("a".to_owned(), "b".to_owned()),
-            ("c".to_owned(), "d".to_owned()),
-        ];
+        let limits = Limits { max_headers: 2, max_header_bytes: 8, ..Limits::default() };
+        let two = vec![("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())];
         check(&two, &limits).unwrap();
         let three = [two.clone(), vec![("e".to_owned(), "f".to_owned())]].concat();
-        assert_eq!(
-            check(&three, &limits).unwrap_err().status,
-            crate::Status::PayloadTooLarge
-        );
+        assert_eq!(check(&three, &limits).unwrap_err().status, crate::Status::PayloadTooLarge);
         let big = vec![("name".to_owned(), "value".to_owned())];
-        assert_eq!(
-            check(&big, &limits).unwrap_err().status,
-            crate::Status::PayloadTooLarge
-        );
+        assert_eq!(check(&big, &limits).unwrap_err().status, crate::Status::PayloadTooLarge);
         let empty = vec![(String::new(), "v".to_owned())];
         let e = check(&empty, &limits).unwrap_err();
         assert!(e.status == crate::Status::BadRequest && e.message.contains("empty name"));

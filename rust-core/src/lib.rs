@@ -2,6 +2,7 @@
 //!
 //! The Rust API is [`Publisher`]; the C ABI (`tg_*`, header `include/topicgate.h`) wraps it.
 
+mod aws;
 pub mod config;
 pub mod encoding;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod registry;
 mod runtime;
 pub mod schema;
 mod schema_cache;
+pub mod security;
 pub mod wire;
 
 pub use config::Config;

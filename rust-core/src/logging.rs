@@ -4,12 +4,7 @@ use std::ffi::c_void;
 use std::sync::{OnceLock, RwLock};
 
 /// The host's log sink: `(user_data, level 1=error..5=trace, message, message_len)`.
-pub type LogCallback = unsafe extern "C" fn(
-    user_data: *mut c_void,
-    level: i32,
-    message: *const u8,
-    message_len: usize,
-);
+pub type LogCallback = unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const u8, message_len: usize);
 
 #[derive(Clone, Copy)]
 struct Sink {
@@ -37,12 +32,7 @@ impl log::Log for CallbackLogger {
             let message = record.args().to_string();
             // SAFETY: the host promised, when registering, that the callback is callable from any thread.
             unsafe {
-                (sink.callback)(
-                    sink.user_data as *mut c_void,
-                    record.level() as i32,
-                    message.as_ptr(),
-                    message.len(),
-                )
+                (sink.callback)(sink.user_data as *mut c_void, record.level() as i32, message.as_ptr(), message.len())
             };
         }
     }
@@ -54,10 +44,8 @@ impl log::Log for CallbackLogger {
 /// Returns false if another `log` logger was installed by the host process first.
 pub fn set_callback(callback: Option<LogCallback>, user_data: *mut c_void, max_level: i32) -> bool {
     let installed = *OURS.get_or_init(|| log::set_logger(&CallbackLogger).is_ok());
-    *SINK.write().unwrap_or_else(|p| p.into_inner()) = callback.map(|callback| Sink {
-        callback,
-        user_data: user_data as usize,
-    });
+    *SINK.write().unwrap_or_else(|p| p.into_inner()) =
+        callback.map(|callback| Sink { callback, user_data: user_data as usize });
     log::set_max_level(match (callback.is_some(), max_level) {
         (false, _) | (_, i32::MIN..=0) => log::LevelFilter::Off,
         (_, 1) => log::LevelFilter::Error,

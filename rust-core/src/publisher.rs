@@ -39,13 +39,9 @@ impl Publisher {
         let config = Config::from_json(config_json)?;
         let registry = Arc::new(Registry::new(&config.registry)?);
         let registry_key = format!("{:?}", config.registry);
-        let producer = Producer::shared(&config.producer_properties(), config.delivery_timeout())?;
-        Ok(Publisher {
-            config,
-            registry,
-            registry_key,
-            producer,
-        })
+        let producer =
+            Producer::shared(&config.producer_properties()?, config.delivery_timeout(), config.kafka.auth.as_ref())?;
+        Ok(Publisher { config, registry, registry_key, producer })
     }
 
     /// The validated configuration.
@@ -56,8 +52,7 @@ impl Publisher {
     /// Checks, encodes and produces `record`, returning once the broker acknowledged it.
     pub fn publish(&self, record: &Record<'_>) -> Result<Delivery> {
         let value = self.encode(record)?;
-        self.producer
-            .send(record.topic, &value, record.key, record.headers)
+        self.producer.send(record.topic, &value, record.key, record.headers)
     }
 
     /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
@@ -81,16 +76,9 @@ impl Publisher {
             }
         }
         headers::check(record.headers, limits)?;
-        let schema = schema_cache::lookup(
-            &self.registry,
-            &self.cache_key(record.topic),
-            self.refresh_interval(),
-        )?;
-        let message = encoding::json_to_protobuf(
-            &schema.message,
-            record.json,
-            self.config.schema.allow_unknown_fields,
-        )?;
+        let schema = schema_cache::lookup(&self.registry, &self.cache_key(record.topic), self.refresh_interval())?;
+        let message =
+            encoding::json_to_protobuf(&schema.message, record.json, self.config.schema.allow_unknown_fields)?;
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,
             ValueFormat::Glue => Framing::Glue {
@@ -129,9 +117,7 @@ pub fn check_topic(topic: &str) -> Result<()> {
         && topic.len() <= 249
         && topic != "."
         && topic != ".."
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && topic.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if legal {
         Ok(())
     } else {
@@ -150,22 +136,8 @@ mod tests {
         for ok in ["MyTopic", "a", "a.b_c-D9", &"x".repeat(249)] {
             check_topic(ok).unwrap();
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "a b",
-            "ä",
-            "a%2Fb",
-            &"x".repeat(250),
-            "a\0",
-        ] {
-            assert_eq!(
-                check_topic(bad).unwrap_err().status,
-                crate::Status::BadRequest,
-                "{bad:?}"
-            );
+        for bad in ["", ".", "..", "a/b", "a b", "ä", "a%2Fb", &"x".repeat(250), "a\0"] {
+            assert_eq!(check_topic(bad).unwrap_err().status, crate::Status::BadRequest, "{bad:?}");
         }
     }
 }

@@ -6,15 +6,14 @@ use std::sync::LazyLock;
 
 use crate::error::{Error, Result};
 
-static RUNTIME: LazyLock<std::result::Result<tokio::runtime::Runtime, String>> =
-    LazyLock::new(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("topicgate-registry")
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-    });
+static RUNTIME: LazyLock<std::result::Result<tokio::runtime::Runtime, String>> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("topicgate-registry")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+});
 
 /// The runtime's handle; fails only if the OS refused to start its thread.
 pub fn handle() -> Result<&'static tokio::runtime::Handle> {
@@ -34,6 +33,5 @@ where
     handle()?.spawn(async move {
         let _ = tx.send(fut.await);
     });
-    rx.recv()
-        .map_err(|_| Error::internal("registry task ended without an answer"))
+    rx.recv().map_err(|_| Error::internal("registry task ended without an answer"))
 }

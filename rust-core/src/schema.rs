@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use prost_reflect::{DescriptorPool, MessageDescriptor};
-use protox::file::{
-    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
-};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
 use uuid::Uuid;
 
 use crate::config::MessageType;
@@ -46,10 +44,7 @@ impl FileResolver for FetchedFile {
 /// Compiles `text` (imports: its directory, if any, and Google's well-known types) and picks the message.
 pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<CompiledSchema> {
     let mut resolver = ChainFileResolver::new();
-    resolver.add(FetchedFile {
-        name: text.file_name.clone(),
-        source: text.definition.clone(),
-    });
+    resolver.add(FetchedFile { name: text.file_name.clone(), source: text.definition.clone() });
     if let Some(dir) = &text.import_dir {
         resolver.add(IncludeFileResolver::new(PathBuf::from(dir)));
     }
@@ -92,9 +87,7 @@ fn select_message(
     file_name: &str,
     wanted: &MessageType,
 ) -> std::result::Result<(MessageDescriptor, u32), String> {
-    let file = pool
-        .get_file_by_name(file_name)
-        .ok_or("compiled file missing from its pool")?;
+    let file = pool.get_file_by_name(file_name).ok_or("compiled file missing from its pool")?;
     let message = match wanted {
         MessageType::First => file.messages().next().ok_or("declares no message")?,
         MessageType::Named(name) => file
@@ -103,16 +96,9 @@ fn select_message(
             .find(|m| m.full_name() == name)
             .ok_or_else(|| format!("declares no message `{name}`"))?,
     };
-    let mut names: Vec<String> = file
-        .messages()
-        .flat_map(with_nested)
-        .map(|m| m.full_name().to_owned())
-        .collect();
+    let mut names: Vec<String> = file.messages().flat_map(with_nested).map(|m| m.full_name().to_owned()).collect();
     names.sort();
-    let index = names
-        .iter()
-        .position(|n| n == message.full_name())
-        .expect("message is in its own file");
+    let index = names.iter().position(|n| n == message.full_name()).expect("message is in its own file");
     Ok((message, index as u32))
 }
 
@@ -138,11 +124,7 @@ pub fn compile_for_test(source: &str) -> DescriptorPool {
         version_number: None,
         import_dir: None,
     };
-    compile(&text, &MessageType::First)
-        .unwrap()
-        .message
-        .parent_pool()
-        .clone()
+    compile(&text, &MessageType::First).unwrap().message.parent_pool().clone()
 }
 
 #[cfg(test)]
@@ -183,23 +165,13 @@ mod tests {
             assert_eq!((s.message.full_name(), s.message_index), (name, index));
         }
         let e = compile(&text(NESTED), &MessageType::Named("p.Nope".into())).unwrap_err();
-        assert!(
-            e.message.contains("no message `p.Nope`") && e.message.contains("version 7"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("no message `p.Nope`") && e.message.contains("version 7"), "{}", e.message);
     }
 
     #[test]
     fn well_known_types_are_importable() {
         let src = r#"syntax = "proto3"; import "google/protobuf/timestamp.proto"; message E { google.protobuf.Timestamp at = 1; }"#;
-        assert_eq!(
-            compile(&text(src), &MessageType::First)
-                .unwrap()
-                .message
-                .full_name(),
-            "E"
-        );
+        assert_eq!(compile(&text(src), &MessageType::First).unwrap().message.full_name(), "E");
     }
 
     #[test]
@@ -207,17 +179,10 @@ mod tests {
         let e = compile(&text("syntax = \"proto3\"; message {"), &MessageType::First).unwrap_err();
         assert_eq!(e.status, crate::Status::InternalError);
         assert!(e.message.contains("does not compile"), "{}", e.message);
-        let e = compile(
-            &text("syntax = \"proto3\"; enum E { A = 0; }"),
-            &MessageType::First,
-        )
-        .unwrap_err();
+        let e = compile(&text("syntax = \"proto3\"; enum E { A = 0; }"), &MessageType::First).unwrap_err();
         assert!(e.message.contains("declares no message"), "{}", e.message);
-        let e = compile(
-            &text("syntax = \"proto3\"; import \"other.proto\"; message M {}"),
-            &MessageType::First,
-        )
-        .unwrap_err();
+        let e = compile(&text("syntax = \"proto3\"; import \"other.proto\"; message M {}"), &MessageType::First)
+            .unwrap_err();
         assert!(e.message.contains("does not compile"), "{}", e.message);
     }
 }

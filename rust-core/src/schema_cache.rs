@@ -45,25 +45,11 @@ fn retry_delay(interval: Duration) -> Duration {
 
 /// Returns the compiled schema for `key`, fetching it on first use; a stale entry is served
 /// while one background task refreshes it.
-pub fn lookup(
-    registry: &Arc<Registry>,
-    key: &CacheKey,
-    refresh_interval: Duration,
-) -> Result<Arc<CompiledSchema>> {
-    let cached = CACHE
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(key)
-        .cloned();
+pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, refresh_interval: Duration) -> Result<Arc<CompiledSchema>> {
+    let cached = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
     if let Some(slot) = cached {
-        let schema = slot
-            .schema
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed)
-            && !slot.refreshing.swap(true, Ordering::AcqRel)
-        {
+        let schema = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed) && !slot.refreshing.swap(true, Ordering::AcqRel) {
             spawn_refresh(registry.clone(), key.clone(), slot, refresh_interval);
         }
         return Ok(schema);
@@ -78,17 +64,12 @@ pub fn lookup(
         refresh_due_ms: AtomicU64::new(due),
         refreshing: AtomicBool::new(false),
     });
-    CACHE
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(key.clone())
-        .or_insert(slot);
+    CACHE.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert(slot);
     Ok(schema)
 }
 
 fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledSchema> {
-    let text =
-        runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })??;
+    let text = runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })??;
     schema::compile(&text, &key.message_type)
 }
 
@@ -102,11 +83,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
     };
     handle.spawn(async move {
         let fetched = registry.fetch(&key.schema_name, key.version).await;
-        let current = slot
-            .schema
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         let next_due = match fetched {
             Ok(text) if schema::fingerprint(&text) == current.fingerprint => interval,
             Ok(text) => match schema::compile(&text, &key.message_type) {
@@ -114,32 +91,22 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
                     log::info!(
                         "schema `{}` refreshed to version {}",
                         key.schema_name,
-                        new.version_number
-                            .map_or("(file)".to_owned(), |n| n.to_string())
+                        new.version_number.map_or("(file)".to_owned(), |n| n.to_string())
                     );
                     *slot.schema.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                     interval
                 }
                 Err(e) => {
-                    log::warn!(
-                        "schema `{}` refresh kept the cached version: {}",
-                        key.schema_name,
-                        e.message
-                    );
+                    log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
                     retry_delay(interval)
                 }
             },
             Err(e) => {
-                log::warn!(
-                    "schema `{}` refresh kept the cached version: {}",
-                    key.schema_name,
-                    e.message
-                );
+                log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
                 retry_delay(interval)
             }
         };
-        slot.refresh_due_ms
-            .store(now_ms() + next_due.as_millis() as u64, Ordering::Relaxed);
+        slot.refresh_due_ms.store(now_ms() + next_due.as_millis() as u64, Ordering::Relaxed);
         slot.refreshing.store(false, Ordering::Release);
     });
 }
@@ -150,17 +117,8 @@ mod tests {
 
     #[test]
     fn retry_delay_is_bounded() {
-        assert_eq!(
-            retry_delay(Duration::from_millis(100)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            retry_delay(Duration::from_secs(100)),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            retry_delay(Duration::from_secs(3600)),
-            Duration::from_secs(30)
-        );
+        assert_eq!(retry_delay(Duration::from_millis(100)), Duration::from_secs(1));
+        assert_eq!(retry_delay(Duration::from_secs(100)), Duration::from_secs(10));
+        assert_eq!(retry_delay(Duration::from_secs(3600)), Duration::from_secs(30));
     }
 }

@@ -36,11 +36,7 @@ impl Framing {
     pub fn frame(&self, message: Vec<u8>) -> Vec<u8> {
         match *self {
             Framing::Raw => message,
-            Framing::Glue {
-                schema_version_id,
-                message_index,
-                compression,
-            } => {
+            Framing::Glue { schema_version_id, message_index, compression } => {
                 let mut body = Vec::with_capacity(message.len() + 5);
                 prost::encoding::encode_varint(u64::from(message_index), &mut body);
                 body.extend_from_slice(&message);
@@ -60,10 +56,7 @@ impl Framing {
 }
 
 fn zlib(data: &[u8]) -> Vec<u8> {
-    let mut enc = ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2 + 16),
-        flate2::Compression::default(),
-    );
+    let mut enc = ZlibEncoder::new(Vec::with_capacity(data.len() / 2 + 16), flate2::Compression::default());
     // Writing into a Vec cannot fail.
     enc.write_all(data).expect("zlib into Vec");
     enc.finish().expect("zlib into Vec")
@@ -91,10 +84,7 @@ mod tests {
         // 300 = 0b1_0010_1100 -> varint bytes 0xAC 0x02.
         let expected: Vec<u8> = [
             &[0x03, 0x00][..],
-            &[
-                0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2,
-                0xe1, 0xf0,
-            ],
+            &[0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0],
             &[0xac, 0x02],
             &[0x0a, 0x02, b'h', b'i'],
         ]
@@ -113,9 +103,7 @@ mod tests {
         assert_eq!(&out[..2], &[0x03, 0x05]);
         assert_eq!(&out[2..18], Uuid::parse_str(ID).unwrap().as_bytes());
         let mut plain = Vec::new();
-        flate2::read::ZlibDecoder::new(&out[18..])
-            .read_to_end(&mut plain)
-            .unwrap();
+        flate2::read::ZlibDecoder::new(&out[18..]).read_to_end(&mut plain).unwrap();
         assert_eq!(plain, vec![0x02, 0x08, 0x96, 0x01]);
     }
 }

@@ -14,11 +14,7 @@ struct Frozen(String);
 
 impl Frozen {
     fn freeze(pid: &str) -> Frozen {
-        assert!(Command::new("kill")
-            .args(["-STOP", pid])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("kill").args(["-STOP", pid]).status().unwrap().success());
         Frozen(pid.to_owned())
     }
 }
@@ -31,24 +27,17 @@ impl Drop for Frozen {
 
 #[test]
 fn unacknowledged_record_is_504_and_the_broker_serves_again_after() {
-    let pid = std::fs::read_to_string(repo().join(".run/kafka.pid"))
-        .expect(".run/kafka.pid: start Kafka with make kafka-up");
+    let pid =
+        std::fs::read_to_string(repo().join(".run/kafka.pid")).expect(".run/kafka.pid: start Kafka with make kafka-up");
     let topic = unique("frozen");
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
     let p = Publisher::new(&file_config(&dir, r#","delivery_timeout_ms":2000"#)).unwrap();
-    let rec = |json| Record {
-        topic: &topic,
-        json,
-        headers: &[],
-        key: None,
-    };
+    let rec = |json| Record { topic: &topic, json, headers: &[], key: None };
     // Warm up: metadata known, connection open, so the next record is really sent.
     p.publish(&rec(r#"{"sample_message":"before"}"#)).unwrap();
     {
         let _frozen = Frozen::freeze(pid.trim());
-        let e = p
-            .publish(&rec(r#"{"sample_message":"during"}"#))
-            .unwrap_err();
+        let e = p.publish(&rec(r#"{"sample_message":"during"}"#)).unwrap_err();
         assert_eq!(e.status, Status::Timeout, "{e}");
         assert!(e.message.contains("did not acknowledge"), "{e}");
     }

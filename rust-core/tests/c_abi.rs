@@ -16,7 +16,7 @@ fn static_lib() -> PathBuf {
     let lib = profile_dir.join("libtopicgate.a");
     assert!(
         lib.exists(),
-        "{} missing: cargo builds it with the crate's staticlib type",
+        "{} missing: `cargo build -p topicgate` builds it (make test does; cargo test builds only the rlib)",
         lib.display()
     );
     lib
@@ -28,14 +28,7 @@ fn c_program_publishes_through_the_header_and_library() {
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join("publish");
     let cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-O1",
-            "-D_POSIX_C_SOURCE=200809L",
-        ])
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-D_POSIX_C_SOURCE=200809L"])
         .arg("-I")
         .arg(repo().join("include"))
         .arg(repo().join("tests/c/publish.c"))
@@ -44,32 +37,16 @@ fn c_program_publishes_through_the_header_and_library() {
         .arg(&exe)
         .output()
         .expect("cc runs");
-    assert!(
-        cc.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    assert!(cc.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&cc.stderr));
 
     let topic = unique("cabi");
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
     let config = out_dir.join("config.json");
     std::fs::write(&config, file_config(&dir, "")).unwrap();
-    let run = Command::new(&exe)
-        .arg(&config)
-        .arg(&topic)
-        .args(["4", "10"])
-        .output()
-        .expect("program runs");
+    let run = Command::new(&exe).arg(&config).arg(&topic).args(["4", "10"]).output().expect("program runs");
     let stdout = String::from_utf8_lossy(&run.stdout).to_string();
-    assert!(
-        run.status.success(),
-        "C program failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(
-        stdout.starts_with(&format!("version {}", env!("CARGO_PKG_VERSION"))),
-        "{stdout}"
-    );
+    assert!(run.status.success(), "C program failed:\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.starts_with(&format!("version {}", env!("CARGO_PKG_VERSION"))), "{stdout}");
 
     let mut expected: HashMap<(i32, i64), (Vec<u8>, Vec<u8>)> = HashMap::new();
     for line in stdout.lines() {
@@ -104,10 +81,7 @@ fn c_program_publishes_through_the_header_and_library() {
             if key == b"messageKey" {
                 assert_eq!(
                     r.headers,
-                    vec![
-                        ("my_key".to_owned(), b"myvalue".to_vec()),
-                        ("my_other_key".to_owned(), b"42".to_vec())
-                    ]
+                    vec![("my_key".to_owned(), b"myvalue".to_vec()), ("my_other_key".to_owned(), b"42".to_vec())]
                 );
             }
         }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 fn committed_header_matches_generated() {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let header_path = crate_dir.join("../include/topicgate.h");
-    let config =
-        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_crate(&crate_dir)

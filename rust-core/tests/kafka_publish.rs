@@ -10,10 +10,7 @@ use common::*;
 use topicgate::{Publisher, Record, Status};
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -38,10 +35,7 @@ fn classic_request_from_file_registry_is_read_back_byte_for_byte() {
     assert_eq!(r.key.as_deref(), Some(&b"messageKey"[..]));
     assert_eq!(
         r.headers,
-        vec![
-            ("my_key".to_owned(), b"myvalue".to_vec()),
-            ("my_other_key".to_owned(), b"42".to_vec())
-        ]
+        vec![("my_key".to_owned(), b"myvalue".to_vec()), ("my_other_key".to_owned(), b"42".to_vec())]
     );
 }
 
@@ -50,14 +44,7 @@ fn no_key_and_no_headers_mean_none() {
     let topic = unique("nokey");
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
     let p = Publisher::new(&file_config(&dir, "")).unwrap();
-    let d = p
-        .publish(&Record {
-            topic: &topic,
-            json: r#"{"sample_message":"x"}"#,
-            headers: &[],
-            key: None,
-        })
-        .unwrap();
+    let d = p.publish(&Record { topic: &topic, json: r#"{"sample_message":"x"}"#, headers: &[], key: None }).unwrap();
     let r = &read_back(&topic, d.partition, d.offset, 1)[0];
     assert_eq!(r.key, None);
     assert!(r.headers.is_empty());
@@ -71,45 +58,20 @@ fn glue_registry_raw_and_glue_framed_values() {
     let version_id = glue_create_schema(registry, &topic, CLASSIC_PROTO);
 
     let raw = Publisher::new(&glue_config(registry, "")).unwrap();
-    let d = raw
-        .publish(&Record {
-            topic: &topic,
-            json: r#"{"sample_message":"raw"}"#,
-            headers: &[],
-            key: None,
-        })
-        .unwrap();
-    assert_eq!(
-        read_back(&topic, d.partition, d.offset, 1)[0].value,
-        classic_bytes("raw")
-    );
+    let d =
+        raw.publish(&Record { topic: &topic, json: r#"{"sample_message":"raw"}"#, headers: &[], key: None }).unwrap();
+    assert_eq!(read_back(&topic, d.partition, d.offset, 1)[0].value, classic_bytes("raw"));
 
     // Glue SerDe framing worked out by hand: 0x03, 0x00, the 16 UUID bytes from the registry's answer,
     // message index of events.v1.MyTopic among [events.v1.Detail, events.v1.MyTopic] = 1, then the message.
     let framed = Publisher::new(&glue_config(registry, r#","value_format":"glue""#)).unwrap();
     let d = framed
-        .publish(&Record {
-            topic: &topic,
-            json: r#"{"sample_message":"framed"}"#,
-            headers: &[],
-            key: None,
-        })
+        .publish(&Record { topic: &topic, json: r#"{"sample_message":"framed"}"#, headers: &[], key: None })
         .unwrap();
     let uuid_hex: String = version_id.chars().filter(|c| *c != '-').collect();
-    let uuid_bytes: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&uuid_hex[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
-    let expected = [
-        vec![0x03, 0x00],
-        uuid_bytes,
-        vec![0x01],
-        classic_bytes("framed"),
-    ]
-    .concat();
-    assert_eq!(
-        read_back(&topic, d.partition, d.offset, 1)[0].value,
-        expected
-    );
+    let uuid_bytes: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&uuid_hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let expected = [vec![0x03, 0x00], uuid_bytes, vec![0x01], classic_bytes("framed")].concat();
+    assert_eq!(read_back(&topic, d.partition, d.offset, 1)[0].value, expected);
 }
 
 #[test]
@@ -117,26 +79,14 @@ fn glue_pinned_version_and_latest_refresh() {
     let registry = TEST_REGISTRY;
     let topic = unique("versions");
     glue_create_schema(registry, &topic, CLASSIC_PROTO);
-    let latest = Publisher::new(&glue_config(
-        registry,
-        r#","schema":{"refresh_interval_ms":200}"#,
-    ))
-    .unwrap();
+    let latest = Publisher::new(&glue_config(registry, r#","schema":{"refresh_interval_ms":200}"#)).unwrap();
     let pinned = Publisher::new(&glue_config(registry, r#","schema":{"version":1}"#)).unwrap();
     let with_extra = r#"{"sample_message":"v2","extra":"e"}"#;
-    let rec = |json| Record {
-        topic: &topic,
-        json,
-        headers: &[],
-        key: None,
-    };
+    let rec = |json| Record { topic: &topic, json, headers: &[], key: None };
     let e = latest.publish(&rec(with_extra)).unwrap_err();
     assert_eq!(e.status, Status::BadRequest, "{e}");
 
-    let v2 = CLASSIC_PROTO.replace(
-        "Detail detail = 3;",
-        "Detail detail = 3;\n  string extra = 4;",
-    );
+    let v2 = CLASSIC_PROTO.replace("Detail detail = 3;", "Detail detail = 3;\n  string extra = 4;");
     let (_, number) = glue_add_version(registry, &topic, &v2);
     assert_eq!(number, 2);
     // The cached version 1 is served until a background refresh picks up version 2 (bounded wait).
@@ -152,15 +102,9 @@ fn glue_pinned_version_and_latest_refresh() {
     };
     let mut expected = classic_bytes("v2");
     expected.extend_from_slice(&[0x22, 1, b'e']); // field 4, length 1, "e"
-    assert_eq!(
-        read_back(&topic, d.partition, d.offset, 1)[0].value,
-        expected
-    );
+    assert_eq!(read_back(&topic, d.partition, d.offset, 1)[0].value, expected);
     // The pinned publisher still uses version 1.
-    assert_eq!(
-        pinned.publish(&rec(with_extra)).unwrap_err().status,
-        Status::BadRequest
-    );
+    assert_eq!(pinned.publish(&rec(with_extra)).unwrap_err().status, Status::BadRequest);
     pinned.publish(&rec(r#"{"sample_message":"v1"}"#)).unwrap();
 }
 
@@ -169,30 +113,13 @@ fn missing_schemas_are_404() {
     let registry = TEST_REGISTRY;
     glue_create_schema(registry, &unique("Other"), CLASSIC_PROTO);
     let glue = Publisher::new(&glue_config(registry, "")).unwrap();
-    let e = glue
-        .publish(&Record {
-            topic: "NoSuchSchema",
-            json: "{}",
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = glue.publish(&Record { topic: "NoSuchSchema", json: "{}", headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
-    assert!(
-        e.message.contains("NoSuchSchema") && e.message.contains(registry),
-        "{e}"
-    );
+    assert!(e.message.contains("NoSuchSchema") && e.message.contains(registry), "{e}");
 
     let dir = schema_dir(&[]);
     let file = Publisher::new(&file_config(&dir, "")).unwrap();
-    let e = file
-        .publish(&Record {
-            topic: "NoSuchFile",
-            json: "{}",
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = file.publish(&Record { topic: "NoSuchFile", json: "{}", headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
 }
 
@@ -204,19 +131,9 @@ fn unreachable_registry_without_cache_is_503() {
         closed_port()
     );
     let p = Publisher::new(&config).unwrap();
-    let e = p
-        .publish(&Record {
-            topic: "T",
-            json: "{}",
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = p.publish(&Record { topic: "T", json: "{}", headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::Unavailable, "{e}");
-    assert!(
-        e.message.contains("unreachable") || e.message.contains("timed out"),
-        "{e}"
-    );
+    assert!(e.message.contains("unreachable") || e.message.contains("timed out"), "{e}");
 }
 
 #[test]
@@ -225,40 +142,19 @@ fn cached_schema_is_served_while_the_registry_is_down() {
     let topic = unique("outage");
     glue_create_schema(registry, &topic, CLASSIC_PROTO);
     let proxy = Proxy::start(&env("AWS_ENDPOINT_URL_GLUE"));
-    let config = glue_config(registry, r#","schema":{"refresh_interval_ms":100}"#).replace(
-        &env("AWS_ENDPOINT_URL_GLUE"),
-        &format!("http://{}", proxy.addr),
-    );
+    let config = glue_config(registry, r#","schema":{"refresh_interval_ms":100}"#)
+        .replace(&env("AWS_ENDPOINT_URL_GLUE"), &format!("http://{}", proxy.addr));
     let p = Publisher::new(&config).unwrap();
-    p.publish(&Record {
-        topic: &topic,
-        json: r#"{"sample_message":"warm"}"#,
-        headers: &[],
-        key: None,
-    })
-    .unwrap();
+    p.publish(&Record { topic: &topic, json: r#"{"sample_message":"warm"}"#, headers: &[], key: None }).unwrap();
     proxy.stop();
     // Refreshes now fail; the last good schema keeps serving.
     for i in 0..5 {
         std::thread::sleep(Duration::from_millis(150));
         let json = format!(r#"{{"sample_message":"cached {i}"}}"#);
-        p.publish(&Record {
-            topic: &topic,
-            json: &json,
-            headers: &[],
-            key: None,
-        })
-        .unwrap();
+        p.publish(&Record { topic: &topic, json: &json, headers: &[], key: None }).unwrap();
     }
     // A topic never seen before cannot be served.
-    let e = p
-        .publish(&Record {
-            topic: "NeverSeen",
-            json: "{}",
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = p.publish(&Record { topic: "NeverSeen", json: "{}", headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::Unavailable, "{e}");
 }
 
@@ -272,14 +168,8 @@ fn broker_down_is_503_within_the_deadline() {
     );
     let p = Publisher::new(&config).unwrap();
     let started = Instant::now();
-    let e = p
-        .publish(&Record {
-            topic: "T",
-            json: r#"{"sample_message":"lost?"}"#,
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e =
+        p.publish(&Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::Unavailable, "{e}");
     assert!(e.message.contains("unreachable"), "{e}");
     // Not a speed check: it proves the call returns instead of hanging (deadline 1.5 s, bound 30 s).
@@ -290,45 +180,15 @@ fn broker_down_is_503_within_the_deadline() {
 fn bad_input_is_rejected_and_nothing_is_written() {
     let topic = unique("bad");
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
-    let p = Publisher::new(&file_config(
-        &dir,
-        r#","limits":{"max_message_bytes":64,"max_key_bytes":4}"#,
-    ))
-    .unwrap();
+    let p = Publisher::new(&file_config(&dir, r#","limits":{"max_message_bytes":64,"max_key_bytes":4}"#)).unwrap();
     let long = format!("{{}}{}", " ".repeat(70));
-    let rec = |json: &'static str, key: Option<&'static [u8]>| Record {
-        topic: &topic,
-        json,
-        headers: &[],
-        key,
-    };
-    let too_long = Record {
-        topic: &topic,
-        json: &long,
-        headers: &[],
-        key: None,
-    };
+    let rec = |json: &'static str, key: Option<&'static [u8]>| Record { topic: &topic, json, headers: &[], key };
+    let too_long = Record { topic: &topic, json: &long, headers: &[], key: None };
     let cases: Vec<(Record, Status, &str)> = vec![
-        (
-            rec(r#"{"sample_message":1}"#, None),
-            Status::BadRequest,
-            "field `sample_message`",
-        ),
-        (
-            rec(r#"{"detail":{"nope":1}}"#, None),
-            Status::BadRequest,
-            "'nope'",
-        ),
-        (
-            rec(r#"{"sample_message":"x""#, None),
-            Status::BadRequest,
-            "body",
-        ),
-        (
-            rec(r#"{"count":"12x"}"#, None),
-            Status::BadRequest,
-            "field `count`",
-        ),
+        (rec(r#"{"sample_message":1}"#, None), Status::BadRequest, "field `sample_message`"),
+        (rec(r#"{"detail":{"nope":1}}"#, None), Status::BadRequest, "'nope'"),
+        (rec(r#"{"sample_message":"x""#, None), Status::BadRequest, "body"),
+        (rec(r#"{"count":"12x"}"#, None), Status::BadRequest, "field `count`"),
         (too_long, Status::PayloadTooLarge, "limit is 64"),
         (rec("{}", Some(b"12345")), Status::PayloadTooLarge, "key"),
     ];
@@ -337,19 +197,10 @@ fn bad_input_is_rejected_and_nothing_is_written() {
         assert_eq!(e.status, *status, "{e}");
         assert!(e.message.contains(needle), "{e} should mention {needle}");
     }
-    let e = p
-        .publish(&Record {
-            topic: "bad/topic",
-            json: "{}",
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = p.publish(&Record { topic: "bad/topic", json: "{}", headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::BadRequest);
     // One good record proves the topic exists; it must be the only one written.
-    let d = p
-        .publish(&rec(r#"{"sample_message":"only"}"#, None))
-        .unwrap();
+    let d = p.publish(&rec(r#"{"sample_message":"only"}"#, None)).unwrap();
     assert_eq!(d.offset, 0);
     assert_eq!(records_on_topic(&topic), 1);
 }
@@ -365,14 +216,7 @@ fn record_larger_than_the_producer_allows_is_413() {
     ))
     .unwrap();
     let json = format!(r#"{{"sample_message":"{}"}}"#, "x".repeat(2000));
-    let e = p
-        .publish(&Record {
-            topic: &topic,
-            json: &json,
-            headers: &[],
-            key: None,
-        })
-        .unwrap_err();
+    let e = p.publish(&Record { topic: &topic, json: &json, headers: &[], key: None }).unwrap_err();
     assert_eq!(e.status, Status::PayloadTooLarge, "{e}");
 }
 
@@ -393,12 +237,7 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
                             let key = format!("t{t}-{i}");
                             let json = format!(r#"{{"sample_message":"{key}"}}"#);
                             let d = p
-                                .publish(&Record {
-                                    topic,
-                                    json: &json,
-                                    headers: &[],
-                                    key: Some(key.as_bytes()),
-                                })
+                                .publish(&Record { topic, json: &json, headers: &[], key: Some(key.as_bytes()) })
                                 .unwrap();
                             (key, d)
                         })
@@ -406,38 +245,18 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect::<Vec<_>>()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect::<Vec<_>>()
     });
     assert_eq!(deliveries.len(), THREADS * PER_THREAD);
-    let positions: HashSet<(i32, i64)> = deliveries
-        .iter()
-        .map(|(_, d)| (d.partition, d.offset))
-        .collect();
-    assert_eq!(
-        positions.len(),
-        deliveries.len(),
-        "two records reported at the same position"
-    );
+    let positions: HashSet<(i32, i64)> = deliveries.iter().map(|(_, d)| (d.partition, d.offset)).collect();
+    assert_eq!(positions.len(), deliveries.len(), "two records reported at the same position");
     assert_eq!(records_on_topic(&topic), (THREADS * PER_THREAD) as i64);
     // Read each partition back and match every record to its delivery report.
-    for partition in deliveries
-        .iter()
-        .map(|(_, d)| d.partition)
-        .collect::<HashSet<_>>()
-    {
-        let mine: Vec<_> = deliveries
-            .iter()
-            .filter(|(_, d)| d.partition == partition)
-            .collect();
+    for partition in deliveries.iter().map(|(_, d)| d.partition).collect::<HashSet<_>>() {
+        let mine: Vec<_> = deliveries.iter().filter(|(_, d)| d.partition == partition).collect();
         let got = read_back(&topic, partition, 0, mine.len());
         for (key, d) in mine {
-            let r = got
-                .iter()
-                .find(|r| r.offset == d.offset)
-                .expect("reported offset is on the topic");
+            let r = got.iter().find(|r| r.offset == d.offset).expect("reported offset is on the topic");
             assert_eq!(r.key.as_deref(), Some(key.as_bytes()));
             assert_eq!(r.value, classic_bytes(key));
         }
@@ -459,10 +278,7 @@ struct Proxy {
 impl Proxy {
     fn start(upstream_url: &str) -> Proxy {
         use std::sync::atomic::Ordering;
-        let upstream = upstream_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let upstream = upstream_url.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -494,17 +310,12 @@ impl Proxy {
 }
 
 /// Copies both directions until either side closes or the proxy stops.
-fn pipe(
-    a: std::net::TcpStream,
-    b: std::net::TcpStream,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+fn pipe(a: std::net::TcpStream, b: std::net::TcpStream, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     use std::io::{Read, Write};
     let copy = |mut from: std::net::TcpStream,
                 mut to: std::net::TcpStream,
                 stop: std::sync::Arc<std::sync::atomic::AtomicBool>| {
-        from.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
+        from.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let mut buf = [0u8; 16 * 1024];
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             match from.read(&mut buf) {
@@ -514,11 +325,7 @@ fn pipe(
                         break;
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                 Err(_) => break,
             }
         }

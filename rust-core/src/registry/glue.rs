@@ -4,15 +4,14 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{DataFormat, SchemaId, SchemaVersionNumber};
 use uuid::Uuid;
 
 use super::SchemaText;
+use crate::aws::{self, AwsSettings};
 use crate::config::SchemaVersion;
 use crate::error::{Error, Result};
-use crate::runtime;
 
 /// A Glue client bound to one registry.
 #[derive(Debug)]
@@ -29,19 +28,8 @@ impl GlueRegistry {
         endpoint_url: Option<&str>,
         timeout_ms: u64,
     ) -> Result<GlueRegistry> {
-        let region = region.map(|r| Region::new(r.to_owned()));
-        let sdk_config = runtime::block_on(async move {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest());
-            if let Some(region) = region {
-                loader = loader.region(region);
-            }
-            loader.load().await
-        })?;
-        if sdk_config.region().is_none() {
-            return Err(Error::bad_request(
-                "config: registry.region: not set, and no region found in the AWS environment (AWS_REGION, profile)",
-            ));
-        }
+        let settings = AwsSettings { region: region.map(str::to_owned), role_arn: None, role_session_name: None };
+        let sdk_config = aws::sdk_config(&settings, "registry.region")?;
         let timeout = Duration::from_millis(timeout_ms);
         let mut builder = aws_sdk_glue::config::Builder::from(&sdk_config)
             .timeout_config(
@@ -63,60 +51,37 @@ impl GlueRegistry {
 
     /// Fetches the latest or a pinned version of `name`.
     pub async fn fetch(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
-        let schema_id = SchemaId::builder()
-            .registry_name(&self.registry_name)
-            .schema_name(name)
-            .build();
-        let schema = self
-            .client
-            .get_schema()
-            .schema_id(schema_id.clone())
-            .send()
-            .await
-            .map_err(|e| self.map_error(name, e))?;
+        let schema_id = SchemaId::builder().registry_name(&self.registry_name).schema_name(name).build();
+        let schema =
+            self.client.get_schema().schema_id(schema_id.clone()).send().await.map_err(|e| self.map_error(name, e))?;
         if schema.data_format() != Some(&DataFormat::Protobuf) {
             return Err(Error::internal(format!(
                 "schema `{name}` in registry `{}` is {}, not PROTOBUF",
                 self.registry_name,
-                schema
-                    .data_format()
-                    .map(|d| d.as_str())
-                    .unwrap_or("of unknown format")
+                schema.data_format().map(|d| d.as_str()).unwrap_or("of unknown format")
             )));
         }
         let number = match version {
             SchemaVersion::Number(n) => n,
-            SchemaVersion::Latest => schema.latest_schema_version().ok_or_else(|| {
-                Error::internal(format!(
-                    "registry returned no latest version for schema `{name}`"
-                ))
-            })?,
+            SchemaVersion::Latest => schema
+                .latest_schema_version()
+                .ok_or_else(|| Error::internal(format!("registry returned no latest version for schema `{name}`")))?,
         };
         let v = self
             .client
             .get_schema_version()
             .schema_id(schema_id)
-            .schema_version_number(
-                SchemaVersionNumber::builder()
-                    .version_number(number)
-                    .build(),
-            )
+            .schema_version_number(SchemaVersionNumber::builder().version_number(number).build())
             .send()
             .await
             .map_err(|e| self.map_error(name, e))?;
-        let definition = v.schema_definition().ok_or_else(|| {
-            Error::internal(format!(
-                "schema `{name}` version {number} has no definition"
-            ))
-        })?;
+        let definition = v
+            .schema_definition()
+            .ok_or_else(|| Error::internal(format!("schema `{name}` version {number} has no definition")))?;
         let version_id = v
             .schema_version_id()
             .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "schema `{name}` version {number} has no valid version id"
-                ))
-            })?;
+            .ok_or_else(|| Error::internal(format!("schema `{name}` version {number} has no valid version id")))?;
         Ok(SchemaText {
             file_name: format!("{name}.proto"),
             definition: definition.to_owned(),
@@ -136,22 +101,16 @@ impl GlueRegistry {
             SdkError::ServiceError(se) => {
                 let code = se.err().code().unwrap_or("unknown error");
                 match code {
-                    "EntityNotFoundException" => Error::not_found(format!(
-                        "schema `{name}` not found in registry `{registry}`"
-                    )),
-                    "ThrottlingException"
-                    | "InternalServiceException"
-                    | "OperationTimeoutException" => Error::unavailable(format!(
-                        "schema registry unavailable ({code}) for schema `{name}`"
-                    )),
-                    _ => Error::internal(format!(
-                        "schema registry refused the request for `{name}`: {code}"
-                    )),
+                    "EntityNotFoundException" => {
+                        Error::not_found(format!("schema `{name}` not found in registry `{registry}`"))
+                    }
+                    "ThrottlingException" | "InternalServiceException" | "OperationTimeoutException" => {
+                        Error::unavailable(format!("schema registry unavailable ({code}) for schema `{name}`"))
+                    }
+                    _ => Error::internal(format!("schema registry refused the request for `{name}`: {code}")),
                 }
             }
-            SdkError::TimeoutError(_) => {
-                Error::unavailable(format!("schema registry timed out fetching `{name}`"))
-            }
+            SdkError::TimeoutError(_) => Error::unavailable(format!("schema registry timed out fetching `{name}`")),
             _ => Error::unavailable(format!("schema registry unreachable fetching `{name}`")),
         }
     }

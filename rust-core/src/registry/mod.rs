@@ -38,20 +38,10 @@ impl Registry {
     /// Builds the client; no request is made yet.
     pub fn new(config: &RegistryConfig) -> Result<Registry> {
         match config {
-            RegistryConfig::Glue {
-                registry_name,
-                region,
-                endpoint_url,
-                timeout_ms,
-            } => Ok(Registry::Glue(glue::GlueRegistry::new(
-                registry_name,
-                region.as_deref(),
-                endpoint_url.as_deref(),
-                *timeout_ms,
-            )?)),
-            RegistryConfig::File { directory } => {
-                Ok(Registry::File(file::FileRegistry::new(directory)?))
-            }
+            RegistryConfig::Glue { registry_name, region, endpoint_url, timeout_ms } => Ok(Registry::Glue(
+                glue::GlueRegistry::new(registry_name, region.as_deref(), endpoint_url.as_deref(), *timeout_ms)?,
+            )),
+            RegistryConfig::File { directory } => Ok(Registry::File(file::FileRegistry::new(directory)?)),
         }
     }
 

@@ -22,16 +22,9 @@ pub fn repo() -> PathBuf {
 /// A topic name no other test or run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000_000;
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A temporary directory holding `<name>.proto` files.
@@ -99,26 +92,11 @@ pub fn read_back(topic: &str, partition: i32, offset: i64, count: usize) -> Vec<
     let out = Command::new("java")
         .current_dir(repo())
         .args(JVM_FLAGS)
-        .args([
-            "-cp",
-            &env("KAFKA_CLASSPATH"),
-            "tests/kafka/ReadBack.java",
-            &env("KAFKA_BOOTSTRAP"),
-            topic,
-        ])
-        .args([
-            partition.to_string(),
-            offset.to_string(),
-            count.to_string(),
-            "30000".to_owned(),
-        ])
+        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", &env("KAFKA_BOOTSTRAP"), topic])
+        .args([partition.to_string(), offset.to_string(), count.to_string(), "30000".to_owned()])
         .output()
         .expect("java runs");
-    assert!(
-        out.status.success(),
-        "ReadBack failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ReadBack failed: {}", String::from_utf8_lossy(&out.stderr));
     let b64 = base64::engine::general_purpose::STANDARD;
     String::from_utf8(out.stdout)
         .unwrap()
@@ -135,10 +113,7 @@ pub fn read_back(topic: &str, partition: i32, offset: i64, count: usize) -> Vec<
                     .unwrap()
                     .iter()
                     .map(|h| {
-                        (
-                            h["key"].as_str().unwrap().to_owned(),
-                            b64.decode(h["value_b64"].as_str().unwrap()).unwrap(),
-                        )
+                        (h["key"].as_str().unwrap().to_owned(), b64.decode(h["value_b64"].as_str().unwrap()).unwrap())
                     })
                     .collect(),
             }
@@ -151,21 +126,10 @@ pub fn records_on_topic(topic: &str) -> i64 {
     let out = Command::new("java")
         .current_dir(repo())
         .args(JVM_FLAGS)
-        .args([
-            "-cp",
-            &env("KAFKA_CLASSPATH"),
-            "tests/kafka/ReadBack.java",
-            "--count",
-            &env("KAFKA_BOOTSTRAP"),
-            topic,
-        ])
+        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", "--count", &env("KAFKA_BOOTSTRAP"), topic])
         .output()
         .expect("java runs");
-    assert!(
-        out.status.success(),
-        "ReadBack --count failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ReadBack --count failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -190,11 +154,7 @@ pub fn glue_client() -> aws_sdk_glue::Client {
 
 /// Runs a future to completion on a throwaway runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
 /// The one Glue registry the tests use (moto allows 10 registries; schemas get unique names).
@@ -205,18 +165,9 @@ pub fn glue_create_schema(registry: &str, name: &str, definition: &str) -> Strin
     use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
     let client = glue_client();
     block_on(async {
-        if let Err(e) = client
-            .create_registry()
-            .registry_name(registry)
-            .send()
-            .await
-        {
+        if let Err(e) = client.create_registry().registry_name(registry).send().await {
             let code = aws_sdk_glue::error::ProvideErrorMetadata::code(&e);
-            assert_eq!(
-                code,
-                Some("AlreadyExistsException"),
-                "create_registry on moto: {e:?}"
-            );
+            assert_eq!(code, Some("AlreadyExistsException"), "create_registry on moto: {e:?}");
         }
         let out = client
             .create_schema()
@@ -239,19 +190,11 @@ pub fn glue_add_version(registry: &str, name: &str, definition: &str) -> (String
     block_on(async {
         let out = client
             .register_schema_version()
-            .schema_id(
-                SchemaId::builder()
-                    .registry_name(registry)
-                    .schema_name(name)
-                    .build(),
-            )
+            .schema_id(SchemaId::builder().registry_name(registry).schema_name(name).build())
             .schema_definition(definition)
             .send()
             .await
             .expect("register_schema_version on moto");
-        (
-            out.schema_version_id().unwrap().to_owned(),
-            out.version_number().unwrap(),
-        )
+        (out.schema_version_id().unwrap().to_owned(), out.version_number().unwrap())
     })
 }

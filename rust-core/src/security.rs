@@ -1,0 +1,280 @@
+//! TLS and SASL settings for the brokers, mapped onto librdkafka properties; secrets may be
+//! `${VAR}` references resolved from the environment and never appear in messages.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+
+/// TLS to the brokers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA bundle (PEM) to verify brokers with; the system roots when absent.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Password of an encrypted client key; may be `${VAR}`.
+    #[serde(default)]
+    pub key_password: Option<Secret>,
+    /// Check that the broker certificate names the host connected to (default true).
+    #[serde(default = "yes")]
+    pub verify_hostname: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A secret config value (password); printed as `***` by `Debug`. May be a `${VAR}` reference.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// SASL authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "mechanism", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// SASL/PLAIN.
+    Plain {
+        /// User name; may be `${VAR}`.
+        username: String,
+        /// Password; may be `${VAR}`.
+        password: Secret,
+    },
+    /// SASL/SCRAM-SHA-256.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256 {
+        /// User name; may be `${VAR}`.
+        username: String,
+        /// Password; may be `${VAR}`.
+        password: Secret,
+    },
+    /// SASL/SCRAM-SHA-512.
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512 {
+        /// User name; may be `${VAR}`.
+        username: String,
+        /// Password; may be `${VAR}`.
+        password: Secret,
+    },
+    /// AWS MSK IAM: SASL/OAUTHBEARER with tokens signed by `aws-msk-iam-sasl-signer`.
+    AwsMskIam {
+        /// AWS region of the cluster; the standard AWS chain decides when absent.
+        #[serde(default)]
+        region: Option<String>,
+        /// Role to assume for signing.
+        #[serde(default)]
+        role_arn: Option<String>,
+        /// Session name of the assumed role (default `topicgate`).
+        #[serde(default)]
+        role_session_name: Option<String>,
+        /// Lifetime reported to librdkafka instead of the token's own (refreshes at 80% of it).
+        #[serde(default)]
+        token_lifetime_ms: Option<u64>,
+    },
+}
+
+/// librdkafka properties the `tls` and `auth` keys own; setting them in `properties` too is ambiguous.
+const SECURITY_PROPERTIES: &[&str] = &[
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+];
+
+/// Checks the security keys without resolving secrets (that happens when the producer is made).
+pub fn validate(kafka: &KafkaConfig) -> Result<()> {
+    if kafka.tls.is_some() || kafka.auth.is_some() {
+        if let Some(p) = SECURITY_PROPERTIES.iter().find(|p| kafka.properties.contains_key(**p)) {
+            return Err(Error::bad_request(format!(
+                "config: kafka.properties.{p}: set by kafka.tls / kafka.auth; remove it"
+            )));
+        }
+    }
+    if let Some(tls) = &kafka.tls {
+        for (key, file) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            if let Some(path) = file {
+                if !path.is_file() {
+                    return Err(Error::bad_request(format!(
+                        "config: kafka.tls.{key}: {} is not a readable file",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(Error::bad_request("config: kafka.tls: cert_file and key_file go together"));
+        }
+    }
+    Ok(())
+}
+
+/// Adds `security.protocol`, `ssl.*` and `sasl.*` for the configured TLS and auth.
+pub fn add_properties(kafka: &KafkaConfig, props: &mut BTreeMap<String, String>) -> Result<()> {
+    let mut set = |k: &str, v: String| {
+        props.insert(k.to_owned(), v);
+    };
+    let protocol = match (kafka.tls.is_some(), kafka.auth.is_some()) {
+        (false, false) => None,
+        (true, false) => Some("ssl"),
+        (false, true) => Some("sasl_plaintext"),
+        (true, true) => Some("sasl_ssl"),
+    };
+    if let Some(protocol) = protocol {
+        set("security.protocol", protocol.to_owned());
+    }
+    if let Some(tls) = &kafka.tls {
+        if let Some(ca) = &tls.ca_file {
+            set("ssl.ca.location", ca.display().to_string());
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            set("ssl.certificate.location", cert.display().to_string());
+            set("ssl.key.location", key.display().to_string());
+        }
+        if let Some(pw) = &tls.key_password {
+            set("ssl.key.password", resolve(&pw.0, "kafka.tls.key_password")?);
+        }
+        set("enable.ssl.certificate.verification", "true".to_owned());
+        set("ssl.endpoint.identification.algorithm", if tls.verify_hostname { "https" } else { "none" }.to_owned());
+    }
+    let sasl = |mechanism: &str, username: &str, password: &Secret| -> Result<[(&'static str, String); 3]> {
+        Ok([
+            ("sasl.mechanism", mechanism.to_owned()),
+            ("sasl.username", resolve(username, "kafka.auth.username")?),
+            ("sasl.password", resolve(&password.0, "kafka.auth.password")?),
+        ])
+    };
+    let entries: Vec<(&str, String)> = match &kafka.auth {
+        None => vec![],
+        Some(AuthConfig::Plain { username, password }) => sasl("PLAIN", username, password)?.into(),
+        Some(AuthConfig::ScramSha256 { username, password }) => sasl("SCRAM-SHA-256", username, password)?.into(),
+        Some(AuthConfig::ScramSha512 { username, password }) => sasl("SCRAM-SHA-512", username, password)?.into(),
+        Some(AuthConfig::AwsMskIam { .. }) => vec![("sasl.mechanism", "OAUTHBEARER".to_owned())],
+    };
+    for (k, v) in entries {
+        set(k, v);
+    }
+    Ok(())
+}
+
+/// Expands `${VAR}` references; a missing variable is an error naming the key and the variable.
+pub fn resolve(value: &str, key: &str) -> Result<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| Error::bad_request(format!("config: {key}: unclosed ${{ in value")))?;
+        let name = &after[..end];
+        let var = std::env::var(name)
+            .map_err(|_| Error::bad_request(format!("config: {key}: environment variable {name} is not set")))?;
+        out.push_str(&var);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn config(kafka_extra: &str) -> Result<Config> {
+        Config::from_json(&format!(
+            r#"{{"kafka":{{"bootstrap_servers":"b:1"{kafka_extra}}},"registry":{{"kind":"glue","registry_name":"r","region":"us-east-1"}}}}"#
+        ))
+    }
+
+    #[test]
+    fn scram_over_tls_maps_to_librdkafka_properties() {
+        std::env::set_var("TG_TEST_SCRAM_PW", "pw-from-env");
+        let ca = std::env::current_exe().unwrap(); // any readable file
+        let c = config(&format!(
+            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"alice","password":"${{TG_TEST_SCRAM_PW}}"}}"#,
+            ca.display()
+        ))
+        .unwrap();
+        let p = c.producer_properties().unwrap();
+        assert_eq!(p["security.protocol"], "sasl_ssl");
+        assert_eq!(p["sasl.mechanism"], "SCRAM-SHA-512");
+        assert_eq!(p["sasl.username"], "alice");
+        assert_eq!(p["sasl.password"], "pw-from-env");
+        assert_eq!(p["ssl.ca.location"], ca.display().to_string());
+        assert_eq!(p["ssl.endpoint.identification.algorithm"], "https");
+    }
+
+    #[test]
+    fn protocol_follows_tls_and_auth() {
+        let p = config(r#","tls":{}"#).unwrap().producer_properties().unwrap();
+        assert_eq!(p["security.protocol"], "ssl");
+        assert!(!p.contains_key("ssl.ca.location"));
+        let p = config(r#","tls":{"verify_hostname":false}"#).unwrap().producer_properties().unwrap();
+        assert_eq!(p["ssl.endpoint.identification.algorithm"], "none");
+        let p = config(r#","auth":{"mechanism":"plain","username":"u","password":"p"}"#)
+            .unwrap()
+            .producer_properties()
+            .unwrap();
+        assert_eq!((p["security.protocol"].as_str(), p["sasl.mechanism"].as_str()), ("sasl_plaintext", "PLAIN"));
+        let p = config(r#","tls":{},"auth":{"mechanism":"aws-msk-iam","region":"eu-west-1"}"#)
+            .unwrap()
+            .producer_properties()
+            .unwrap();
+        assert_eq!((p["security.protocol"].as_str(), p["sasl.mechanism"].as_str()), ("sasl_ssl", "OAUTHBEARER"));
+        assert!(!config("").unwrap().producer_properties().unwrap().contains_key("security.protocol"));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_never_the_secret() {
+        let e = config(r#","auth":{"mechanism":"plain","username":"u","password":"${TG_TEST_UNSET_VAR_X}"}"#)
+            .unwrap()
+            .producer_properties()
+            .unwrap_err();
+        assert_eq!(e.message, "config: kafka.auth.password: environment variable TG_TEST_UNSET_VAR_X is not set");
+        let e = config(r#","auth":{"mechanism":"kerberos"}"#).unwrap_err();
+        assert!(e.message.contains("kafka.auth") && e.message.contains("kerberos"), "{}", e.message);
+        let e = config(
+            r#","auth":{"mechanism":"plain","username":"u","password":"hunter2"},"properties":{"sasl.password":"x"}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("kafka.properties.sasl.password"), "{}", e.message);
+        let e = config(r#","tls":{"ca_file":"/nonexistent/ca.pem"}"#).unwrap_err();
+        assert!(e.message.contains("kafka.tls.ca_file"), "{}", e.message);
+        let e = config(r#","tls":{"cert_file":"/etc/hostname"}"#).unwrap_err();
+        assert!(e.message.contains("cert_file and key_file"), "{}", e.message);
+        assert!(!format!(
+            "{:?}",
+            config(r#","auth":{"mechanism":"plain","username":"u","password":"hunter2"}"#).map(|_| ())
+        )
+        .contains("hunter2"));
+    }
+
+    #[test]
+    fn resolve_expands_every_reference() {
+        std::env::set_var("TG_TEST_A", "x");
+        assert_eq!(resolve("a-${TG_TEST_A}-${TG_TEST_A}", "k").unwrap(), "a-x-x");
+        assert_eq!(resolve("plain", "k").unwrap(), "plain");
+        assert!(resolve("${TG_TEST_A", "k").unwrap_err().message.contains("unclosed"));
+    }
+}
