@@ -6,9 +6,11 @@ CARGO ?= cargo
 # Test servers write their addresses here (scripts/kafka.sh, scripts/glue.sh).
 RUN_DIR := .run
 # Exports the test servers' addresses into a recipe's shell.
-WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && set +a &&
+WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && . $(RUN_DIR)/kafka-secure.env && set +a &&
+# Test binaries that need the secure broker (make test-security runs just these).
+SECURITY_TESTS := --test security --test msk_iam --test msk_iam_wrong_secret
 
-.PHONY: help build core core-release header test test-core lint clean
+.PHONY: help build core core-release header test test-core test-security lint clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,14 +26,18 @@ core-release: ## build target/release/libtopicgate.{a,so}
 header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 	TOPICGATE_WRITE_HEADER=1 $(CARGO) test -p topicgate --test header
 
-test: lint test-core ## run every test (starts Kafka and moto if needed)
+test: lint test-core kafka-secure-selftest ## run every test (starts the test brokers and moto if needed)
 
-test-core: kafka-up glue-up ## Rust unit tests, header check, Rust-API and C-ABI tests on the real broker
+test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.
 	$(WITH_SERVERS) curl -fsS -X POST "$$AWS_ENDPOINT_URL_GLUE/moto-api/reset" >/dev/null
 	@# cargo test builds only the rlib; the C ABI test links the staticlib.
 	$(CARGO) build -p topicgate
 	$(WITH_SERVERS) $(CARGO) test -p topicgate
+
+test-security: kafka-up glue-up kafka-secure-up ## TLS, mTLS, SCRAM and MSK IAM tests against the secure test broker
+	$(WITH_SERVERS) $(CARGO) test -p topicgate $(SECURITY_TESTS)
+	$(MAKE) --no-print-directory kafka-secure-selftest
 
 lint: ## rustfmt and clippy
 	$(CARGO) fmt --all --check

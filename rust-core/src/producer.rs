@@ -87,11 +87,15 @@ impl MskIam {
     }
 }
 
-fn is_auth_error(code: Option<RDKafkaErrorCode>) -> bool {
-    matches!(
-        code,
-        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed | RDKafkaErrorCode::SSL)
-    )
+/// SASL and TLS failures; a client certificate the broker refuses shows up (TLS 1.3) as a
+/// transport failure whose reason carries the TLS alert, so that text is checked too.
+fn is_auth_error(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
+    use RDKafkaErrorCode as C;
+    match code {
+        Some(C::Authentication | C::SaslAuthenticationFailed | C::SSL) => true,
+        Some(C::BrokerTransportFailure) => reason.contains("SSL alert") || reason.contains("certificate"),
+        _ => false,
+    }
 }
 
 impl ClientContext for Context {
@@ -121,7 +125,7 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if is_auth_error(error.rdkafka_error_code()) {
+        if is_auth_error(error.rdkafka_error_code(), reason) {
             // Logged once per failure episode, not once per retry or request.
             let mut failure = self.auth_failure.lock().unwrap_or_else(|p| p.into_inner());
             if failure.is_none() {
@@ -139,11 +143,22 @@ impl ProducerContext for Context {
 
     fn delivery(&self, result: &DeliveryResult<'_>, reply: Self::DeliveryOpaque) {
         let outcome = match result {
-            Ok(m) => Ok(Delivery { partition: m.partition(), offset: m.offset() }),
+            Ok(m) => {
+                if self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
+                    log::info!(target: "topicgate::kafka", "Kafka authentication works again");
+                }
+                Ok(Delivery { partition: m.partition(), offset: m.offset() })
+            }
             Err((e, m)) => {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rd::rd_kafka_message_status(m.ptr()) };
-                Err(delivery_error(e, status, self.timeout))
+                let never_sent = status == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+                match self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                    Some(reason) if never_sent => {
+                        Err(Error::unavailable(format!("Kafka authentication failed, record not written: {reason}")))
+                    }
+                    _ => Err(delivery_error(e, status, self.timeout)),
+                }
             }
         };
         // The publisher may have given up waiting; then nobody needs the answer.
@@ -346,6 +361,10 @@ mod tests {
         assert_eq!(produce_error(RDKafkaErrorCode::UnknownTopicOrPartition).status, NotFound);
         assert_eq!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).status, Unavailable);
         assert!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).message.contains("authentication failed"));
+        let alert = "Receive failed: sslv3 alert bad certificate: SSL alert number 42";
+        assert!(is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), alert));
+        assert!(!is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), "Connection refused"));
+        assert!(is_auth_error(Some(RDKafkaErrorCode::SaslAuthenticationFailed), ""));
         assert_eq!(produce_error(RDKafkaErrorCode::InvalidRecord).status, InternalError);
         let timed_out = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
         let t = Duration::from_millis(1500);

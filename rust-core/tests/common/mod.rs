@@ -89,10 +89,15 @@ const JVM_FLAGS: [&str; 2] = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
 
 /// Reads `count` records from `topic`/`partition` starting at `offset` with tests/kafka/ReadBack.java.
 pub fn read_back(topic: &str, partition: i32, offset: i64, count: usize) -> Vec<ReadRecord> {
+    read_back_at(&env("KAFKA_BOOTSTRAP"), topic, partition, offset, count)
+}
+
+/// `read_back` against the broker at `bootstrap` (plaintext listener).
+pub fn read_back_at(bootstrap: &str, topic: &str, partition: i32, offset: i64, count: usize) -> Vec<ReadRecord> {
     let out = Command::new("java")
         .current_dir(repo())
         .args(JVM_FLAGS)
-        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", &env("KAFKA_BOOTSTRAP"), topic])
+        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", bootstrap, topic])
         .args([partition.to_string(), offset.to_string(), count.to_string(), "30000".to_owned()])
         .output()
         .expect("java runs");
@@ -123,10 +128,15 @@ pub fn read_back(topic: &str, partition: i32, offset: i64, count: usize) -> Vec<
 
 /// Sum of end offsets over all partitions of `topic` (records ever written).
 pub fn records_on_topic(topic: &str) -> i64 {
+    records_on_topic_at(&env("KAFKA_BOOTSTRAP"), topic)
+}
+
+/// `records_on_topic` against the broker at `bootstrap` (plaintext listener).
+pub fn records_on_topic_at(bootstrap: &str, topic: &str) -> i64 {
     let out = Command::new("java")
         .current_dir(repo())
         .args(JVM_FLAGS)
-        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", "--count", &env("KAFKA_BOOTSTRAP"), topic])
+        .args(["-cp", &env("KAFKA_CLASSPATH"), "tests/kafka/ReadBack.java", "--count", bootstrap, topic])
         .output()
         .expect("java runs");
     assert!(out.status.success(), "ReadBack --count failed: {}", String::from_utf8_lossy(&out.stderr));

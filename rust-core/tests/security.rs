@@ -1,0 +1,114 @@
+//! TLS, mutual TLS and SASL/SCRAM against the project's secure test broker
+//! (`make kafka-secure-up`, `.run/kafka-secure.env`); records are read back over its plaintext listener.
+
+mod common;
+
+use common::*;
+use topicgate::{Publisher, Record, Status};
+
+fn cert(name: &str) -> String {
+    format!("{}/{name}", env("TG_CERT_DIR"))
+}
+
+/// A publisher config for the secure broker at `bootstrap` with the given `kafka` extras.
+fn config(bootstrap: &str, kafka_extra: &str, dir: &std::path::Path) -> String {
+    format!(
+        r#"{{"kafka":{{"bootstrap_servers":"{bootstrap}"{kafka_extra}}},"registry":{{"kind":"file","directory":"{}"}},"delivery_timeout_ms":4000}}"#,
+        dir.display()
+    )
+}
+
+/// Publishes one classic record to a fresh topic; on success checks it byte for byte.
+fn publish(bootstrap: &str, kafka_extra: &str) -> Result<(), topicgate::Error> {
+    let topic = unique("secure");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let p = Publisher::new(&config(bootstrap, kafka_extra, &dir))?;
+    let d =
+        p.publish(&Record { topic: &topic, json: r#"{"sample_message":"secure"}"#, headers: &[], key: Some(b"k") })?;
+    let r = &read_back_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic, d.partition, d.offset, 1)[0];
+    assert_eq!(r.value, classic_bytes("secure"));
+    assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+    Ok(())
+}
+
+fn assert_auth_failure(result: Result<(), topicgate::Error>, what: &str) {
+    let e = result.expect_err(what);
+    assert_eq!(e.status, Status::Unavailable, "{what}: {e}");
+    assert!(e.message.contains("authentication failed"), "{what}: {e}");
+}
+
+#[test]
+fn tls_with_the_right_ca_publishes() {
+    publish(&env("KAFKA_SSL"), &format!(r#","tls":{{"ca_file":"{}"}}"#, cert("ca.pem"))).unwrap();
+}
+
+#[test]
+fn tls_with_a_wrong_ca_fails_clearly() {
+    assert_auth_failure(
+        publish(&env("KAFKA_SSL"), &format!(r#","tls":{{"ca_file":"{}"}}"#, cert("ca-wrong.pem"))),
+        "wrong CA",
+    );
+}
+
+#[test]
+fn tls_hostname_mismatch_fails_unless_verification_is_off() {
+    // The broker certificate names only `localhost`.
+    let by_ip = env("KAFKA_SSL").replace("localhost", "127.0.0.1");
+    let tls = |verify: bool| format!(r#","tls":{{"ca_file":"{}","verify_hostname":{verify}}}"#, cert("ca.pem"));
+    assert_auth_failure(publish(&by_ip, &tls(true)), "hostname mismatch");
+    publish(&by_ip, &tls(false)).unwrap();
+}
+
+#[test]
+fn mutual_tls_needs_the_client_certificate() {
+    let mtls = env("KAFKA_MTLS");
+    let with_cert = format!(
+        r#","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}"}}"#,
+        cert("ca.pem"),
+        cert("client.pem"),
+        cert("client.key")
+    );
+    publish(&mtls, &with_cert).unwrap();
+    assert_auth_failure(
+        publish(&mtls, &format!(r#","tls":{{"ca_file":"{}"}}"#, cert("ca.pem"))),
+        "missing client cert",
+    );
+}
+
+#[test]
+fn mutual_tls_with_an_encrypted_key_from_the_environment() {
+    let encrypted = format!(
+        r#","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}","key_password":"${{TG_CLIENT_KEY_PASSWORD}}"}}"#,
+        cert("ca.pem"),
+        cert("client.pem"),
+        cert("client-encrypted.key")
+    );
+    publish(&env("KAFKA_MTLS"), &encrypted).unwrap();
+}
+
+#[test]
+fn scram_sha_512_over_tls_right_password_publishes_wrong_password_writes_nothing() {
+    let bootstrap = env("KAFKA_SASL_SSL");
+    let auth = |password: &str| {
+        format!(
+            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"${{TG_SCRAM_USER}}","password":"{password}"}}"#,
+            cert("ca.pem")
+        )
+    };
+    let topic = unique("scram");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let good = Publisher::new(&config(&bootstrap, &auth("${TG_SCRAM_PASSWORD}"), &dir)).unwrap();
+    let rec = Record { topic: &topic, json: r#"{"sample_message":"scram"}"#, headers: &[], key: None };
+    let d = good.publish(&rec).unwrap();
+    assert_eq!(
+        read_back_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic, d.partition, d.offset, 1)[0].value,
+        classic_bytes("scram")
+    );
+
+    let bad = Publisher::new(&config(&bootstrap, &auth("not-the-password"), &dir)).unwrap();
+    let e = bad.publish(&rec).unwrap_err();
+    assert_eq!(e.status, Status::Unavailable, "{e}");
+    assert!(e.message.contains("authentication failed"), "{e}");
+    assert!(!e.message.contains("not-the-password") && !e.message.contains(&env("TG_SCRAM_PASSWORD")), "{e}");
+    assert_eq!(records_on_topic_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic), 1, "the refused record was written");
+}
