@@ -10,7 +10,7 @@ WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && . $
 # Test binaries that need the secure broker (make test-security runs just these).
 SECURITY_TESTS := --test security --test msk_iam --test msk_iam_wrong_secret
 
-.PHONY: help build core core-release header test test-core test-security lint clean
+.PHONY: help build core core-release header run test test-core test-gateway test-security lint clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ core-release: ## build target/release/libtopicgate.{a,so}
 header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 	TOPICGATE_WRITE_HEADER=1 $(CARGO) test -p topicgate --test header
 
-test: lint test-core kafka-secure-selftest ## run every test (starts the test brokers and moto if needed)
+run: plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
+	scripts/run.sh
+
+test: lint test-core kafka-secure-selftest test-gateway ## run every test (starts the test brokers and moto if needed)
 
 test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.
@@ -38,6 +41,8 @@ test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Ru
 test-security: kafka-up glue-up kafka-secure-up ## TLS, mTLS, SCRAM and MSK IAM tests against the secure test broker
 	$(WITH_SERVERS) $(CARGO) test -p topicgate $(SECURITY_TESTS)
 	$(MAKE) --no-print-directory kafka-secure-selftest
+
+test-gateway: go-test test-plugin-load krakend-check hadolint ## the Go plugin: vet, unit tests, loading, example config, Dockerfile lint
 
 lint: ## rustfmt and clippy
 	$(CARGO) fmt --all --check

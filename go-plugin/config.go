@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// pluginName is the name both registerers register under; it is also the key of the
+// plugin's own block inside the KrakenD extra_config namespace.
+const pluginName = "topicgate"
+
+const (
+	defaultMaxBodyBytes      = 1 << 20 // 1 MiB, librdkafka's default message.max.bytes is about the same
+	defaultRetryAfterSeconds = 5
+)
+
+// routeConfig is one exposed group of topics.
+type routeConfig struct {
+	// Prefix is the path before the topic segment, always ending in "/".
+	// Server mode only; in client mode it is optional (empty = any path).
+	Prefix string
+	// Topics lists the exposed topics (case-sensitive), Pattern matches them; a topic is
+	// allowed when it is in Topics or matches Pattern.
+	Topics  map[string]bool
+	Pattern *regexp.Regexp
+	// MaxBodyBytes is the largest accepted request body.
+	MaxBodyBytes int64
+}
+
+// pluginConfig is the parsed "topicgate" block of an extra_config.
+type pluginConfig struct {
+	// Core is the core configuration, placeholders expanded, re-encoded canonically
+	// (object keys sorted) so equal configurations give equal bytes and share a publisher.
+	Core              []byte
+	Routes            []routeConfig
+	RetryAfterSeconds int
+}
+
+// rawRoute is the JSON shape of a route.
+type rawRoute struct {
+	PathPrefix   *string  `json:"path_prefix"`
+	Topics       []string `json:"topics"`
+	TopicPattern *string  `json:"topic_pattern"`
+	MaxBodyBytes *int64   `json:"max_body_bytes"`
+}
+
+// rawConfig is the JSON shape of the plugin's block. Server mode uses Routes; client
+// mode uses the top-level route fields (one route: the backend itself).
+type rawConfig struct {
+	Core              json.RawMessage `json:"core"`
+	Routes            []rawRoute      `json:"routes"`
+	MaxBodyBytes      *int64          `json:"max_body_bytes"`
+	RetryAfterSeconds *int            `json:"retry_after_seconds"`
+	rawRoute
+}
+
+// pluginBlock extracts extra[pluginName] from the map KrakenD hands to a plugin factory.
+func pluginBlock(extra map[string]interface{}) ([]byte, error) {
+	v, ok := extra[pluginName]
+	if !ok {
+		return nil, fmt.Errorf("%s: missing %q block in the plugin's extra_config", pluginName, pluginName)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot encode the %q block: %v", pluginName, pluginName, err)
+	}
+	return b, nil
+}
+
+// parseServerConfig parses the block of the service-level plugin/http-server config.
+func parseServerConfig(block []byte, getenv func(string) (string, bool)) (*pluginConfig, error) {
+	return parseConfig(block, getenv, true)
+}
+
+// parseClientConfig parses the block of a backend's plugin/http-client config.
+func parseClientConfig(block []byte, getenv func(string) (string, bool)) (*pluginConfig, error) {
+	return parseConfig(block, getenv, false)
+}
+
+func parseConfig(block []byte, getenv func(string) (string, bool), server bool) (*pluginConfig, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	var raw rawConfig
+	dec := json.NewDecoder(bytes.NewReader(block))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s: bad configuration: %v", pluginName, err)
+	}
+
+	core, err := canonicalCore(raw.Core, getenv)
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := &pluginConfig{Core: core, RetryAfterSeconds: defaultRetryAfterSeconds}
+	if raw.RetryAfterSeconds != nil {
+		if *raw.RetryAfterSeconds < 1 {
+			return nil, fmt.Errorf("%s: retry_after_seconds must be at least 1", pluginName)
+		}
+		cfg.RetryAfterSeconds = *raw.RetryAfterSeconds
+	}
+	defaultMax := int64(defaultMaxBodyBytes)
+	if raw.MaxBodyBytes != nil {
+		if *raw.MaxBodyBytes < 1 {
+			return nil, fmt.Errorf("%s: max_body_bytes must be at least 1", pluginName)
+		}
+		defaultMax = *raw.MaxBodyBytes
+	}
+
+	own := raw.rawRoute
+	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil
+	switch {
+	case server && hasOwn:
+		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics and topic_pattern inside \"routes\"", pluginName)
+	case server && len(raw.Routes) == 0:
+		return nil, fmt.Errorf("%s: plugin/http-server needs at least one entry in \"routes\"", pluginName)
+	case !server && len(raw.Routes) > 0:
+		return nil, fmt.Errorf("%s: plugin/http-client takes no \"routes\"; put topics or topic_pattern in the block itself", pluginName)
+	}
+
+	raws := raw.Routes
+	if !server {
+		raws = []rawRoute{own}
+	}
+	seen := map[string]bool{}
+	for i, rr := range raws {
+		where := "the block"
+		if server {
+			where = fmt.Sprintf("routes[%d]", i)
+		}
+		rc, err := parseRoute(rr, defaultMax, server, where)
+		if err != nil {
+			return nil, err
+		}
+		if server {
+			if seen[rc.Prefix] {
+				return nil, fmt.Errorf("%s: %s: path_prefix %q is used twice", pluginName, where, rc.Prefix)
+			}
+			seen[rc.Prefix] = true
+		}
+		cfg.Routes = append(cfg.Routes, rc)
+	}
+	return cfg, nil
+}
+
+func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (routeConfig, error) {
+	rc := routeConfig{MaxBodyBytes: defaultMax, Topics: map[string]bool{}}
+	if rr.PathPrefix != nil {
+		p := *rr.PathPrefix
+		if !strings.HasPrefix(p, "/") {
+			return rc, fmt.Errorf("%s: %s: path_prefix %q must start with \"/\"", pluginName, where, p)
+		}
+		if !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+		rc.Prefix = p
+	} else if server {
+		return rc, fmt.Errorf("%s: %s: path_prefix is required", pluginName, where)
+	}
+	for _, t := range rr.Topics {
+		if err := checkTopicName(t); err != nil {
+			return rc, fmt.Errorf("%s: %s: topics: %v", pluginName, where, err)
+		}
+		rc.Topics[t] = true
+	}
+	if rr.TopicPattern != nil {
+		// The pattern must match the whole topic name.
+		re, err := regexp.Compile(`^(?:` + *rr.TopicPattern + `)$`)
+		if err != nil {
+			return rc, fmt.Errorf("%s: %s: topic_pattern: %v", pluginName, where, err)
+		}
+		rc.Pattern = re
+	}
+	if len(rc.Topics) == 0 && rc.Pattern == nil {
+		return rc, fmt.Errorf("%s: %s: list the exposed topics in \"topics\" or give a \"topic_pattern\"", pluginName, where)
+	}
+	if rr.MaxBodyBytes != nil {
+		if *rr.MaxBodyBytes < 1 {
+			return rc, fmt.Errorf("%s: %s: max_body_bytes must be at least 1", pluginName, where)
+		}
+		rc.MaxBodyBytes = *rr.MaxBodyBytes
+	}
+	return rc, nil
+}
+
+// allows tells whether the route exposes topic.
+func (rc *routeConfig) allows(topic string) bool {
+	if rc.Topics[topic] {
+		return true
+	}
+	return rc.Pattern != nil && rc.Pattern.MatchString(topic)
+}
+
+// canonicalCore checks that the core config is a JSON object, expands ${VAR} and
+// ${VAR:-default} placeholders in its string values from the environment, and
+// re-encodes it with sorted keys. The core itself validates the content.
+func canonicalCore(raw json.RawMessage, getenv func(string) (string, bool)) ([]byte, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, fmt.Errorf("%s: missing \"core\" object (the core configuration)", pluginName)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // keep numbers exactly as written
+	var v interface{}
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: core: %v", pluginName, err)
+	}
+	if _, ok := v.(map[string]interface{}); !ok {
+		return nil, fmt.Errorf("%s: \"core\" must be a JSON object", pluginName)
+	}
+	v, err := expandValue(v, getenv, "core")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func expandValue(v interface{}, getenv func(string) (string, bool), path string) (interface{}, error) {
+	switch t := v.(type) {
+	case string:
+		s, err := expandString(t, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %v", pluginName, path, err)
+		}
+		return s, nil
+	case map[string]interface{}:
+		for k, e := range t {
+			x, err := expandValue(e, getenv, path+"."+k)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = x
+		}
+		return t, nil
+	case []interface{}:
+		for i, e := range t {
+			x, err := expandValue(e, getenv, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			t[i] = x
+		}
+		return t, nil
+	default:
+		return v, nil
+	}
+}
+
+var placeholder = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandString replaces ${VAR} (error when VAR is unset) and ${VAR:-default} (default
+// when VAR is unset or empty). "$${" is a literal "${".
+func expandString(s string, getenv func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	const escaped = "\x00topicgate-dollar\x00"
+	s = strings.ReplaceAll(s, "$${", escaped)
+	var firstErr error
+	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		sub := placeholder.FindStringSubmatch(m)
+		name, hasDefault, def := sub[1], sub[2] != "", sub[3]
+		val, ok := getenv(name)
+		if hasDefault && val == "" {
+			return def
+		}
+		if !ok {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("environment variable %s is not set (write ${%s:-default} for a default)", name, name)
+			}
+			return m
+		}
+		return val
+	})
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return strings.ReplaceAll(out, escaped, "${"), nil
+}

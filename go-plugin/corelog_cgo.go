@@ -1,0 +1,22 @@
+//go:build cgo && !topicgate_nocore
+
+package main
+
+// This file only exports the log trampoline; cgo forbids C definitions in the
+// preamble of a file with //export.
+
+/*
+#include <stdint.h>
+#include <stddef.h>
+*/
+import "C"
+
+import "unsafe"
+
+//export topicgateGoLog
+func topicgateGoLog(_ unsafe.Pointer, level C.int32_t, message *C.uint8_t, messageLen C.size_t) {
+	if message == nil {
+		return
+	}
+	coreLog(int32(level), C.GoStringN((*C.char)(unsafe.Pointer(message)), C.int(messageLen)))
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+)
+
+// delivery is where a record landed.
+type delivery struct {
+	Partition int32
+	Offset    int64
+}
+
+// publisher produces records; implementations are safe for concurrent use.
+type publisher interface {
+	// publish validates body against topic's schema, encodes and produces it, and waits
+	// for the broker's acknowledgement. status is an HTTP status (200 on success);
+	// msg explains any other status. headersJSON may be nil; key nil means no key.
+	publish(topic string, body, headersJSON, key []byte) (status int, d delivery, msg string)
+}
+
+// newCorePublisher creates a publisher from a core config; status is an HTTP status.
+// It is a variable so tests can replace the core.
+var newCorePublisher = coreNewPublisher
+
+var (
+	publishersMu sync.Mutex
+	publishers   = map[string]publisher{}
+)
+
+// publisherFor returns the process-wide publisher for a (canonical) core config,
+// creating it on first use. Publishers live as long as the process: KrakenD CE
+// builds its handlers once.
+func publisherFor(core []byte) (publisher, error) {
+	publishersMu.Lock()
+	defer publishersMu.Unlock()
+	if p, ok := publishers[string(core)]; ok {
+		return p, nil
+	}
+	p, status, msg := newCorePublisher(core)
+	if status != 200 || p == nil {
+		return nil, fmt.Errorf("%s: the core refused the configuration (%d): %s", pluginName, status, msg)
+	}
+	publishers[string(core)] = p
+	return p, nil
+}

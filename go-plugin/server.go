@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"net/http"
+)
+
+// serverFactory is the plugin/http-server factory: extra is the service-level
+// "plugin/http-server" object; its "topicgate" block lists the routes. Requests under a
+// route's path_prefix are published; all others go to next (KrakenD) untouched.
+func serverFactory(_ context.Context, extra map[string]interface{}, next http.Handler) (http.Handler, error) {
+	block, err := pluginBlock(extra)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseServerConfig(block, nil)
+	if err != nil {
+		logError(err.Error())
+		return nil, err
+	}
+	pub, err := publisherFor(cfg.Core)
+	if err != nil {
+		logError(err.Error())
+		return nil, err
+	}
+	for _, rc := range cfg.Routes {
+		logInfo("serving topics under", rc.Prefix, "(http-server)")
+	}
+	return newServerHandler(cfg, pub, next), nil
+}
+
+func newServerHandler(cfg *pluginConfig, pub publisher, next http.Handler) http.Handler {
+	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc, ok := matchRoute(cfg.Routes, r.URL.Path)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ph.serve(w, r, rc)
+	})
+}

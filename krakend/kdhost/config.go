@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
+const (
+	nsServer = "plugin/http-server"
+	nsClient = "plugin/http-client"
+)
+
+// kdConfig is the part of a KrakenD v3 configuration kdhost understands; other
+// fields are ignored.
+type kdConfig struct {
+	Version     int                    `json:"version"`
+	Port        int                    `json:"port"`
+	Plugin      *pluginSection         `json:"plugin"`
+	ExtraConfig map[string]interface{} `json:"extra_config"`
+	Endpoints   []endpointConfig       `json:"endpoints"`
+}
+
+type pluginSection struct {
+	Pattern string `json:"pattern"`
+	Folder  string `json:"folder"`
+}
+
+type endpointConfig struct {
+	Endpoint       string          `json:"endpoint"`
+	Method         string          `json:"method"`
+	OutputEncoding string          `json:"output_encoding"`
+	InputHeaders   []string        `json:"input_headers"`
+	Backend        []backendConfig `json:"backend"`
+}
+
+type backendConfig struct {
+	Host        []string               `json:"host"`
+	URLPattern  string                 `json:"url_pattern"`
+	Method      string                 `json:"method"`
+	Encoding    string                 `json:"encoding"`
+	ExtraConfig map[string]interface{} `json:"extra_config"`
+}
+
+func loadConfig(path string) (*kdConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c kdConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if c.Port == 0 {
+		c.Port = 8080
+	}
+	return &c, nil
+}
+
+func (c *kdConfig) validate() error {
+	if c.Version != 3 {
+		return fmt.Errorf("unsupported version: %d (want 3)", c.Version)
+	}
+	if c.Plugin == nil || c.Plugin.Folder == "" || c.Plugin.Pattern == "" {
+		return fmt.Errorf("a \"plugin\" section with folder and pattern is required")
+	}
+	if v, ok := c.ExtraConfig[nsServer]; ok {
+		m, ok := v.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("extra_config.%s must be an object", nsServer)
+		}
+		if _, err := serverNames(m); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Endpoints {
+		where := fmt.Sprintf("endpoints[%d] (%s)", i, e.Endpoint)
+		if !strings.HasPrefix(e.Endpoint, "/") {
+			return fmt.Errorf("%s: endpoint must start with /", where)
+		}
+		m := e.method()
+		if seen[m+" "+e.Endpoint] {
+			return fmt.Errorf("%s: duplicated endpoint", where)
+		}
+		seen[m+" "+e.Endpoint] = true
+		if len(e.Backend) != 1 {
+			return fmt.Errorf("%s: kdhost serves endpoints with exactly one backend", where)
+		}
+		b := e.Backend[0]
+		if !strings.HasPrefix(b.URLPattern, "/") {
+			return fmt.Errorf("%s: url_pattern must start with /", where)
+		}
+		v, ok := b.ExtraConfig[nsClient].(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("%s: kdhost serves only backends with extra_config.%s", where, nsClient)
+		}
+		if name, _ := v["name"].(string); name == "" {
+			return fmt.Errorf("%s: %s needs a \"name\"", where, nsClient)
+		}
+		if e.OutputEncoding != "no-op" || b.Encoding != "no-op" {
+			return fmt.Errorf("%s: kdhost passes responses through only: set \"output_encoding\": \"no-op\" on the endpoint and \"encoding\": \"no-op\" on the backend", where)
+		}
+	}
+	return nil
+}
+
+func (e endpointConfig) method() string {
+	if e.Method == "" {
+		return http.MethodGet
+	}
+	return strings.ToUpper(e.Method)
+}
+
+// serverNames reads "name" (a string or a list) as KrakenD does.
+func serverNames(extra map[string]interface{}) ([]string, error) {
+	switch v := extra["name"].(type) {
+	case string:
+		return []string{v}, nil
+	case []interface{}:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("extra_config.%s needs a \"name\" (string or list)", nsServer)
+	}
+}

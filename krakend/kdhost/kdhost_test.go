@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := loadConfig("../krakend.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Plugin.Pattern != "topicgate.so" || len(cfg.Endpoints) == 0 {
+		t.Fatalf("unexpected example: %+v", cfg)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	p := strings.Split("/v2/event/{topic}", "/")
+	if m, ok := match(p, strings.Split("/v2/event/MyTopic", "/")); !ok || m["topic"] != "MyTopic" {
+		t.Fatalf("%v %v", m, ok)
+	}
+	for _, path := range []string{"/v2/event/", "/v2/event/a/b", "/v2/other/a"} {
+		if _, ok := match(p, strings.Split(path, "/")); ok {
+			t.Errorf("%s matched", path)
+		}
+	}
+}
+
+// TestRouterLikeKrakenD checks what a client-plugin backend receives and that its
+// answer passes through unchanged.
+func TestRouterLikeKrakenD(t *testing.T) {
+	var got *http.Request
+	var gotBody string
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(503)
+		_, _ = w.Write([]byte(`{"statusCode":"503","message":"down"}`))
+	})
+	ep := endpointConfig{
+		Endpoint: "/v2/event/{topic}", Method: "POST", OutputEncoding: "no-op",
+		InputHeaders: []string{"Content-Type", "Message-Key"},
+		Backend:      []backendConfig{{Host: []string{"http://topicgate"}, URLPattern: "/{topic}", Encoding: "no-op"}},
+	}
+	h := router([]route{{method: "POST", segs: strings.Split(ep.Endpoint, "/"), ep: ep, backend: backend}}, newLogger("ERROR"))
+	req := httptest.NewRequest("POST", "/v2/event/MyTopic", strings.NewReader(`{"a":1}`)).WithContext(context.Background())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Message-Key", "k")
+	req.Header.Set("Message-Headers", "a=1") // not in input_headers: dropped, as KrakenD does
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 503 || w.Header().Get("Retry-After") != "5" || w.Body.String() != `{"statusCode":"503","message":"down"}` {
+		t.Fatalf("answer changed: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if got.URL.Path != "/MyTopic" || got.Method != "POST" || gotBody != `{"a":1}` {
+		t.Fatalf("backend got %s %s %q", got.Method, got.URL, gotBody)
+	}
+	if got.Header.Get("Content-Type") != "application/json" || got.Header.Get("Message-Key") != "k" || got.Header.Get("Message-Headers") != "" {
+		t.Fatalf("headers %v", got.Header)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/event/MyTopic", nil))
+	if w.Code != 404 {
+		t.Fatalf("GET: %d", w.Code)
+	}
+}

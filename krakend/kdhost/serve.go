@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// route is one configured endpoint bound to a client-plugin backend.
+type route struct {
+	method  string
+	segs    []string // "{x}" marks a parameter
+	ep      endpointConfig
+	backend http.Handler
+}
+
+func serve(cfg *kdConfig, log *logger) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
+	reg, err := loadAll(cfg.Plugin.Folder, cfg.Plugin.Pattern, log)
+	if err != nil {
+		return err
+	}
+
+	var routes []route
+	for _, e := range cfg.Endpoints {
+		b := e.Backend[0]
+		extra := b.ExtraConfig[nsClient].(map[string]interface{})
+		name, _ := extra["name"].(string)
+		f, ok := reg.clients[name]
+		if !ok {
+			return fmt.Errorf("endpoint %s: no client plugin registered as %q", e.Endpoint, name)
+		}
+		h, err := f(ctx, extra)
+		if err != nil {
+			return fmt.Errorf("endpoint %s: client plugin %s: %v", e.Endpoint, name, err)
+		}
+		log.Info("[ENDPOINT:", e.Endpoint+"]", "backend: client plugin", name)
+		routes = append(routes, route{method: e.method(), segs: strings.Split(e.Endpoint, "/"), ep: e, backend: h})
+	}
+
+	var handler http.Handler = router(routes, log)
+	if v, ok := cfg.ExtraConfig[nsServer].(map[string]interface{}); ok {
+		names, _ := serverNames(v)
+		for _, name := range names {
+			f, ok := reg.servers[name]
+			if !ok {
+				log.Error("[PLUGIN: Server] No plugin registered as", name)
+				continue
+			}
+			h, err := f(ctx, v, handler)
+			if err != nil {
+				log.Error("[PLUGIN: Server] Error getting the plugin handler:", err)
+				continue
+			}
+			log.Info("[PLUGIN: Server] Injecting plugin", name)
+			handler = h
+		}
+	}
+
+	srv := &http.Server{Addr: fmt.Sprintf(":%d", cfg.Port), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("[SERVICE] listening on port", cfg.Port)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		log.Info("[SERVICE] shutting down")
+		sctx, c := context.WithTimeout(context.Background(), 15*time.Second)
+		defer c()
+		return srv.Shutdown(sctx)
+	}
+}
+
+// router matches the request against the endpoints (KrakenD answers 404 otherwise) and
+// calls the backend the way KrakenD's client-plugin executor does: a new request to
+// host + url_pattern with the parameters filled in, the endpoint's input_headers, the
+// client's body; the recorded response is passed through unchanged (no-op).
+func router(routes []route, log *logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := strings.Split(r.URL.Path, "/")
+		for _, rt := range routes {
+			params, ok := match(rt.segs, segs)
+			if !ok || rt.method != r.Method {
+				continue
+			}
+			b := rt.ep.Backend[0]
+			target := b.URLPattern
+			for k, v := range params {
+				target = strings.ReplaceAll(target, "{"+k+"}", v)
+			}
+			host := "http://backend"
+			if len(b.Host) > 0 {
+				host = strings.TrimSuffix(b.Host[0], "/")
+			}
+			method := b.Method
+			if method == "" {
+				method = rt.method
+			}
+			req, err := http.NewRequestWithContext(r.Context(), strings.ToUpper(method), host+target, r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			req.ContentLength = r.ContentLength
+			for _, h := range rt.ep.InputHeaders {
+				if h == "*" {
+					req.Header = r.Header.Clone()
+					break
+				}
+				if vs := r.Header.Values(h); len(vs) > 0 {
+					req.Header[http.CanonicalHeaderKey(h)] = vs
+				}
+			}
+			rec := httptest.NewRecorder()
+			rt.backend.ServeHTTP(rec, req)
+			res := rec.Result()
+			for k, vs := range res.Header {
+				w.Header()[k] = vs
+			}
+			w.WriteHeader(res.StatusCode)
+			_, _ = io.Copy(w, res.Body)
+			log.Debug("[ENDPOINT:", rt.ep.Endpoint+"]", r.Method, r.URL.Path, res.StatusCode)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
+
+func match(pattern, path []string) (map[string]string, bool) {
+	if len(pattern) != len(path) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, p := range pattern {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if path[i] == "" {
+				return nil, false
+			}
+			params[p[1:len(p)-1]] = path[i]
+			continue
+		}
+		if p != path[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}

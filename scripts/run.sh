@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run`: the example gateway on :8080 with the local Kafka and krakend/schemas as registry.
+# Uses build/krakend when it exists, else build/kdhost (the stand-in host; see krakend/README.md).
+# Ctrl-C stops the gateway, and Kafka too if this script started it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${PORT:-8080}"
+gateway=build/kdhost
+[ -x build/krakend ] && gateway=build/krakend
+
+started_kafka=0
+if ! scripts/kafka.sh status >/dev/null 2>&1; then
+  scripts/kafka.sh up
+  started_kafka=1
+fi
+set -a
+. .run/kafka.env
+set +a
+export TOPICGATE_SCHEMA_DIR="$PWD/krakend/schemas"
+
+cat <<MSG
+
+topicgate example gateway ($gateway) on http://127.0.0.1:$PORT, Kafka at $KAFKA_BOOTSTRAP
+
+Publish (server-plugin route; /v2/event/MyTopic is the same through an ordinary endpoint):
+  curl -i -X POST http://127.0.0.1:$PORT/v1/event/MyTopic \\
+    -H 'Content-Type: application/json' -H 'message-key: messageKey' \\
+    -H 'message-headers: my_key=myvalue,my_other_key=42' \\
+    -d '{"sample_message":"hello world"}'
+
+Read it back (use the partition and offset from the answer):
+  java -cp '$KAFKA_CLASSPATH' tests/kafka/ReadBack.java $KAFKA_BOOTSTRAP MyTopic 0 0 1
+
+Ctrl-C stops the gateway$( [ "$started_kafka" = 1 ] && echo " and Kafka").
+
+MSG
+
+stop() {
+  [ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+  [ "$started_kafka" = 1 ] && scripts/kafka.sh down
+  exit 0
+}
+trap stop INT TERM
+"$gateway" run -c krakend/krakend.json -p "$PORT" &
+gw_pid=$!
+wait "$gw_pid" || true
+gw_pid=
+stop
