@@ -124,6 +124,17 @@ fn missing_schemas_are_404() {
 }
 
 #[test]
+fn schema_that_does_not_compile_is_500() {
+    // moto stores any definition; a registry holding broken .proto text is a fault on our side of the API.
+    let topic = unique("broken");
+    glue_create_schema(TEST_REGISTRY, &topic, "syntax = \"proto3\"; message Broken {");
+    let p = Publisher::new(&glue_config(TEST_REGISTRY, "")).unwrap();
+    let e = p.publish(&Record { topic: &topic, json: "{}", headers: &[], key: None }).unwrap_err();
+    assert_eq!(e.status, Status::InternalError, "{e}");
+    assert!(e.message.contains("does not compile") && e.message.contains("version 1"), "{e}");
+}
+
+#[test]
 fn unreachable_registry_without_cache_is_503() {
     let config = format!(
         r#"{{"kafka":{{"bootstrap_servers":"{}"}},"registry":{{"kind":"glue","registry_name":"r","region":"us-east-1","endpoint_url":"http://127.0.0.1:{}","timeout_ms":2000}}}}"#,
