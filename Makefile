@@ -13,7 +13,7 @@ SECURITY_TESTS := --test security --test msk_iam --test msk_iam_wrong_secret
 .PHONY: help build core core-release header run test test-core test-gateway test-security lint clean
 
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: core-release ## build the Rust core (release)
 
@@ -29,7 +29,7 @@ header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 run: plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
 	scripts/run.sh
 
-test: lint test-core kafka-secure-selftest test-gateway ## run every test (starts the test brokers and moto if needed)
+test: lint test-core kafka-secure-selftest test-gateway test-e2e ## run every test (starts the test brokers and moto if needed)
 
 test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.
@@ -54,6 +54,9 @@ clean: ## remove build output (keeps the Kafka jar cache and the venv)
 
 include $(wildcard mk/*.mk)
 
-.PHONY: roundtrip
+.PHONY: roundtrip bench-core
+bench-core: ## criterion micro-benchmarks: JSON→Protobuf (100 B, 1 KB, 64 KB) and the cached-schema encode path
+	$(CARGO) bench -p topicgate --bench encode
+
 roundtrip: kafka-up ## print first/cached schema lookup and publish round-trip times on this machine
 	set -a && . $(RUN_DIR)/kafka.env && set +a && $(CARGO) run -q --release -p topicgate --example roundtrip

@@ -18,6 +18,7 @@ const (
 type kdConfig struct {
 	Version     int                    `json:"version"`
 	Port        int                    `json:"port"`
+	ListenIP    string                 `json:"listen_ip"` // as KrakenD: empty means all interfaces
 	Plugin      *pluginSection         `json:"plugin"`
 	ExtraConfig map[string]interface{} `json:"extra_config"`
 	Endpoints   []endpointConfig       `json:"endpoints"`

@@ -13,16 +13,26 @@ pub fn json_to_protobuf(desc: &MessageDescriptor, json: &str, allow_unknown_fiel
         Some(_) => return Err(Error::bad_request("body must be a JSON object")),
     }
     let options = DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields);
+    // Path tracking costs more than the parse itself, so bodies are parsed without it and only a
+    // failed parse is repeated with it, to name the field.
     let mut de = serde_json::Deserializer::from_str(json);
-    let mut track = serde_path_to_error::Track::new();
-    let message = DynamicMessage::deserialize_with_options(
-        desc.clone(),
-        serde_path_to_error::Deserializer::new(&mut de, &mut track),
-        &options,
-    )
-    .map_err(|e| Error::bad_request(describe(&track.path().to_string(), &e)))?;
+    let message = match DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options) {
+        Ok(message) => message,
+        Err(_) => return Err(Error::bad_request(locate_error(desc, json, &options))),
+    };
     de.end().map_err(|e| Error::bad_request(describe(".", &e)))?;
     Ok(message.encode_to_vec())
+}
+
+/// Parses `json` again with path tracking and describes the first error.
+fn locate_error(desc: &MessageDescriptor, json: &str, options: &DeserializeOptions) -> String {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+    match DynamicMessage::deserialize_with_options(desc.clone(), tracked, options) {
+        Err(e) => describe(&track.path().to_string(), &e),
+        Ok(_) => "body: does not match the schema".to_owned(),
+    }
 }
 
 /// `"<path>: <reason> (line L, column C)"`, with any echoed literal value removed.

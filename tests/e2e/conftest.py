@@ -1,0 +1,377 @@
+"""End-to-end tests: the gateway binary with the real plugin, the test Kafka and moto.
+
+The session fixture `gw` writes a krakend.json derived from krakend/krakend.json into a
+temp dir, starts the gateway (TG_GATEWAY_BIN, else build/krakend when built, else
+build/kdhost) on a free loopback port, and stops it at the end. Records are read back
+with tests/kafka/ReadBack.java (Kafka's own Java client), never with the project's code.
+
+Needs the environment of `make kafka-up glue-up` (.run/kafka.env, .run/glue.env);
+`make test-e2e` sets it up. A missing server is an error, never a skip.
+"""
+
+import base64
+import copy
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+READBACK = "tests/kafka/ReadBack.java"
+JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+GLUE_REGISTRY = "topicgate-tests"  # the one registry the tests use (moto allows 10)
+
+# The classic example: `{"sample_message": "hello world"}` under CLASSIC_PROTO.
+CLASSIC_PROTO = """syntax = "proto3";
+package events.v1;
+message Event {
+  string sample_message = 1;
+  int64 count = 2;
+  Detail detail = 3;
+}
+message Detail { string note = 1; }
+"""
+CLASSIC_BODY = b'{"sample_message":"hello world"}'
+# Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
+CLASSIC_VALUE = b"\x0a\x0bhello world"
+CLASSIC_HEADERS = {
+    "message-key": "messageKey",
+    "message-headers": "my_key=myvalue,my_other_key=42",
+    "Content-Type": "application/json",
+}
+CLASSIC_RECORD_HEADERS = [("my_key", b"myvalue"), ("my_other_key", b"42")]
+
+SMALL_LIMIT = 48  # max_body_bytes of the /v1/small/ route
+DOWN_RETRY_AFTER = 7  # retry_after_seconds of the broker-down endpoint
+
+
+def _env(name):
+    v = os.environ.get(name, "")
+    if not v:
+        raise RuntimeError(
+            f"{name} is not set: start the test servers with `make kafka-up glue-up` and source "
+            ".run/kafka.env and .run/glue.env (`make test-e2e` does both)"
+        )
+    return v
+
+
+def gateway_binary():
+    """TG_GATEWAY_BIN, else build/krakend if built, else build/kdhost."""
+    explicit = os.environ.get("TG_GATEWAY_BIN")
+    if explicit:
+        return Path(explicit) if os.path.isabs(explicit) else ROOT / explicit
+    krakend = ROOT / "build" / "krakend"
+    if krakend.is_file() and os.access(krakend, os.X_OK):
+        return krakend
+    return ROOT / "build" / "kdhost"
+
+
+def pytest_sessionstart(session):
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    line = f"topicgate e2e: gateway binary {gateway_binary()}"
+    if tr is not None:
+        tr.write_line(line)
+    else:
+        print(line)
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage (case-insensitive)
+        self.body = body
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise AssertionError(f"not a JSON body (HTTP {self.status}): {self.body[:500]!r}")
+
+    def __repr__(self):
+        return f"<HTTP {self.status} {self.body[:300]!r}>"
+
+
+class Record:
+    def __init__(self, line):
+        v = json.loads(line)
+        self.topic = v["topic"]
+        self.partition = v["partition"]
+        self.offset = v["offset"]
+        self.key = None if v["key_b64"] is None else base64.b64decode(v["key_b64"])
+        self.value = None if v["value_b64"] is None else base64.b64decode(v["value_b64"])
+        self.headers = [
+            (h["key"], None if h["value_b64"] is None else base64.b64decode(h["value_b64"])) for h in v["headers"]
+        ]
+
+    def __repr__(self):
+        return f"<Record {self.topic}/{self.partition}@{self.offset} key={self.key!r} value={self.value!r} headers={self.headers!r}>"
+
+
+class Gateway:
+    """The running gateway plus the topics, schemas and helpers of this run."""
+
+    def __init__(self, tmp):
+        self.run_id = uuid.uuid4().hex[:10]
+        self.tmp = tmp
+        self.bin = gateway_binary()
+        self.bootstrap = _env("KAFKA_BOOTSTRAP")
+        self.classpath = _env("KAFKA_CLASSPATH")
+        self.glue_endpoint = _env("AWS_ENDPOINT_URL_GLUE")
+        # Topics (unique per run; Kafka auto-creates a topic on the first record).
+        self.topic = f"MyTopic{self.run_id}"  # classic topic, .proto in the schema dir
+        self.no_schema_topic = f"NoSchema{self.run_id}"  # allowed, no .proto
+        self.not_exposed_topic = f"NotExposed{self.run_id}"  # allowed nowhere
+        self.glue_topic = f"GlueTopic{self.run_id}"  # schema in Glue (moto)
+        self.glue_no_schema_topic = f"GlueNoSchema{self.run_id}"  # allowed, not in Glue
+        self.schema_dir = tmp / "schemas"
+        self.config_path = tmp / "krakend.json"
+        self.log_path = tmp / "gateway.log"
+        self.port = None
+        self.proc = None
+        self._log = None
+        self._closed_port_sock = None
+
+    # ---- setup / teardown -------------------------------------------------------------
+
+    def write_schemas(self):
+        self.schema_dir.mkdir()
+        (self.schema_dir / f"{self.topic}.proto").write_text(CLASSIC_PROTO)
+
+    def glue_client(self):
+        return boto3.client("glue", region_name="us-east-1", endpoint_url=self.glue_endpoint)
+
+    def create_glue_schema(self):
+        glue = self.glue_client()
+        try:
+            glue.create_registry(RegistryName=GLUE_REGISTRY)
+        except glue.exceptions.AlreadyExistsException:
+            pass
+        glue.create_schema(
+            RegistryId={"RegistryName": GLUE_REGISTRY},
+            SchemaName=self.glue_topic,
+            DataFormat="PROTOBUF",
+            Compatibility="NONE",
+            SchemaDefinition=CLASSIC_PROTO,
+        )
+
+    def delete_glue_schema(self):
+        try:
+            self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": self.glue_topic})
+        except Exception:  # best effort: moto may have been reset meanwhile
+            pass
+
+    def closed_port(self):
+        """A loopback port that refuses connections: bound (so nobody else takes it), never listening."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        self._closed_port_sock = s
+        return s.getsockname()[1]
+
+    def write_config(self):
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        server = base["extra_config"]["plugin/http-server"]["topicgate"]
+        example_endpoint = base["endpoints"][0]
+
+        def core(bootstrap=None, registry=None, **extra):
+            c = copy.deepcopy(server["core"])
+            c["kafka"]["bootstrap_servers"] = bootstrap or self.bootstrap
+            c["registry"] = registry or {"kind": "file", "directory": str(self.schema_dir)}
+            c.update(extra)
+            return c
+
+        def client_endpoint(path, block):
+            e = copy.deepcopy(example_endpoint)
+            e["endpoint"] = path
+            e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"] = block
+            return e
+
+        cfg = copy.deepcopy(base)
+        cfg["name"] = f"topicgate e2e {self.run_id}"
+        cfg["port"] = self.port
+        cfg["listen_ip"] = "127.0.0.1"  # KrakenD's key; kdhost ignores it
+        cfg["plugin"]["folder"] = str(ROOT / "build") + "/"
+        srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
+        srv["core"] = core()
+        srv["routes"] = [
+            {"path_prefix": "/v1/event/", "topics": [self.topic, self.no_schema_topic]},
+            {"path_prefix": "/v1/small/", "topics": [self.topic], "max_body_bytes": SMALL_LIMIT},
+        ]
+        file_block = copy.deepcopy(example_endpoint["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"])
+        file_block["core"] = core()  # same core as the server plugin: one shared producer
+        file_block["topics"] = [self.topic]
+        glue_block = copy.deepcopy(file_block)
+        glue_block["core"] = core(
+            registry={
+                "kind": "glue",
+                "registry_name": GLUE_REGISTRY,
+                "region": "us-east-1",
+                "endpoint_url": self.glue_endpoint,
+            },
+            value_format="raw",
+        )
+        glue_block["topics"] = [self.glue_topic, self.glue_no_schema_topic]
+        down_block = copy.deepcopy(file_block)
+        down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
+        down_block["retry_after_seconds"] = DOWN_RETRY_AFTER
+        cfg["endpoints"] = [
+            client_endpoint("/v2/event/{topic}", file_block),  # the client-style path of krakend.json
+            client_endpoint("/v3/glue/{topic}", glue_block),
+            client_endpoint("/v3/down/{topic}", down_block),
+        ]
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
+    def start(self):
+        if not (self.bin.is_file() and os.access(self.bin, os.X_OK)):
+            raise RuntimeError(f"gateway binary {self.bin} is missing: run `make plugin kdhost`")
+        if not (ROOT / "build" / "topicgate.so").is_file():
+            raise RuntimeError("build/topicgate.so is missing: run `make plugin`")
+        self.port = _free_port()
+        self.write_schemas()
+        self.create_glue_schema()
+        self.write_config()
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(self.bin), "run", "-c", str(self.config_path), "-p", str(self.port)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode} while starting:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not listen on 127.0.0.1:{self.port} within 30 s:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+        if self._closed_port_sock is not None:
+            self._closed_port_sock.close()
+        self.delete_glue_schema()
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError as e:
+            return f"(no gateway log: {e})"
+
+    # ---- HTTP ---------------------------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+
+    def post(self, path, body=CLASSIC_BODY, headers=None):
+        return self.request("POST", path, body=body, headers=CLASSIC_HEADERS if headers is None else headers)
+
+    # ---- Kafka, through Kafka's own Java client ---------------------------------------
+
+    def _java(self, *args):
+        return ["java", *JVM_FLAGS, "-cp", self.classpath, READBACK, *map(str, args)]
+
+    def read_back(self, topic, partition, offset, count, timeout_ms=20000):
+        """`count` records of topic/partition from `offset` on, as Records."""
+        out = subprocess.run(
+            self._java(self.bootstrap, topic, partition, offset, count, timeout_ms),
+            cwd=ROOT,
+            capture_output=True,
+            timeout=timeout_ms / 1000 + 30,
+        )
+        assert out.returncode == 0, f"ReadBack failed: {out.stderr.decode(errors='replace')}"
+        return [Record(line) for line in out.stdout.decode().splitlines() if line.strip()]
+
+    def totals(self, *topics):
+        """{topic: records ever written (sum over partitions), or None if the topic does not exist}.
+
+        The topics are counted by parallel JVMs (one JVM start each, ~2-3 s)."""
+        procs = {
+            t: subprocess.Popen(
+                self._java("--count", self.bootstrap, t, 15000),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for t in topics
+        }
+        result = {}
+        for t, p in procs.items():
+            try:
+                out, err = p.communicate(timeout=45)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise AssertionError(f"ReadBack --count {t} did not finish in 45 s")
+            lines = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+            totals = [line["total"] for line in lines if "total" in line]
+            if p.returncode == 1 and not totals and b"topic not found" in err:
+                result[t] = None
+                continue
+            assert p.returncode == 0 and totals, f"ReadBack --count {t} failed ({p.returncode}): {err.decode(errors='replace')}"
+            result[t] = totals[0]
+        return result
+
+
+@pytest.fixture(scope="session")
+def gw():
+    tmp = Path(tempfile.mkdtemp(prefix="topicgate-e2e-"))
+    g = Gateway(tmp)
+    _state["gateway"] = g
+    try:
+        g.start()
+        yield g
+    finally:
+        g.stop()
+        _state.pop("gateway", None)
+        if os.environ.get("TG_E2E_KEEP"):
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_state = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    g = _state.get("gateway")
+    if rep.failed and g is not None and rep.when in ("setup", "call"):
+        rep.sections.append(("gateway log (" + str(g.log_path) + ")", g.log()))
