@@ -12,18 +12,8 @@ import (
 // backend and "output_encoding": "no-op" on the endpoint, returns its status, headers and
 // body to the client unchanged.
 func clientFactory(_ context.Context, extra map[string]interface{}) (http.Handler, error) {
-	block, err := pluginBlock(extra)
+	cfg, pub, err := setUp(extra, parseClientConfig)
 	if err != nil {
-		return nil, err
-	}
-	cfg, err := parseClientConfig(block, nil)
-	if err != nil {
-		logError(err.Error())
-		return nil, err
-	}
-	pub, err := publisherFor(cfg.Core)
-	if err != nil {
-		logError(err.Error())
 		return nil, err
 	}
 	return newClientHandler(cfg, pub), nil

@@ -44,3 +44,23 @@ func publisherFor(core []byte) (publisher, error) {
 	publishers[string(core)] = p
 	return p, nil
 }
+
+// setUp is the work both factories share: read the "topicgate" block of extra, parse it
+// with parse, and get the publisher for its core config; failures are logged once here.
+func setUp(extra map[string]interface{}, parse func([]byte, func(string) (string, bool)) (*pluginConfig, error)) (*pluginConfig, publisher, error) {
+	block, err := pluginBlock(extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := parse(block, nil)
+	if err != nil {
+		logError(err.Error())
+		return nil, nil, err
+	}
+	pub, err := publisherFor(cfg.Core)
+	if err != nil {
+		logError(err.Error())
+		return nil, nil, err
+	}
+	return cfg, pub, nil
+}

@@ -9,18 +9,8 @@ import (
 // "plugin/http-server" object; its "topicgate" block lists the routes. Requests under a
 // route's path_prefix are published; all others go to next (KrakenD) untouched.
 func serverFactory(_ context.Context, extra map[string]interface{}, next http.Handler) (http.Handler, error) {
-	block, err := pluginBlock(extra)
+	cfg, pub, err := setUp(extra, parseServerConfig)
 	if err != nil {
-		return nil, err
-	}
-	cfg, err := parseServerConfig(block, nil)
-	if err != nil {
-		logError(err.Error())
-		return nil, err
-	}
-	pub, err := publisherFor(cfg.Core)
-	if err != nil {
-		logError(err.Error())
 		return nil, err
 	}
 	for _, rc := range cfg.Routes {
