@@ -313,3 +313,12 @@ func TestLoggerRouting(t *testing.T) {
 		}
 	}
 }
+
+func TestDryRunAnswerSaysNothingWasPublished(t *testing.T) {
+	w := httptest.NewRecorder()
+	writeOK(w, "MyTopic", delivery{Partition: -1, Offset: -1})
+	want := `{"statusCode":"200","message":"valid; not published (dry_run)","topic":"MyTopic","partition":-1,"offset":-1}`
+	if got := w.Body.String(); got != want {
+		t.Fatalf("body %s", got)
+	}
+}

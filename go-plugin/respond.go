@@ -21,10 +21,18 @@ type errorBody struct {
 	Message    string `json:"message"`
 }
 
+// dryRunMessage is the message of a 200 from a core in dry-run mode, which answers
+// partition -1: the body was valid and nothing was written.
+const dryRunMessage = "valid; not published (dry_run)"
+
 // writeOK answers 200 {"statusCode":"200","message":"ok","topic":...,"partition":...,"offset":...}.
 func writeOK(w http.ResponseWriter, topic string, d delivery) {
+	msg := "ok"
+	if d.Partition < 0 {
+		msg = dryRunMessage
+	}
 	writeJSON(w, http.StatusOK, okBody{
-		StatusCode: "200", Message: "ok", Topic: topic, Partition: d.Partition, Offset: d.Offset,
+		StatusCode: "200", Message: msg, Topic: topic, Partition: d.Partition, Offset: d.Offset,
 	})
 }
 

@@ -32,6 +32,10 @@ pub struct Config {
     /// How long `publish` waits for the broker's acknowledgement (librdkafka `message.timeout.ms`).
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
+    /// Check and encode every record but never produce it; answers carry partition and offset -1.
+    /// For validate-only endpoints and for measuring the gateway without Kafka.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// The Kafka cluster: one shared producer exists per distinct value of this section.

@@ -113,7 +113,7 @@ pub unsafe extern "C" fn tg_publisher_free(publisher: *mut tg_publisher) {
 
 /// Checks `json` against the topic's schema, encodes it and produces it with `key` and `headers_json`
 /// (a JSON object of string values, or length 0); blocks until the broker acknowledged the record or
-/// the delivery timeout passed. On 200, `*delivery` holds partition and offset.
+/// the delivery timeout passed. On 200, `*delivery` holds partition and offset (both -1 for a dry-run publisher).
 ///
 /// # Safety
 /// Each `(ptr, len)` pair must be readable (`headers_json` and `key` may be NULL); `delivery` must be

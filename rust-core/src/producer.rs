@@ -28,6 +28,11 @@ pub struct Delivery {
     pub offset: i64,
 }
 
+impl Delivery {
+    /// What a dry-run publisher answers: nothing was written anywhere.
+    pub const DRY_RUN: Delivery = Delivery { partition: -1, offset: -1 };
+}
+
 type DeliveryOutcome = std::result::Result<Delivery, Error>;
 
 /// Routes librdkafka's logs and errors into the `log` facade, answers delivery reports,

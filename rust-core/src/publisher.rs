@@ -17,7 +17,8 @@ pub struct Publisher {
     config: Config,
     registry: Arc<Registry>,
     registry_key: String,
-    producer: Arc<Producer>,
+    /// `None` in dry-run mode: no connection to Kafka is ever made.
+    producer: Option<Arc<Producer>>,
 }
 
 /// One record to publish.
@@ -39,8 +40,11 @@ impl Publisher {
         let config = Config::from_json(config_json)?;
         let registry = Arc::new(Registry::new(&config.registry)?);
         let registry_key = format!("{:?}", config.registry);
-        let producer =
-            Producer::shared(&config.producer_properties()?, config.delivery_timeout(), config.kafka.auth.as_ref())?;
+        let properties = config.producer_properties()?;
+        let producer = match config.dry_run {
+            true => None,
+            false => Some(Producer::shared(&properties, config.delivery_timeout(), config.kafka.auth.as_ref())?),
+        };
         Ok(Publisher { config, registry, registry_key, producer })
     }
 
@@ -50,9 +54,13 @@ impl Publisher {
     }
 
     /// Checks, encodes and produces `record`, returning once the broker acknowledged it.
+    /// In dry-run mode nothing is produced and the delivery is partition -1, offset -1.
     pub fn publish(&self, record: &Record<'_>) -> Result<Delivery> {
         let value = self.encode(record)?;
-        self.producer.send(record.topic, &value, record.key, record.headers)
+        match &self.producer {
+            Some(producer) => producer.send(record.topic, &value, record.key, record.headers),
+            None => Ok(Delivery::DRY_RUN),
+        }
     }
 
     /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
@@ -94,7 +102,10 @@ impl Publisher {
 
     /// Waits until every record queued on this publisher's producer is delivered.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        self.producer.flush(timeout)
+        match &self.producer {
+            Some(producer) => producer.flush(timeout),
+            None => Ok(()),
+        }
     }
 
     fn cache_key(&self, topic: &str) -> CacheKey {
@@ -130,6 +141,25 @@ pub fn check_topic(topic: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dry_run_checks_and_encodes_but_never_produces() {
+        let dir = std::env::temp_dir().join(format!("tg-dry-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("T.proto"), "syntax = \"proto3\"; message M { string s = 1; }").unwrap();
+        // Port 9 (discard) never answers Kafka: a produce attempt would time out, not succeed.
+        let config = format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"file","directory":{:?}}},"dry_run":true}}"#,
+            dir.display().to_string()
+        );
+        let publisher = Publisher::new(&config).unwrap();
+        let record = |json| Record { topic: "T", json, headers: &[], key: None };
+        assert_eq!(publisher.publish(&record(r#"{"s":"x"}"#)).unwrap(), Delivery::DRY_RUN);
+        let e = publisher.publish(&record(r#"{"s":1}"#)).unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+        publisher.flush(Duration::from_millis(1)).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn kafka_topic_rule() {
