@@ -7,14 +7,17 @@
 #   scripts/glue.sh status  exit 0 and print the endpoint when it answers, else exit 1
 #   scripts/glue.sh venv    only create/refresh .venv from tests/requirements.txt
 #
-# Files (under .run/, ignored by git):
+# Files (under .run/, ignored by git; TOPICGATE_RUN_DIR=<dir> puts them in <dir> instead, which
+# gives an independent instance, e.g. the fault tests' own moto under .run/faults):
 #   glue.env   AWS_ENDPOINT_URL_GLUE=http://127.0.0.1:PORT, test credentials, AWS_REGION and
 #              AWS_DEFAULT_REGION (boto3 reads only the latter; the Rust/Go SDKs the former).
 #              Shell- and Make-includable.
 #   glue.pid   pid of moto_server;  glue.log its output
 # .venv/.requirements.sha256 records which tests/requirements.txt the venv was installed from;
 # a changed file (new pins) triggers a reinstall, an unchanged one costs nothing.
-# Environment: GLUE_READY_TIMEOUT (seconds, default 60).
+# Environment: GLUE_READY_TIMEOUT (seconds, default 60), TOPICGATE_RUN_DIR (default .run; relative
+# paths are taken from the repo root), GLUE_PORT (port for a new moto, default a free one: lets a
+# stopped moto come back on the same endpoint).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,7 +26,8 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 REQ=$ROOT/tests/requirements.txt
 STAMP=$VENV/.requirements.sha256
-RUN=$ROOT/.run
+RUN=${TOPICGATE_RUN_DIR:-.run}
+[[ $RUN == /* ]] || RUN=$ROOT/$RUN
 PIDF=$RUN/glue.pid
 ENVF=$RUN/glue.env
 LOG=$RUN/glue.log
@@ -118,7 +122,7 @@ cmd_up() {
   if pid=$(live_pid); then stop_pid "$pid"; fi
   rm -f "$PIDF" "$ENVF"
   : >"$LOG"
-  port=$(free_port)
+  port=${GLUE_PORT:-$(free_port)}
   local t0=$SECONDS
   # setsid: moto outlives this script and its make/shell; 9>&-: it must not hold our lock fd.
   # The inner bash writes its own pid, then execs moto_server, so the pid file names moto.

@@ -8,7 +8,8 @@
 #   scripts/kafka.sh stop-broker   stop the broker process only; keeps storage, ports and .run/kafka.env
 #   scripts/kafka.sh start-broker  start it again after stop-broker (same storage, same ports)
 #
-# Files (all under .run/, ignored by git):
+# Files (all under .run/, ignored by git; TOPICGATE_RUN_DIR=<dir> puts them in <dir> instead, which
+# gives an independent instance, e.g. the fault tests' own broker under .run/faults):
 #   kafka.env    KAFKA_BOOTSTRAP=127.0.0.1:PORT and KAFKA_CLASSPATH=<jar dir>/* (shell- and Make-includable)
 #   kafka.pid    pid of the broker JVM (absent while the broker is stopped); `kill -STOP`/`-CONT` on it
 #                simulates a hung broker, `stop-broker` a dead one
@@ -17,12 +18,14 @@
 #
 # Jars come from tests/kafka/pom.xml through Maven into a cache outside git:
 #   ${TOPICGATE_CACHE:-$HOME/.cache/topicgate}/kafka-4.1.1/
-# Environment: KAFKA_READY_TIMEOUT (seconds, default 90), KAFKA_HEAP (default 512m).
+# Environment: KAFKA_READY_TIMEOUT (seconds, default 90), KAFKA_HEAP (default 512m),
+# TOPICGATE_RUN_DIR (default .run; relative paths are taken from the repo root).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-RUN=$ROOT/.run
+RUN=${TOPICGATE_RUN_DIR:-.run}
+[[ $RUN == /* ]] || RUN=$ROOT/$RUN
 PIDF=$RUN/kafka.pid
 ENVF=$RUN/kafka.env
 STATEF=$RUN/kafka.state

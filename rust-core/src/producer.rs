@@ -1,8 +1,9 @@
 //! Process-global rdkafka producers, one per distinct cluster setting, and awaited delivery.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
@@ -10,7 +11,8 @@ use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
@@ -39,9 +41,38 @@ type DeliveryOutcome = std::result::Result<Delivery, Error>;
 /// remembers authentication failures and signs MSK IAM tokens.
 pub struct Context {
     timeout: Duration,
-    msk_iam: Option<MskIam>,
+    msk_iam: Option<Arc<MskIam>>,
     /// librdkafka's reason for the last authentication failure, cleared by a successful delivery.
     auth_failure: Mutex<Option<String>>,
+    /// Which replacement of its producer this librdkafka instance is (0 for the first).
+    generation: u64,
+    /// The producer this instance belongs to, told about a fatal error so that it replaces the instance.
+    owner: OnceLock<Weak<Producer>>,
+    /// Whether the fatal error was logged (the error callback and a publish may both see it first).
+    fatal_logged: AtomicBool,
+}
+
+impl Context {
+    fn new(timeout: Duration, msk_iam: Option<Arc<MskIam>>, generation: u64) -> Context {
+        Context {
+            timeout,
+            msk_iam,
+            auth_failure: Mutex::new(None),
+            generation,
+            owner: OnceLock::new(),
+            fatal_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// Logs this instance's fatal error once, whoever notices it first.
+    fn log_fatal_once(&self, reason: &str) {
+        if !self.fatal_logged.swap(true, Ordering::AcqRel) {
+            log::error!(
+                target: "topicgate::kafka",
+                "Kafka producer hit a fatal error: {reason}; records it still holds fail, new records go to a new producer"
+            );
+        }
+    }
 }
 
 /// What the OAUTHBEARER token callback needs to sign an MSK IAM token.
@@ -119,6 +150,8 @@ impl ClientContext for Context {
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         let level = match level {
+            // The error callback logs a fatal error once, with what happens next (see `error`).
+            _ if fac == "FATAL" => log::Level::Debug,
             RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
                 log::Level::Error
             }
@@ -130,7 +163,23 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if is_auth_error(error.rdkafka_error_code(), reason) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            // librdkafka raises at most one fatal error per instance. Replace it now rather than at
+            // the next publish, so that records it still queues are answered at once. Not on this
+            // thread: it is the instance's polling thread, which dropping the instance joins.
+            self.log_fatal_once(reason);
+            if let Some(owner) = self.owner.get().cloned() {
+                let generation = self.generation;
+                let spawned = std::thread::Builder::new().name("topicgate-kafka-reset".to_owned()).spawn(move || {
+                    if let Some(producer) = owner.upgrade() {
+                        let _ = producer.replace(generation);
+                    }
+                });
+                if let Err(e) = spawned {
+                    log::warn!(target: "topicgate::kafka", "cannot start the producer reset thread ({e}); the next publish resets it");
+                }
+            }
+        } else if is_auth_error(error.rdkafka_error_code(), reason) {
             // Logged once per failure episode, not once per retry or request.
             let mut failure = self.auth_failure.lock().unwrap_or_else(|p| p.into_inner());
             if failure.is_none() {
@@ -181,16 +230,47 @@ fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout:
         Some(RDKafkaErrorCode::MessageTimedOut) => Error::timeout(format!(
             "Kafka broker did not acknowledge the record within the {ms} ms delivery timeout; it may or may not have been written"
         )),
+        // What a fatal (idempotence) error does to records: queued ones are purged, the batch
+        // that tripped it fails with the broker's code, in-flight ones may fail with it too.
+        Some(code) if is_fatal_class(code) => {
+            if persisted == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED {
+                Error::unavailable(format!(
+                    "Kafka producer was reset after a fatal error ({code}) before sending the record: record not written; retry"
+                ))
+            } else {
+                Error::timeout(format!(
+                    "Kafka producer failed fatally ({code}) while the record was in flight; it may or may not have been written"
+                ))
+            }
+        }
         Some(code) => produce_error(code),
         None => Error::internal(format!("Kafka delivery failed: {e}")),
     }
+}
+
+/// Delivery errors that come from a fatal producer error or from purging the producer's queues.
+fn is_fatal_class(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::Fatal
+            | C::PurgeQueue
+            | C::PurgeInflight
+            | C::OutOfOrderSequenceNumber
+            | C::UnknownProducerId
+            | C::InvalidProducerEpoch
+            | C::InvalidProducerIdMapping
+            | C::ProducerFenced
+    )
 }
 
 /// Maps a produce error code (from `send` or from the delivery report) to a status.
 fn produce_error(code: RDKafkaErrorCode) -> Error {
     use RDKafkaErrorCode as C;
     match code {
-        C::QueueFull => Error::unavailable("producer queue is full; retry later"),
+        C::QueueFull => Error::unavailable(
+            "Kafka producer queue is full (queue.buffering.max.messages / queue.buffering.max.kbytes): record not written; retry later",
+        ),
         C::MessageSizeTooLarge | C::InvalidMessageSize => Error::too_large("record is larger than the broker accepts"),
         C::UnknownTopic | C::UnknownTopicOrPartition => Error::not_found("topic does not exist on the Kafka cluster"),
         C::InvalidTopic => Error::bad_request("topic name is not valid for Kafka"),
@@ -213,10 +293,22 @@ fn produce_error(code: RDKafkaErrorCode) -> Error {
     }
 }
 
-/// A shared producer with its delivery deadline.
+/// A shared producer with its delivery deadline. The librdkafka instance inside is replaced
+/// by a fresh one after a fatal error (e.g. an idempotence sequence desync), which would
+/// otherwise fail every later record.
 pub struct Producer {
-    inner: ThreadedProducer<Context>,
+    current: RwLock<Arc<Generation>>,
+    config: ClientConfig,
+    msk_iam: Option<Arc<MskIam>>,
     timeout: Duration,
+    /// This producer, for the instances it creates (they ask it to replace them).
+    me: Weak<Producer>,
+}
+
+/// One librdkafka producer instance; `number` counts replacements (0 for the first).
+struct Generation {
+    inner: ThreadedProducer<Context>,
+    number: u64,
 }
 
 impl std::fmt::Debug for Producer {
@@ -253,16 +345,20 @@ impl Producer {
                     MskIam::new(region.as_ref(), role_arn.as_ref(), role_session_name.as_ref(), *token_lifetime_ms)?;
                 // Sign once now: missing credentials are reported at creation, not as timeouts later.
                 msk.token().map_err(|e| Error::unavailable(format!("Kafka authentication failed: {e}")))?;
-                Some(msk)
+                Some(Arc::new(msk))
             }
             _ => None,
         };
-        let context = Context { timeout, msk_iam, auth_failure: Mutex::new(None) };
-        // Property names are safe to show; values may be secrets, and librdkafka's text names the property.
-        let inner: ThreadedProducer<Context> = config
-            .create_with_context(context)
+        let first = Generation::create(&config, msk_iam.clone(), timeout, 0)
             .map_err(|e| Error::bad_request(format!("config: kafka.properties: {}", redact_creation_error(&e))))?;
-        let producer = Arc::new(Producer { inner, timeout });
+        let producer = Arc::new_cyclic(|me| Producer {
+            current: RwLock::new(Arc::new(first)),
+            config,
+            msk_iam,
+            timeout,
+            me: me.clone(),
+        });
+        let _ = producer.current_generation().inner.context().owner.set(producer.me.clone());
         producers.insert(key, Arc::downgrade(&producer));
         Ok(producer)
     }
@@ -275,6 +371,7 @@ impl Producer {
         key: Option<&[u8]>,
         headers: &[(String, String)],
     ) -> Result<Delivery> {
+        let mut generation = self.usable_generation()?;
         let (reply, answer) = mpsc::sync_channel(1);
         let mut record = BaseRecord::with_opaque_to(topic, Box::new(reply)).payload(value);
         if let Some(key) = key {
@@ -287,7 +384,18 @@ impl Producer {
             }
             record = record.headers(owned);
         }
-        if let Err((e, _)) = self.inner.send(record) {
+        let mut sent = generation.inner.send(record);
+        if let Err((e, record)) = sent {
+            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+                // Raised between the check above and now; the record was not queued, so the
+                // fresh producer can take it without risk of a duplicate.
+                generation = self.replace(generation.number)?;
+                sent = generation.inner.send(record);
+            } else {
+                sent = Err((e, record));
+            }
+        }
+        if let Err((e, _)) = sent {
             return Err(match e.rdkafka_error_code() {
                 Some(code) => produce_error(code),
                 None => Error::internal(format!("Kafka produce failed: {e}")),
@@ -305,9 +413,93 @@ impl Producer {
 
     /// Waits until every queued record is delivered or failed.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        self.inner
+        self.current_generation()
+            .inner
             .flush(timeout)
             .map_err(|_| Error::timeout(format!("records still queued after {} ms", timeout.as_millis())))
+    }
+
+    /// Records the current librdkafka producer holds: queued or sent and not yet acknowledged.
+    pub fn in_flight_count(&self) -> i32 {
+        self.current_generation().inner.in_flight_count()
+    }
+
+    /// How many times the librdkafka producer was replaced after a fatal error (0 at first).
+    pub fn replacements(&self) -> u64 {
+        self.current_generation().number
+    }
+
+    /// Raises a fatal error in the current librdkafka producer (librdkafka's own test hook),
+    /// as an idempotence sequence desync would. For tests of the recovery only.
+    #[doc(hidden)]
+    pub fn raise_fatal_error_for_tests(&self, reason: &str) -> Result<()> {
+        let reason = std::ffi::CString::new(reason).map_err(|_| Error::bad_request("reason: contains NUL"))?;
+        let generation = self.current_generation();
+        // SAFETY: the client pointer is valid while `generation` is alive; the reason is NUL-terminated.
+        let code = unsafe {
+            rd::rd_kafka_test_fatal_error(
+                generation.inner.client().native_ptr(),
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            )
+        };
+        match code {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => Ok(()),
+            other => Err(Error::internal(format!("rd_kafka_test_fatal_error: {}", RDKafkaErrorCode::from(other)))),
+        }
+    }
+
+    fn current_generation(&self) -> Arc<Generation> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current librdkafka producer, replaced first if it has hit a fatal error.
+    fn usable_generation(&self) -> Result<Arc<Generation>> {
+        let current = self.current_generation();
+        match current.inner.client().fatal_error() {
+            None => Ok(current),
+            Some((code, reason)) => {
+                current.inner.context().log_fatal_once(&format!("{code}: {reason}"));
+                self.replace(current.number)
+            }
+        }
+    }
+
+    /// Swaps instance number `failed` for a fresh librdkafka producer (once, however many
+    /// threads ask) and purges the records the old one still queues: they were never sent and
+    /// fail as not written (503). Records already sent keep their real outcome; the old
+    /// instance lives on until the last of them is reported.
+    fn replace(&self, failed: u64) -> Result<Arc<Generation>> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.number != failed {
+            return Ok(current.clone());
+        }
+        let number = failed + 1;
+        let fresh = Generation::create(&self.config, self.msk_iam.clone(), self.timeout, number).map_err(|e| {
+            Error::unavailable(format!(
+                "Kafka producer hit a fatal error and a new one could not be created: {}",
+                redact_creation_error(&e)
+            ))
+        })?;
+        let _ = fresh.inner.context().owner.set(self.me.clone());
+        let old = std::mem::replace(&mut *current, Arc::new(fresh));
+        let fresh = current.clone();
+        drop(current);
+        log::info!(target: "topicgate::kafka", "Kafka producer replaced after a fatal error (replacement {number})");
+        old.inner.purge(PurgeConfig::default().queue());
+        Ok(fresh)
+    }
+}
+
+impl Generation {
+    fn create(
+        config: &ClientConfig,
+        msk_iam: Option<Arc<MskIam>>,
+        timeout: Duration,
+        number: u64,
+    ) -> std::result::Result<Generation, KafkaError> {
+        let inner: ThreadedProducer<Context> = config.create_with_context(Context::new(timeout, msk_iam, number))?;
+        Ok(Generation { inner, number })
     }
 }
 
@@ -378,6 +570,18 @@ mod tests {
         assert!(never_sent.message.contains("1500 ms"));
         let maybe = delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
         assert_eq!(maybe.status, Timeout);
+        let full = produce_error(RDKafkaErrorCode::QueueFull);
+        assert!(full.message.contains("producer queue is full"), "{}", full.message);
+        // Records failed by a fatal producer error: never sent is 503, possibly sent is 504, never 500.
+        for code in [RDKafkaErrorCode::PurgeQueue, RDKafkaErrorCode::Fatal, RDKafkaErrorCode::OutOfOrderSequenceNumber]
+        {
+            let e = KafkaError::MessageProduction(code);
+            let not_sent = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t);
+            assert_eq!(not_sent.status, Unavailable, "{code:?}");
+            assert!(not_sent.message.contains("record not written"), "{}", not_sent.message);
+            let maybe = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
+            assert_eq!(maybe.status, Timeout, "{code:?}");
+        }
     }
 }
 
