@@ -25,6 +25,7 @@ type route struct {
 func serve(cfg *kdConfig, log *logger) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	logGoroutinesOnSignal(ctx, log)
 
 	reg, err := loadAll(cfg.Plugin.Folder, cfg.Plugin.Pattern, log)
 	if err != nil {

@@ -225,7 +225,12 @@ fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout:
     let ms = timeout.as_millis();
     match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::MessageTimedOut) if persisted == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => {
-            Error::unavailable(format!("Kafka broker unreachable: record not written within the {ms} ms delivery timeout"))
+            // librdkafka's "not persisted": never sent, or refused by the broker. Not a guarantee: a
+            // leader that appended the record and then lost leadership (controlled shutdown) answers
+            // NOT_LEADER, so the record can be in the log (seen in tests/faults). Hence no "not written".
+            Error::unavailable(format!(
+                "Kafka broker unreachable: record not delivered within the {ms} ms delivery timeout; retry later"
+            ))
         }
         Some(RDKafkaErrorCode::MessageTimedOut) => Error::timeout(format!(
             "Kafka broker did not acknowledge the record within the {ms} ms delivery timeout; it may or may not have been written"

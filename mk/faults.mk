@@ -1,0 +1,33 @@
+# Fault tests (tests/faults, pytest): the gateway with the real plugin while its Kafka broker is
+# restarted, its registry (moto) is stopped, its producer queue is full, it gets SIGTERM, and a soak.
+# They stop and start servers, so they run their own broker and moto under $(FAULTS_RUN_DIR)
+# (scripts/kafka.sh and glue.sh with TOPICGATE_RUN_DIR), never the shared ones in .run/, and stop
+# them at the end, pass or fail. Figures go to $(FAULTS_RUN_DIR)/figures.json and the test summary.
+# Included by the root Makefile (include mk/*.mk).
+
+FAULTS_RUN_DIR := .run/faults
+FAULTS_SCRIPTS := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../scripts)
+# Records in the soak of test-faults; `make soak` sends SOAK_RECORDS.
+FAULTS_SOAK_RECORDS ?= 50000
+SOAK_RECORDS ?= 1000000
+
+# Starts the fault servers, runs pytest on $(1) with their addresses (and the assignments $(2)), stops them.
+define run_faults
+	@rc=0; export TOPICGATE_RUN_DIR=$(FAULTS_RUN_DIR); \
+	$(FAULTS_SCRIPTS)/kafka.sh up && $(FAULTS_SCRIPTS)/glue.sh up && \
+	( set -a && . $(FAULTS_RUN_DIR)/kafka.env && . $(FAULTS_RUN_DIR)/glue.env && set +a && \
+	  $(2) .venv/bin/python -m pytest -q $(1) ) || rc=$$?; \
+	$(FAULTS_SCRIPTS)/kafka.sh down; $(FAULTS_SCRIPTS)/glue.sh down; exit $$rc
+endef
+
+.PHONY: test-faults soak faults-down
+
+test-faults: plugin kdhost ## fault tests: broker restart, registry outage, full queue, SIGTERM, 50k soak (own broker+moto in .run/faults)
+	$(call run_faults,tests/faults,SOAK_RECORDS=$(FAULTS_SOAK_RECORDS))
+
+soak: plugin kdhost ## soak: SOAK_RECORDS (default 1000000) records through the gateway; RSS flat, every record read back
+	$(call run_faults,tests/faults/test_soak.py,SOAK_RECORDS=$(SOAK_RECORDS))
+
+faults-down: ## stop the fault tests' broker and moto if a run was interrupted
+	TOPICGATE_RUN_DIR=$(FAULTS_RUN_DIR) $(FAULTS_SCRIPTS)/kafka.sh down
+	TOPICGATE_RUN_DIR=$(FAULTS_RUN_DIR) $(FAULTS_SCRIPTS)/glue.sh down

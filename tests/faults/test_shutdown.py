@@ -1,0 +1,84 @@
+"""Graceful shutdown: SIGTERM while requests are in flight. Requests the gateway accepted are
+answered (delivered, or an error status); none is answered 200 and then lost. A request that
+gets no answer was never accepted: its connection was refused."""
+
+import signal
+import socket
+import time
+import uuid
+
+from faultkit import Load, account, file_core, read_topic, status_counts, wait_for
+
+DELIVERY_TIMEOUT_S = 3
+HANG_S = DELIVERY_TIMEOUT_S + 5 + 20
+# kdhost waits up to 15 s for in-flight requests (http.Server.Shutdown); then the process exits.
+EXIT_BOUND_S = 60
+
+
+def refused(o):
+    return o.status is None and "ConnectionRefused" in (o.error or "")
+
+
+def test_sigterm_under_load_loses_no_acknowledged_record(servers, gateways, figures):
+    topic = f"FaultShutdown{uuid.uuid4().hex[:8]}"
+    gw = gateways([topic], file_core(DELIVERY_TIMEOUT_S * 1000))
+    # A new connection per request: once the listener is closed, new requests are refused.
+    load = Load(gw, f"/f/{topic}", "s", threads=8, timeout=HANG_S, keep_alive=False).start()
+    try:
+        wait_for(lambda: load.count(lambda o: o.status == 200) >= 300, 60, "300 records acknowledged")
+        accepted_before = load.count()
+        t_term = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        code = gw.wait_exit(EXIT_BOUND_S)
+        t_exit = time.monotonic()
+        # Requests keep coming after the exit: they must all be refused, not half-answered.
+        n = load.count()
+        wait_for(lambda: load.count() >= n + 20, 30, "requests after the exit")
+    finally:
+        outcomes = load.stop(HANG_S + 10)
+    assert code == 0, f"exit status {code}:\n{gw.log()}"
+    assert "shutting down" in gw.log()
+
+    answered = [o for o in outcomes if o.status is not None]
+    unanswered = [o for o in outcomes if o.status is None]
+    in_flight_at_term = [o for o in answered if o.t0 < t_term < o.t1]
+    acc = account(outcomes, read_topic(gw, topic))
+    figures.update({
+        "sent": acc["sent"], "acknowledged": acc["acknowledged"], "found on topic": acc["found"],
+        "statuses": status_counts(outcomes),
+        "in flight at SIGTERM and answered": len(in_flight_at_term),
+        "SIGTERM to exit s": round(t_exit - t_term, 2),
+        "requests before SIGTERM": accepted_before,
+    })
+    assert all(o.status in (200, 503, 504) for o in answered), status_counts(answered)
+    # Nothing accepted was dropped: every request without an answer had its connection refused.
+    assert all(refused(o) for o in unanswered), [o.error for o in unanswered if not refused(o)][:5]
+    assert acc["lost"] == [], f"answered 200 and lost: {acc['lost'][:10]}"
+    assert acc["duplicates"] == [] and acc["misplaced"] == [] and acc["unknown"] == [], acc
+    assert acc["found_without_answer"] == [], acc["found_without_answer"][:10]
+
+
+def test_sigterm_while_records_wait_for_a_dead_broker_answers_them(gateways, figures):
+    """The broker is unreachable, so accepted requests are waiting for it when SIGTERM comes:
+    each still gets its answer (503, broker unreachable) before the process exits."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+    try:
+        core = file_core(DELIVERY_TIMEOUT_S * 1000)
+        core["kafka"]["bootstrap_servers"] = f"127.0.0.1:{s.getsockname()[1]}"
+        topic = f"FaultShutdownDead{uuid.uuid4().hex[:8]}"
+        gw = gateways([topic], core)
+        load = Load(gw, f"/f/{topic}", "d", threads=8, timeout=HANG_S, total=8, keep_alive=False).start()
+        time.sleep(1)  # let the 8 requests reach the core (they wait up to 3 s for the broker)
+        t_term = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        outcomes = load.join(HANG_S + 10)
+        code = gw.wait_exit(EXIT_BOUND_S)
+    finally:
+        s.close()
+    figures.update({"statuses": status_counts(outcomes),
+                    "answered after SIGTERM": sum(o.t1 > t_term for o in outcomes)})
+    assert code == 0, gw.log()
+    assert all(o.status == 503 for o in outcomes), [(o.status, o.error, o.message) for o in outcomes]
+    assert all("Kafka broker unreachable" in o.message for o in outcomes), [o.message for o in outcomes]
+    assert sum(o.t1 > t_term for o in outcomes) > 0, "no request was in flight at SIGTERM: nothing tested"
