@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::config::{Config, ValueFormat};
 use crate::error::{Error, Result};
+use crate::headers;
 use crate::producer::{Delivery, Producer};
 use crate::registry::Registry;
 use crate::schema_cache::{self, CacheKey};
 use crate::wire::Framing;
-use crate::{encoding, headers};
 
 /// Publishes JSON bodies as schema-checked Protobuf records; cheap to share across threads.
 #[derive(Debug)]
@@ -85,8 +85,7 @@ impl Publisher {
         }
         headers::check(record.headers, limits)?;
         let schema = schema_cache::lookup(&self.registry, &self.cache_key(record.topic), self.refresh_interval())?;
-        let message =
-            encoding::json_to_protobuf(&schema.message, record.json, self.config.schema.allow_unknown_fields)?;
+        let message = schema.encoder.encode(record.json, self.config.schema.allow_unknown_fields)?;
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,
             ValueFormat::Glue => Framing::Glue {

@@ -7,14 +7,15 @@ use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, In
 use uuid::Uuid;
 
 use crate::config::MessageType;
+use crate::encoding::Encoder;
 use crate::error::{Error, Result};
 use crate::registry::SchemaText;
 
 /// A schema version compiled and ready to encode with.
 #[derive(Debug)]
 pub struct CompiledSchema {
-    /// The message type bodies are parsed into.
-    pub message: MessageDescriptor,
+    /// Encodes bodies as the message type they are parsed into.
+    pub encoder: Encoder,
     /// Glue's schema version id, if the registry has one.
     pub version_id: Option<Uuid>,
     /// Glue's version number, if the registry has one.
@@ -58,7 +59,7 @@ pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<Compiled
     let (message, message_index) = select_message(&pool, &text.file_name, message_type)
         .map_err(|why| Error::internal(format!("schema {}: {why}", describe(text))))?;
     Ok(CompiledSchema {
-        message,
+        encoder: Encoder::new(message),
         version_id: text.version_id,
         version_number: text.version_number,
         message_index,
@@ -124,7 +125,7 @@ pub fn compile_for_test(source: &str) -> DescriptorPool {
         version_number: None,
         import_dir: None,
     };
-    compile(&text, &MessageType::First).unwrap().message.parent_pool().clone()
+    compile(&text, &MessageType::First).unwrap().encoder.message().parent_pool().clone()
 }
 
 #[cfg(test)]
@@ -152,7 +153,7 @@ mod tests {
     #[test]
     fn first_top_level_message_is_the_default() {
         let s = compile(&text(NESTED), &MessageType::First).unwrap();
-        assert_eq!(s.message.full_name(), "p.Zeta");
+        assert_eq!(s.encoder.message().full_name(), "p.Zeta");
         // Sorted full names: p.Alpha, p.Beta, p.Zeta, p.Zeta.Alpha (map entry excluded).
         assert_eq!(s.message_index, 2);
         assert_eq!(s.version_number, Some(7));
@@ -162,7 +163,7 @@ mod tests {
     fn named_messages_and_their_indexes() {
         for (name, index) in [("p.Alpha", 0), ("p.Beta", 1), ("p.Zeta.Alpha", 3)] {
             let s = compile(&text(NESTED), &MessageType::Named(name.into())).unwrap();
-            assert_eq!((s.message.full_name(), s.message_index), (name, index));
+            assert_eq!((s.encoder.message().full_name(), s.message_index), (name, index));
         }
         let e = compile(&text(NESTED), &MessageType::Named("p.Nope".into())).unwrap_err();
         assert!(e.message.contains("no message `p.Nope`") && e.message.contains("version 7"), "{}", e.message);
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn well_known_types_are_importable() {
         let src = r#"syntax = "proto3"; import "google/protobuf/timestamp.proto"; message E { google.protobuf.Timestamp at = 1; }"#;
-        assert_eq!(compile(&text(src), &MessageType::First).unwrap().message.full_name(), "E");
+        assert_eq!(compile(&text(src), &MessageType::First).unwrap().encoder.message().full_name(), "E");
     }
 
     #[test]

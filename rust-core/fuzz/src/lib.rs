@@ -45,7 +45,7 @@ pub fn first_message(file_name: &str, source: &str) -> MessageDescriptor {
         version_number: None,
         import_dir: None,
     };
-    topicgate::schema::compile(&text, &MessageType::First).expect("fuzz schema compiles").message
+    topicgate::schema::compile(&text, &MessageType::First).expect("fuzz schema compiles").encoder.message().clone()
 }
 
 /// `FUZZ_PROTO` compiled once.

@@ -1,27 +1,86 @@
 //! JSON → Protobuf under the proto3 JSON mapping, with errors that name the field path.
+//!
+//! Two paths give the same result: the direct writer (`writer`) streams JSON straight into
+//! Protobuf bytes for every message it has a plan for, and prost-reflect's `DynamicMessage`
+//! handles the rest and decides every body the writer gives up on. Errors always come from
+//! prost-reflect, so their wording does not depend on the path taken.
+
+#[cfg(test)]
+mod agreement_tests;
+mod plan;
+mod writer;
 
 use prost::Message;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor};
 
 use crate::error::{Error, Result};
+use plan::Plan;
 
-/// Parses `json` as the message `desc` and returns its Protobuf encoding.
-pub fn json_to_protobuf(desc: &MessageDescriptor, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
-    match json.trim_start().as_bytes().first() {
-        None => return Err(Error::bad_request("body is empty; expected a JSON object")),
-        Some(b'{') => {}
-        Some(_) => return Err(Error::bad_request("body must be a JSON object")),
+/// Encodes JSON bodies as one message type; build once per schema, share freely.
+#[derive(Debug)]
+pub struct Encoder {
+    message: MessageDescriptor,
+    /// `None` when the writer leaves this message to prost-reflect (proto2, well-known root).
+    plan: Option<Plan>,
+}
+
+impl Encoder {
+    /// Plans the direct writer for `message` (a walk over its descriptor, done once).
+    pub fn new(message: MessageDescriptor) -> Encoder {
+        let plan = Plan::build(&message);
+        Encoder { message, plan }
     }
-    let options = DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields);
-    // Path tracking costs more than the parse itself, so bodies are parsed without it and only a
-    // failed parse is repeated with it, to name the field.
-    let mut de = serde_json::Deserializer::from_str(json);
-    let message = match DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options) {
-        Ok(message) => message,
-        Err(_) => return Err(Error::bad_request(locate_error(desc, json, &options))),
-    };
-    de.end().map_err(|e| Error::bad_request(describe(".", &e)))?;
-    Ok(message.encode_to_vec())
+
+    /// The message type bodies are parsed into.
+    pub fn message(&self) -> &MessageDescriptor {
+        &self.message
+    }
+
+    /// Parses `json` as the message and returns its Protobuf encoding.
+    pub fn encode(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+        match json.trim_start().as_bytes().first() {
+            None => return Err(Error::bad_request("body is empty; expected a JSON object")),
+            Some(b'{') => {}
+            Some(_) => return Err(Error::bad_request("body must be a JSON object")),
+        }
+        let options = DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields);
+        if let Some(plan) = &self.plan {
+            match writer::write(plan, json, allow_unknown_fields, &options) {
+                Ok(bytes) => return Ok(bytes),
+                Err(writer::Stop::Duplicate(what)) => {
+                    return Err(Error::bad_request(format!("{what} appears more than once in its object")))
+                }
+                Err(writer::Stop::FallBack) => {}
+            }
+        }
+        self.encode_dynamic(json, &options)
+    }
+
+    /// `encode` through prost-reflect alone, never the direct writer: what benchmarks compare with.
+    #[doc(hidden)]
+    pub fn encode_via_dynamic_message(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+        self.encode_dynamic(json, &DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields))
+    }
+
+    /// prost-reflect's path: builds a `DynamicMessage`, then encodes it.
+    fn encode_dynamic(&self, json: &str, options: &DeserializeOptions) -> Result<Vec<u8>> {
+        let desc = &self.message;
+        // Path tracking costs more than the parse itself, so bodies are parsed without it and only a
+        // failed parse is repeated with it, to name the field.
+        let mut de = serde_json::Deserializer::from_str(json);
+        let message = match DynamicMessage::deserialize_with_options(desc.clone(), &mut de, options) {
+            Ok(message) => message,
+            Err(_) => return Err(Error::bad_request(locate_error(desc, json, options))),
+        };
+        de.end().map_err(|e| Error::bad_request(describe(".", &e)))?;
+        Ok(message.encode_to_vec())
+    }
+}
+
+/// Parses `json` as the message `desc` and returns its Protobuf encoding. Plans the message on
+/// every call: keep an [`Encoder`] for repeated use.
+pub fn json_to_protobuf(desc: &MessageDescriptor, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+    Encoder::new(desc.clone()).encode(json, allow_unknown_fields)
 }
 
 /// Parses `json` again with path tracking and describes the first error.
@@ -166,6 +225,23 @@ mod tests {
         assert!(e.message.contains("inner") && e.message.contains("'nope'"), "{}", e.message);
         let ok = json_to_protobuf(&event(), r#"{"sample_message":"x","extra":{"deep":[1]}}"#, true).unwrap();
         assert_eq!(ok, vec![0x0a, 1, b'x']);
+    }
+
+    #[test]
+    fn duplicate_fields_are_rejected_with_their_path() {
+        let e = encode(r#"{"sample_message":"a","sample_message":"b"}"#).unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+        assert_eq!(e.message, "field `sample_message`: appears more than once in its object");
+        // The JSON name and the proto name are the same field.
+        let e = encode(r#"{"sampleMessage":"a","sample_message":"a"}"#).unwrap_err();
+        assert!(e.message.starts_with("field `sample_message`: appears more than once"), "{}", e.message);
+        let e = encode(r#"{"inner":{"children":[{"name":"x"},{"name":"y","name":"z"}]}}"#).unwrap_err();
+        assert!(e.message.starts_with("field `inner.children[1].name`: appears more than once"), "{}", e.message);
+        // A map key twice: named by its field, the key itself is payload and not echoed.
+        let e = encode(r#"{"counts":{"secret":1,"secret":2}}"#).unwrap_err();
+        assert_eq!(e.message, "field `counts`: a map key appears more than once in its object");
+        // The same key in two different objects is fine.
+        encode(r#"{"inner":{"name":"a","children":[{"name":"b"}]}}"#).unwrap();
     }
 
     #[test]
