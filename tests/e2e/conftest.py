@@ -41,6 +41,26 @@ message Event {
 }
 message Detail { string note = 1; }
 """
+# A schema with one field of each kind the hostile-input cases aim at (tests/e2e/test_hostile.py).
+RICH_PROTO = """syntax = "proto3";
+package events.v1;
+enum Level { LEVEL_UNSPECIFIED = 0; LOW = 1; HIGH = 2; }
+message Rich {
+  string name = 1;
+  int32 small = 2;
+  uint32 positive = 3;
+  int64 big = 4;
+  double ratio = 5;
+  bool flag = 6;
+  Level level = 7;
+  repeated string tags = 8;
+  map<string, string> attrs = 9;
+  Rich child = 10;
+  bytes blob = 11;
+  float f = 12;
+  string display_name = 13;
+}
+"""
 CLASSIC_BODY = b'{"sample_message":"hello world"}'
 # Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
 CLASSIC_VALUE = b"\x0a\x0bhello world"
@@ -136,6 +156,7 @@ class Gateway:
         # Topics (unique per run; Kafka auto-creates a topic on the first record).
         self.topic = f"MyTopic{self.run_id}"  # classic topic, .proto in the schema dir
         self.no_schema_topic = f"NoSchema{self.run_id}"  # allowed, no .proto
+        self.rich_topic = f"Rich{self.run_id}"  # RICH_PROTO, .proto in the schema dir
         self.not_exposed_topic = f"NotExposed{self.run_id}"  # allowed nowhere
         self.glue_topic = f"GlueTopic{self.run_id}"  # schema in Glue (moto)
         self.glue_no_schema_topic = f"GlueNoSchema{self.run_id}"  # allowed, not in Glue
@@ -152,6 +173,7 @@ class Gateway:
     def write_schemas(self):
         self.schema_dir.mkdir()
         (self.schema_dir / f"{self.topic}.proto").write_text(CLASSIC_PROTO)
+        (self.schema_dir / f"{self.rich_topic}.proto").write_text(RICH_PROTO)
 
     def glue_client(self):
         return boto3.client("glue", region_name="us-east-1", endpoint_url=self.glue_endpoint)
@@ -209,7 +231,7 @@ class Gateway:
         srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
         srv["core"] = core()
         srv["routes"] = [
-            {"path_prefix": "/v1/event/", "topics": [self.topic, self.no_schema_topic]},
+            {"path_prefix": "/v1/event/", "topics": [self.topic, self.no_schema_topic, self.rich_topic]},
             {"path_prefix": "/v1/small/", "topics": [self.topic], "max_body_bytes": SMALL_LIMIT},
         ]
         file_block = copy.deepcopy(example_endpoint["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"])
