@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""make bench: every contender, one run, the same ~1 KB payload and concurrency levels.
+
+Python standard library only. `make bench` builds the pieces and calls this with the test broker's
+environment (.run/kafka.env). Each step runs against its own fresh topic; after the run Kafka's own
+Admin client (bench/KafkaTopics.java) counts the records on every topic, and a step whose count differs
+from its number of 200 answers makes the run fail (a benchmark that loses records is void).
+
+Environment: KAFKA_BOOTSTRAP, KAFKA_CLASSPATH (required); VEGETA, VEGETA_VERSION (load generator);
+BENCH_SECONDS (default 10: length of each measured step), BENCH_CONCURRENCY (default "8,32"),
+BENCH_PARTITIONS (default 3), BENCH_ONLY (comma-separated contender ids, for trying things out).
+"""
+
+import copy
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build"
+BENCH_BUILD = BUILD / "bench"
+PAYLOAD = ROOT / "bench" / "payload.json"
+SCHEMA = ROOT / "krakend" / "schemas" / "MyTopic.proto"
+RESULTS = ROOT / "bench" / "results"
+JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+WARMUP_S = 1.0  # before each measured step; its records are counted, its timings are not
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ACKS1 = {"acks": "1", "enable.idempotence": False}
+
+# id, label in the table, kind, details. Order = order of the table.
+CONTENDERS = [
+    ("ceiling", "ceiling", "gateway", {"mount": "client", "dry_run": True}),
+    ("krakend-pubsub", "krakend-pubsub*", "pubsub", {}),
+    ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
+    ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
+    ("topicgate-server", "topicgate-server", "gateway", {"mount": "server"}),
+    ("core-ffi", "core-ffi", "ffi", {}),
+    ("rdkafka-bare", "rdkafka-bare", "bare", {}),
+]
+RATIOS = [
+    ("topicgate-backend", "ceiling"),
+    ("topicgate-backend", "krakend-pubsub"),
+    ("topicgate-backend-acks1", "krakend-pubsub"),
+    ("core-ffi", "rdkafka-bare"),
+]
+
+
+def log(*args):
+    print("bench:", *args, file=sys.stderr, flush=True)
+
+
+def env_required(name):
+    v = os.environ.get(name, "")
+    if not v:
+        sys.exit(f"bench: {name} is not set (run through `make bench`, which starts the test broker)")
+    return v
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(proc, port, log_path, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while starting:\n{log_path.read_text()[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s:\n{log_path.read_text()[-4000:]}")
+
+
+def cpu_seconds(pid):
+    """user+sys CPU seconds of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def loadavg():
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class Bench:
+    def __init__(self):
+        self.bootstrap = env_required("KAFKA_BOOTSTRAP")
+        self.classpath = env_required("KAFKA_CLASSPATH")
+        self.vegeta = os.environ.get("VEGETA", "vegeta")
+        self.seconds = float(os.environ.get("BENCH_SECONDS") or 10)
+        self.levels = [int(x) for x in (os.environ.get("BENCH_CONCURRENCY") or "8,32").split(",")]
+        self.partitions = int(os.environ.get("BENCH_PARTITIONS") or 3)
+        only = [x for x in (os.environ.get("BENCH_ONLY") or "").split(",") if x]
+        self.contenders = [c for c in CONTENDERS if not only or c[0] in only]
+        if not (0 < self.seconds <= 600) or not self.levels or not all(0 < c <= 1024 for c in self.levels):
+            sys.exit("bench: BENCH_SECONDS must be in (0, 600], BENCH_CONCURRENCY levels in 1..1024")
+        self.run_id = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+        self.work = BENCH_BUILD / f"run-{self.run_id}"
+        self.schema_dir = self.work / "schemas"
+        self.schema_dir.mkdir(parents=True)
+        self.steps = []  # every measured step, with its topic and the 200s it got
+
+    # ---- topics ----------------------------------------------------------------------------
+
+    def topic(self, cid, phase):
+        t = f"tgbench-{self.run_id}-{cid}-{phase}"
+        shutil.copyfile(SCHEMA, self.schema_dir / f"{t}.proto")  # schema name = topic
+        return t
+
+    def kafka_topics(self, *args):
+        out = subprocess.run(
+            ["java", *JVM_FLAGS, "-cp", self.classpath, str(ROOT / "bench" / "KafkaTopics.java"), *args],
+            capture_output=True,
+            timeout=120,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"KafkaTopics {args[0]} failed: {out.stderr.decode(errors='replace')[-3000:]}")
+        return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+    # ---- load generator ----------------------------------------------------------------------
+
+    def vegeta_run(self, url, seconds, workers, rate=0, tag="step"):
+        """Runs vegeta against url; returns its JSON report. rate 0: `workers` in a closed loop."""
+        targets = self.work / "targets.txt"
+        targets.write_text(f"POST {url}\n")
+        results = self.work / f"{tag}.bin"
+        attack = [
+            self.vegeta, "attack", f"-targets={targets}", f"-body={PAYLOAD}",
+            "-header=Content-Type: application/json", f"-duration={seconds}s", "-timeout=30s",
+        ]
+        if rate > 0:
+            # Open model: `rate` requests/s whatever the answers take (up to 1024 in flight).
+            attack += [f"-rate={rate}/1s", f"-workers={workers}", "-max-workers=1024"]
+        else:
+            attack += ["-rate=0", f"-workers={workers}", f"-max-workers={workers}"]
+        with open(results, "wb") as f:
+            subprocess.run(attack, stdout=f, check=True, timeout=seconds + 90)
+        rep = subprocess.run(
+            [self.vegeta, "report", "-type=json", str(results)], capture_output=True, check=True, timeout=120
+        )
+        results.unlink()
+        return json.loads(rep.stdout)
+
+    # ---- contenders --------------------------------------------------------------------------
+
+    def core_config(self, details):
+        c = {
+            "kafka": {"bootstrap_servers": self.bootstrap, "properties": dict(details.get("properties", {}))},
+            "registry": {"kind": "file", "directory": str(self.schema_dir)},
+            "schema": {"name_template": "{topic}", "version": "latest", "message_type": "first"},
+            "value_format": "raw",
+            "delivery_timeout_ms": 10000,
+        }
+        if details.get("dry_run"):
+            c["dry_run"] = True
+        return c
+
+    def gateway_config(self, details, topic, port):
+        """A krakend.json derived from krakend/krakend.json with one mounting style left."""
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        cfg = copy.deepcopy(base)
+        cfg["name"] = f"topicgate bench {self.run_id}"
+        cfg["port"] = port
+        cfg["listen_ip"] = "127.0.0.1"
+        cfg["plugin"]["folder"] = str(BUILD) + "/"
+        if details["mount"] == "server":
+            srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
+            srv["core"] = self.core_config(details)
+            srv["routes"] = [{"path_prefix": "/v1/event/", "topics": [topic]}]
+            cfg["endpoints"] = []
+            path = f"/v1/event/{topic}"
+        else:
+            del cfg["extra_config"]["plugin/http-server"]
+            block = cfg["endpoints"][0]["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]
+            block["core"] = self.core_config(details)
+            block["topics"] = [topic]
+            path = f"/v2/event/{topic}"
+        return cfg, path
+
+    def start_http(self, kind, details, topic, tag):
+        port = free_port()
+        log_path = self.work / f"{tag}.log"
+        env = dict(os.environ)
+        if kind == "pubsub":
+            cmd = [str(BENCH_BUILD / "pubsubhost"), "-listen", f"127.0.0.1:{port}", "-topic", f"kafka://{topic}"]
+            env["KAFKA_BROKERS"] = self.bootstrap
+            path = "/publish"
+        else:
+            cfg, path = self.gateway_config(details, topic, port)
+            cfg_path = self.work / f"{tag}.json"
+            cfg_path.write_text(json.dumps(cfg, indent=2))
+            gw = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
+            cmd = [str(gw), "run", "-c", str(cfg_path), "-p", str(port), "-l", "WARNING"]
+        logf = open(log_path, "wb")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        proc._logf = logf
+        wait_listening(proc, port, log_path)
+        return proc, f"http://127.0.0.1:{port}{path}"
+
+    @staticmethod
+    def stop(proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        proc._logf.close()
+
+    def http_step(self, cid, kind, details, topic, workers, rate):
+        tag = f"{cid}-{'rate' if rate else f'c{workers}'}"
+        proc, url = self.start_http(kind, details, topic, tag)
+        try:
+            warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup")
+            cpu0 = cpu_seconds(proc.pid)
+            rep = self.vegeta_run(url, self.seconds, workers, rate, tag=tag)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            self.stop(proc)
+        codes = rep.get("status_codes") or {}
+        ok200 = int(codes.get("200", 0))
+        lat = rep["latencies"]
+        errors = sorted(set(rep.get("errors") or []))[:3]
+        return {
+            "ok": ok200 + int((warm.get("status_codes") or {}).get("200", 0)),
+            "failed": int(rep["requests"]) - ok200 + int(warm["requests"]) - int((warm.get("status_codes") or {}).get("200", 0)),
+            "measured": ok200,
+            "rps": rep["throughput"],
+            "p50_ms": lat["50th"] / 1e6,
+            "p99_ms": lat["99th"] / 1e6,
+            "max_ms": lat["max"] / 1e6,
+            "cpu_s": cpu,
+            "rss_mb": rss,
+            "errors": errors,
+        }
+
+    def process_step(self, cid, kind, topic, workers, rate):
+        """core-ffi and rdkafka-bare: the contender measures itself and prints one JSON line."""
+        warm_ms = str(int(WARMUP_S * 1000))
+        common = [str(PAYLOAD), str(workers), str(self.seconds), str(rate), warm_ms]
+        env = dict(os.environ)
+        if kind == "ffi":
+            cfg = self.work / f"{cid}-core.json"
+            cfg.write_text(json.dumps(self.core_config({})))
+            cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, *common]
+        else:
+            cmd = [str(ROOT / "target" / "release" / "examples" / "rdkafka_bare"), str(self.schema_dir), topic, *common]
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=self.seconds + 120)
+        lines = out.stdout.decode().strip().splitlines()
+        if not lines:
+            raise RuntimeError(f"{cid} printed nothing (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
+        r = json.loads(lines[-1])
+        return {
+            "ok": r["ok"],
+            "failed": r["errors"],
+            "measured": r["measured"],
+            "rps": r["rps"],
+            "p50_ms": r["p50_ms"],
+            "p99_ms": r["p99_ms"],
+            "max_ms": r["max_ms"],
+            "cpu_s": r["cpu_s"],
+            "rss_mb": r["rss_mb"],
+            "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
+        }
+
+    def step(self, contender, phase, workers, rate=0):
+        cid, _, kind, details = contender
+        topic = self.topic(cid, phase)
+        log(f"{cid} {phase}: {'rate %.0f/s' % rate if rate else 'closed loop'}, concurrency {workers}, {self.seconds:g} s")
+        if kind in ("gateway", "pubsub"):
+            r = self.http_step(cid, kind, details, topic, workers, rate)
+        else:
+            r = self.process_step(cid, kind, topic, workers, rate)
+        r.update(id=cid, phase=phase, topic=topic, workers=workers, rate=rate, dry_run=bool(details.get("dry_run")))
+        log(
+            f"  {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, 200s {r['ok']}, "
+            f"failed {r['failed']}, cpu {r['cpu_s']:.2f} s, rss {r['rss_mb']:.0f} MB {r['errors'] or ''}"
+        )
+        self.steps.append(r)
+        return r
+
+    # ---- the run -----------------------------------------------------------------------------
+
+    def run(self):
+        t0 = time.monotonic()
+        started = datetime.now(timezone.utc)
+        load_start = loadavg()
+        phases = [f"c{c}" for c in self.levels] + ["rate"]
+        topics = [f"tgbench-{self.run_id}-{c[0]}-{p}" for c in self.contenders for p in phases]
+        self.kafka_topics("create", self.bootstrap, str(self.partitions), *topics)
+        log(f"run {self.run_id}: {len(topics)} topics with {self.partitions} partitions; load average {load_start}")
+
+        saturation = {}
+        for c in self.contenders:
+            best = None
+            for level in self.levels:
+                r = self.step(c, f"c{level}", level)
+                if best is None or r["rps"] > best["rps"]:
+                    best = r
+            saturation[c[0]] = best
+        slowest = min(saturation.values(), key=lambda r: r["rps"])
+        rate = max(1.0, round(slowest["rps"] / 2))
+        log(f"fixed rate: {rate:.0f}/s (half of {slowest['id']}'s {slowest['rps']:.0f}/s)")
+        fixed = {c[0]: self.step(c, "rate", max(self.levels), rate) for c in self.contenders}
+
+        counts = self.kafka_topics("count", self.bootstrap, *[s["topic"] for s in self.steps])
+        void = []
+        for s in self.steps:
+            s["on_topic"] = counts[s["topic"]]
+            expected = 0 if s["dry_run"] else s["ok"]
+            if s["on_topic"] != expected or s["failed"]:
+                void.append(f"{s['id']} {s['phase']}: {s['ok']} answered 200, {s['failed']} failed, {s['on_topic']} on the topic")
+
+        results = []
+        for c in self.contenders:
+            cid = c[0]
+            mine = [s for s in self.steps if s["id"] == cid]
+            sat_steps = [s for s in mine if s["phase"] != "rate"]
+            measured = sum(s["measured"] for s in sat_steps)
+            results.append(
+                {
+                    "id": cid,
+                    "label": c[1],
+                    "rps": round(saturation[cid]["rps"], 1),
+                    "rps_by_concurrency": {str(s["workers"]): round(s["rps"], 1) for s in sat_steps},
+                    "p50_ms": round(fixed[cid]["p50_ms"], 3),
+                    "p99_ms": round(fixed[cid]["p99_ms"], 3),
+                    "max_ms": round(fixed[cid]["max_ms"], 3),
+                    "cpu_s_per_10k": round(sum(s["cpu_s"] for s in sat_steps) / measured * 10000, 3) if measured else None,
+                    "rss_mb": round(max(s["rss_mb"] for s in mine), 1),
+                    "records_ok": sum(s["ok"] for s in mine),
+                    "records_on_topic": sum(s["on_topic"] for s in mine),
+                }
+            )
+        by_id = {r["id"]: r for r in results}
+        ratios = {
+            f"{a}/{b}": round(by_id[a]["rps"] / by_id[b]["rps"], 3)
+            for a, b in RATIOS
+            if a in by_id and b in by_id and by_id[b]["rps"]
+        }
+        doc = {
+            "date": started.isoformat(timespec="seconds"),
+            "machine": machine(),
+            "load_average_start": load_start,
+            "load_average_end": loadavg(),
+            "duration_s": round(time.monotonic() - t0, 1),
+            "settings": {
+                "seconds_per_step": self.seconds,
+                "warmup_s_per_step": WARMUP_S,
+                "concurrency": self.levels,
+                "fixed_rate_per_s": rate,
+                "fixed_rate_concurrency": max(self.levels),
+                "partitions": self.partitions,
+                "payload_bytes": PAYLOAD.stat().st_size,
+                "load_generator": vegeta_version(),
+                "gateway": "build/kdhost (KrakenD-compatible plugin host; KrakenD itself cannot be built here) + build/topicgate.so",
+            },
+            "notes": {
+                "krakend-pubsub": "stand-in: gocloud.dev kafkapubsub (sarama, acks=1) in net/http (bench/pubsubhost), not KrakenD",
+                "ceiling": "topicgate with dry_run: validates and encodes, never produces (0 records expected on its topics)",
+            },
+            "contenders": results,
+            "ratios": ratios,
+            "void": void,
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
+        print(markdown(doc))
+        shutil.rmtree(self.work, ignore_errors=True)
+        if void:
+            log("VOID: records lost or requests failed:\n  " + "\n  ".join(void))
+            return 1
+        return 0
+
+
+def vegeta_version():
+    """The pinned version make installed (a `go install` build does not stamp its own)."""
+    return "vegeta " + (os.environ.get("VEGETA_VERSION") or "(version unknown)")
+
+
+def machine():
+    cpu = "unknown cpu"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_gib = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, {platform.system()} {platform.release()}, shared with other builds"
+
+
+def markdown(doc):
+    s = doc["settings"]
+    lines = [
+        f"topicgate benchmark {doc['date']} on {doc['machine']}",
+        f"load average start {doc['load_average_start']}, end {doc['load_average_end']}; run {doc['duration_s']} s",
+        f"{s['payload_bytes']} B JSON payload; {s['seconds_per_step']:g} s per step; concurrency {s['concurrency']}; "
+        f"latency at {s['fixed_rate_per_s']:.0f} req/s; {s['load_generator']}; gateway: {s['gateway']}",
+        "",
+        "| contender | req/s (sat.) | p50 ms | p99 ms | max ms | CPU s / 10k | peak RSS MB | 200s | on topic |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["contenders"]:
+        lines.append(
+            f"| {r['label']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
+            f"{r['cpu_s_per_10k'] if r['cpu_s_per_10k'] is not None else '-'} | {r['rss_mb']:.0f} | "
+            f"{r['records_ok']} | {r['records_on_topic']} |"
+        )
+    lines.append("")
+    lines.append("\\* " + doc["notes"]["krakend-pubsub"] + ". ceiling: " + doc["notes"]["ceiling"] + ".")
+    lines.append("")
+    lines += [f"- {k}: {v:.2f}" for k, v in doc["ratios"].items()]
+    if doc["void"]:
+        lines += ["", "VOID steps:"] + [f"- {v}" for v in doc["void"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(Bench().run())
