@@ -99,6 +99,10 @@ pub struct SchemaConfig {
     /// How old a cached `latest` schema may get before it is refreshed in the background.
     #[serde(default = "default_refresh_interval_ms")]
     pub refresh_interval_ms: u64,
+    /// How long a "schema not found" answer is remembered before the registry is asked again
+    /// (0: ask every time). Keeps requests for missing schemas from hammering the registry.
+    #[serde(default = "default_not_found_ttl_ms")]
+    pub not_found_ttl_ms: u64,
 }
 
 /// A schema version selector.
@@ -173,6 +177,9 @@ fn default_name_template() -> String {
 fn default_refresh_interval_ms() -> u64 {
     300_000
 }
+fn default_not_found_ttl_ms() -> u64 {
+    10_000
+}
 fn default_max_message_bytes() -> usize {
     1024 * 1024
 }
@@ -194,6 +201,7 @@ impl Default for SchemaConfig {
             message_type: MessageType::default(),
             allow_unknown_fields: false,
             refresh_interval_ms: default_refresh_interval_ms(),
+            not_found_ttl_ms: default_not_found_ttl_ms(),
         }
     }
 }

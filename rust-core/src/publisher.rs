@@ -84,7 +84,11 @@ impl Publisher {
             }
         }
         headers::check(record.headers, limits)?;
-        let schema = schema_cache::lookup(&self.registry, &self.cache_key(record.topic), self.refresh_interval())?;
+        let timing = schema_cache::Timing {
+            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
+            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+        };
+        let schema = schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?;
         let message = schema.encoder.encode(record.json, self.config.schema.allow_unknown_fields)?;
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,
@@ -114,10 +118,6 @@ impl Publisher {
             version: self.config.schema.version,
             message_type: self.config.schema.message_type.clone(),
         }
-    }
-
-    fn refresh_interval(&self) -> Duration {
-        Duration::from_millis(self.config.schema.refresh_interval_ms)
     }
 }
 
@@ -158,6 +158,43 @@ mod tests {
         assert_eq!(e.status, crate::Status::BadRequest);
         publisher.flush(Duration::from_millis(1)).unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A dry-run publisher over a fresh, empty schema directory.
+    fn dry_run_publisher(name: &str, schema: &str) -> (Publisher, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"file","directory":{:?}}},"schema":{schema},"dry_run":true}}"#,
+            dir.display().to_string()
+        );
+        (Publisher::new(&config).unwrap(), dir)
+    }
+
+    #[test]
+    fn schema_not_found_is_remembered_for_its_ttl() {
+        let record = Record { topic: "Late", json: r#"{"s":"x"}"#, headers: &[], key: None };
+        let proto = "syntax = \"proto3\"; message M { string s = 1; }";
+        // Remembered for a minute: the file appearing does not help until then.
+        let (remembering, dir) = dry_run_publisher("miss-remembered", r#"{"not_found_ttl_ms":60000}"#);
+        assert_eq!(remembering.publish(&record).unwrap_err().status, crate::Status::NotFound);
+        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        let e = remembering.publish(&record).unwrap_err();
+        assert_eq!(e.status, crate::Status::NotFound, "{}", e.message);
+        // Never remembered: found as soon as it exists.
+        let (asking, dir) = dry_run_publisher("miss-forgotten", r#"{"not_found_ttl_ms":0}"#);
+        assert_eq!(asking.publish(&record).unwrap_err().status, crate::Status::NotFound);
+        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        assert_eq!(asking.publish(&record).unwrap(), Delivery::DRY_RUN);
+        // Remembered briefly: found once the time is up.
+        let (brief, dir) = dry_run_publisher("miss-brief", r#"{"not_found_ttl_ms":200}"#);
+        assert_eq!(brief.publish(&record).unwrap_err().status, crate::Status::NotFound);
+        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(brief.publish(&record).unwrap(), Delivery::DRY_RUN);
+        for name in ["miss-remembered", "miss-forgotten", "miss-brief"] {
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()))).ok();
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure.
+//! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure;
+//! "not found" answers are remembered for a while too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -6,7 +7,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{MessageType, SchemaVersion};
-use crate::error::Result;
+use crate::error::{Error, Result, Status};
 use crate::registry::Registry;
 use crate::runtime;
 use crate::schema::{self, CompiledSchema};
@@ -33,6 +34,20 @@ struct Slot {
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 static CACHE: LazyLock<RwLock<HashMap<CacheKey, Arc<Slot>>>> = LazyLock::new(Default::default);
+/// Schemas the registry said it does not have: the error, and until when (ms since `EPOCH`) to repeat it.
+static MISSING: LazyLock<RwLock<HashMap<CacheKey, (u64, Error)>>> = LazyLock::new(Default::default);
+/// Most remembered misses; past it, expired ones are dropped and new ones not remembered, so
+/// requests for ever-new names cannot grow memory without bound.
+const MAX_MISSING: usize = 10_000;
+
+/// How long cached answers stay good.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Age after which a `latest` schema is re-fetched in the background.
+    pub refresh_interval: Duration,
+    /// How long a "not found" is repeated without asking the registry; zero: never remembered.
+    pub not_found_ttl: Duration,
+}
 
 fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
@@ -45,7 +60,8 @@ fn retry_delay(interval: Duration) -> Duration {
 
 /// Returns the compiled schema for `key`, fetching it on first use; a stale entry is served
 /// while one background task refreshes it.
-pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, refresh_interval: Duration) -> Result<Arc<CompiledSchema>> {
+pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Result<Arc<CompiledSchema>> {
+    let refresh_interval = timing.refresh_interval;
     let cached = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
     if let Some(slot) = cached {
         let schema = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -54,7 +70,17 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, refresh_interval: Durati
         }
         return Ok(schema);
     }
-    let schema = Arc::new(fetch_and_compile(registry.clone(), key.clone())?);
+    if let Some(e) = remembered_miss(key) {
+        return Err(e);
+    }
+    let schema = match fetch_and_compile(registry.clone(), key.clone()) {
+        Ok(schema) => Arc::new(schema),
+        Err(e) if e.status == Status::NotFound => {
+            remember_miss(key, &e, timing.not_found_ttl);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let due = match key.version {
         SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
         SchemaVersion::Number(_) => u64::MAX,
@@ -66,6 +92,29 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, refresh_interval: Durati
     });
     CACHE.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert(slot);
     Ok(schema)
+}
+
+/// The "not found" remembered for `key`, if still fresh.
+fn remembered_miss(key: &CacheKey) -> Option<Error> {
+    let missing = MISSING.read().unwrap_or_else(|p| p.into_inner());
+    match missing.get(key) {
+        Some((until, e)) if now_ms() < *until => Some(e.clone()),
+        _ => None,
+    }
+}
+
+fn remember_miss(key: &CacheKey, e: &Error, ttl: Duration) {
+    if ttl.is_zero() {
+        return;
+    }
+    let now = now_ms();
+    let mut missing = MISSING.write().unwrap_or_else(|p| p.into_inner());
+    if missing.len() >= MAX_MISSING {
+        missing.retain(|_, (until, _)| now < *until);
+    }
+    if missing.len() < MAX_MISSING {
+        missing.insert(key.clone(), (now + ttl.as_millis() as u64, e.clone()));
+    }
 }
 
 fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledSchema> {
