@@ -115,7 +115,8 @@ class FaultGateway(e2e.Gateway):
         cfg["name"] = f"topicgate faults {self.run_id}"
         cfg["port"] = self.port
         cfg["listen_ip"] = "127.0.0.1"
-        cfg["plugin"]["folder"] = str(ROOT / "build") + "/"
+        # TG_PLUGIN_DIR: a copy of topicgate.so elsewhere, so that a long run survives a rebuild of build/.
+        cfg["plugin"]["folder"] = os.environ.get("TG_PLUGIN_DIR", str(ROOT / "build")).rstrip("/") + "/"
         core = json.loads(json.dumps(self.core))
         if core.get("registry", {}).get("kind") == "file":
             core["registry"]["directory"] = str(self.schema_dir)
