@@ -53,6 +53,10 @@ impl Encoder {
                 Err(writer::Stop::FallBack) => {}
             }
         }
+        // prost-reflect keeps the last of two equal keys; refuse them here as the writer does.
+        if let Some(e) = duplicate_key(json) {
+            return Err(Error::bad_request(describe(".", &e)));
+        }
         self.encode_dynamic(json, &options)
     }
 
@@ -83,6 +87,62 @@ pub fn json_to_protobuf(desc: &MessageDescriptor, json: &str, allow_unknown_fiel
     Encoder::new(desc.clone()).encode(json, allow_unknown_fields)
 }
 
+/// The error for the first JSON object that has some key twice, if any (syntax errors are left to the
+/// real parse, which words them better).
+fn duplicate_key(json: &str) -> Option<serde_json::Error> {
+    struct AnyValue;
+    impl<'de> serde::Deserialize<'de> for AnyValue {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<AnyValue, D::Error> {
+            d.deserialize_any(AnyValue)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for AnyValue {
+        type Value = AnyValue;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<AnyValue, A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !keys.insert(key) {
+                    return Err(serde::de::Error::custom(DUPLICATE_KEY));
+                }
+                map.next_value::<AnyValue>()?;
+            }
+            Ok(AnyValue)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AnyValue, A::Error> {
+            while seq.next_element::<AnyValue>()?.is_some() {}
+            Ok(AnyValue)
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+        fn visit_unit<E>(self) -> std::result::Result<AnyValue, E> {
+            Ok(AnyValue)
+        }
+    }
+    match serde_json::from_str::<AnyValue>(json) {
+        Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => Some(e),
+        _ => None,
+    }
+}
+
+/// The text of a duplicate-key error on the prost-reflect path.
+const DUPLICATE_KEY: &str = "a key appears more than once in one object";
+
 /// Parses `json` again with path tracking and describes the first error.
 fn locate_error(desc: &MessageDescriptor, json: &str, options: &DeserializeOptions) -> String {
     let mut de = serde_json::Deserializer::from_str(json);
@@ -110,9 +170,23 @@ fn describe(path: &str, e: &serde_json::Error) -> String {
     format!("{place}: {reason} (line {}, column {})", e.line(), e.column())
 }
 
-/// serde echoes the offending value (`invalid type: string "secret", expected ...`);
-/// a payload must never reach an error message or a log, so the literal is cut out.
+/// serde echoes the offending value (`invalid type: string "secret", expected ...`), and so does
+/// prost-reflect for enum names and `Any` type URLs; a payload must never reach an error message
+/// or a log, so the literal is cut out.
 fn without_literal(reason: &str) -> String {
+    // prost-reflect: "unrecognized enum value 'X'", "unsupported type url 'X': why", "message 'X' not found".
+    // The value is cut from the lead to the last closing mark, which keeps what follows it.
+    for (lead, close, replacement) in [
+        ("unrecognized enum value '", "'", "unrecognized enum value"),
+        ("unsupported type url '", "':", "unsupported `@type` URL:"),
+        ("message '", "' not found", "the message `@type` names was not found"),
+    ] {
+        if let Some(rest) = reason.strip_prefix(lead) {
+            if let Some(end) = rest.rfind(close) {
+                return format!("{replacement}{}", &rest[end + close.len()..]);
+            }
+        }
+    }
     for lead in ["invalid type: ", "invalid value: "] {
         let Some(rest) = reason.strip_prefix(lead) else {
             continue;
@@ -157,6 +231,9 @@ mod tests {
         message Inner { string name = 1; repeated Inner children = 2; }
         enum Color { COLOR_UNSPECIFIED = 0; RED = 1; }
     "#;
+
+    const ANY_PROTO: &str = r#"syntax = "proto3"; package a; import "google/protobuf/any.proto";
+        message A { google.protobuf.Any x = 1; }"#;
 
     fn event() -> MessageDescriptor {
         compile_for_test(PROTO).get_message_by_name("t.Event").unwrap()
@@ -237,6 +314,9 @@ mod tests {
         assert!(e.message.starts_with("field `sample_message`: appears more than once"), "{}", e.message);
         let e = encode(r#"{"inner":{"children":[{"name":"x"},{"name":"y","name":"z"}]}}"#).unwrap_err();
         assert!(e.message.starts_with("field `inner.children[1].name`: appears more than once"), "{}", e.message);
+        // Also when another value sends the body to prost-reflect first (1.0 for an integer).
+        let e = encode(r#"{"big":1.0,"sample_message":"a","sample_message":"b"}"#).unwrap_err();
+        assert!(e.message.starts_with("body: a key appears more than once in one object (line 1"), "{}", e.message);
         // A map key twice: named by its field, the key itself is payload and not echoed.
         let e = encode(r#"{"counts":{"secret":1,"secret":2}}"#).unwrap_err();
         assert_eq!(e.message, "field `counts`: a map key appears more than once in its object");
@@ -248,6 +328,16 @@ mod tests {
     fn unknown_enum_name_is_rejected() {
         let e = encode(r#"{"color":"PURPLE"}"#).unwrap_err();
         assert!(e.message.contains("field `color`"), "{}", e.message);
+        assert!(e.message.contains("unrecognized enum value (line"), "{}", e.message);
+        assert!(!e.message.contains("PURPLE"), "the value is echoed: {}", e.message);
+        let any =
+            |json| json_to_protobuf(&compile_for_test(ANY_PROTO).get_message_by_name("a.A").unwrap(), json, false);
+        let e = any(r#"{"x":{"@type":"no-slash-secret"}}"#).unwrap_err();
+        assert!(e.message.contains("unsupported `@type` URL: missing"), "{}", e.message);
+        assert!(!e.message.contains("secret"), "the value is echoed: {}", e.message);
+        let e = any(r#"{"x":{"@type":"x/secret.Name"}}"#).unwrap_err();
+        assert!(e.message.contains("the message `@type` names was not found"), "{}", e.message);
+        assert!(!e.message.contains("secret"), "the value is echoed: {}", e.message);
     }
 
     #[test]
