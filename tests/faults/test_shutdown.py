@@ -1,6 +1,6 @@
 """Graceful shutdown: SIGTERM while requests are in flight. Requests the gateway accepted are
 answered (delivered, or an error status); none is answered 200 and then lost. A request that
-gets no answer was never accepted: its connection was refused."""
+gets no answer was never accepted: its connection was refused (or reset from the listen backlog)."""
 
 import signal
 import socket
@@ -16,7 +16,10 @@ EXIT_BOUND_S = 60
 
 
 def refused(o):
-    return o.status is None and "ConnectionRefused" in (o.error or "")
+    """Never accepted: refused once the listener is closed, or reset by the kernel when the closed
+    listener drops connections still in its backlog (the gateway never read those requests; Go's
+    Shutdown waits for every connection it did accept). Seen in a CI run."""
+    return o.status is None and any(e in (o.error or "") for e in ("ConnectionRefused", "ConnectionReset"))
 
 
 def test_sigterm_under_load_loses_no_acknowledged_record(servers, gateways, figures):
