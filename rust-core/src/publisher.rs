@@ -143,15 +143,8 @@ mod tests {
 
     #[test]
     fn dry_run_checks_and_encodes_but_never_produces() {
-        let dir = std::env::temp_dir().join(format!("tg-dry-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let (publisher, dir) = dry_run_publisher("dry-run", "{}");
         std::fs::write(dir.join("T.proto"), "syntax = \"proto3\"; message M { string s = 1; }").unwrap();
-        // Port 9 (discard) never answers Kafka: a produce attempt would time out, not succeed.
-        let config = format!(
-            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"file","directory":{:?}}},"dry_run":true}}"#,
-            dir.display().to_string()
-        );
-        let publisher = Publisher::new(&config).unwrap();
         let record = |json| Record { topic: "T", json, headers: &[], key: None };
         assert_eq!(publisher.publish(&record(r#"{"s":"x"}"#)).unwrap(), Delivery::DRY_RUN);
         let e = publisher.publish(&record(r#"{"s":1}"#)).unwrap_err();
@@ -160,7 +153,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
-    /// A dry-run publisher over a fresh, empty schema directory.
+    /// A dry-run publisher over a fresh, empty schema directory. Its broker, port 9 (discard), never
+    /// answers Kafka: a produce attempt would time out, not succeed.
     fn dry_run_publisher(name: &str, schema: &str) -> (Publisher, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -176,24 +170,24 @@ mod tests {
         let record = Record { topic: "Late", json: r#"{"s":"x"}"#, headers: &[], key: None };
         let proto = "syntax = \"proto3\"; message M { string s = 1; }";
         // Remembered for a minute: the file appearing does not help until then.
-        let (remembering, dir) = dry_run_publisher("miss-remembered", r#"{"not_found_ttl_ms":60000}"#);
+        let (remembering, remembering_dir) = dry_run_publisher("miss-remembered", r#"{"not_found_ttl_ms":60000}"#);
         assert_eq!(remembering.publish(&record).unwrap_err().status, crate::Status::NotFound);
-        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        std::fs::write(remembering_dir.join("Late.proto"), proto).unwrap();
         let e = remembering.publish(&record).unwrap_err();
         assert_eq!(e.status, crate::Status::NotFound, "{}", e.message);
         // Never remembered: found as soon as it exists.
-        let (asking, dir) = dry_run_publisher("miss-forgotten", r#"{"not_found_ttl_ms":0}"#);
+        let (asking, asking_dir) = dry_run_publisher("miss-forgotten", r#"{"not_found_ttl_ms":0}"#);
         assert_eq!(asking.publish(&record).unwrap_err().status, crate::Status::NotFound);
-        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        std::fs::write(asking_dir.join("Late.proto"), proto).unwrap();
         assert_eq!(asking.publish(&record).unwrap(), Delivery::DRY_RUN);
         // Remembered briefly: found once the time is up.
-        let (brief, dir) = dry_run_publisher("miss-brief", r#"{"not_found_ttl_ms":200}"#);
+        let (brief, brief_dir) = dry_run_publisher("miss-brief", r#"{"not_found_ttl_ms":200}"#);
         assert_eq!(brief.publish(&record).unwrap_err().status, crate::Status::NotFound);
-        std::fs::write(dir.join("Late.proto"), proto).unwrap();
+        std::fs::write(brief_dir.join("Late.proto"), proto).unwrap();
         std::thread::sleep(Duration::from_millis(600));
         assert_eq!(brief.publish(&record).unwrap(), Delivery::DRY_RUN);
-        for name in ["miss-remembered", "miss-forgotten", "miss-brief"] {
-            std::fs::remove_dir_all(std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()))).ok();
+        for dir in [remembering_dir, asking_dir, brief_dir] {
+            std::fs::remove_dir_all(dir).ok();
         }
     }
 
