@@ -5,6 +5,9 @@ package main
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include
 #cgo LDFLAGS: ${SRCDIR}/../target/release/libtopicgate.a -lssl -lcrypto -lz -lm -ldl -lpthread
+#cgo noescape tg_publisher_new
+#cgo noescape tg_publish_start
+#cgo noescape tg_publisher_completions
 #include <stdlib.h>
 #include "topicgate.h"
 
@@ -19,18 +22,40 @@ import "C"
 
 import (
 	"sync"
+	"time"
 	"unsafe"
 )
 
 // errBufLen is the size of the error buffers handed to the core.
 const errBufLen = 2048
 
+// completionBatch is how many outcomes the poller takes per call; pollTimeoutMs bounds each wait.
+const (
+	completionBatch = 64
+	pollTimeoutMs   = 1000
+)
+
 // coreLogMaxLevel: records above it (4 debug, 5 trace) never cross the boundary.
 const coreLogMaxLevel = 3
 
 // corePublisher owns a tg_publisher; the core is thread-safe, so one serves every request.
+// A request starts its record with tg_publish_start and waits on a channel; one poller
+// goroutine collects the outcomes. Why not the blocking tg_publish: a cgo call that waits a
+// Kafka round trip parks an OS thread per request, and the runtime's hand-offs of those
+// threads cost the gateway more CPU than publishing does.
 type corePublisher struct {
 	p *C.tg_publisher
+
+	mu      sync.Mutex
+	next    uint64                    // the last token handed out
+	waiting map[uint64]chan<- outcome // started records by token, until their outcome arrives
+}
+
+// outcome is a record's final answer: an HTTP status, where it landed, or why not.
+type outcome struct {
+	status int
+	d      delivery
+	msg    string
 }
 
 func coreNewPublisher(config []byte) (publisher, int, string) {
@@ -40,11 +65,19 @@ func coreNewPublisher(config []byte) (publisher, int, string) {
 	if int(st) != 200 || out == nil {
 		return nil, int(st), C.GoString(&errbuf[0])
 	}
-	return &corePublisher{p: out}, 200, ""
+	c := &corePublisher{p: out, waiting: map[uint64]chan<- outcome{}}
+	go c.poll()
+	return c, 200, ""
 }
 
 func (c *corePublisher) publish(topic string, body, headersJSON, key []byte) (int, delivery, string) {
-	var d C.tg_delivery
+	done := make(chan outcome, 1)
+	c.mu.Lock()
+	c.next++
+	token := c.next
+	c.waiting[token] = done
+	c.mu.Unlock()
+
 	var errbuf [errBufLen]C.char
 	tb := []byte(topic)
 	var keyPtr *C.uint8_t // NULL = no key
@@ -55,16 +88,54 @@ func (c *corePublisher) publish(topic string, body, headersJSON, key []byte) (in
 	if len(headersJSON) > 0 {
 		hdrPtr = bytesPtr(headersJSON)
 	}
-	st := C.tg_publish(c.p,
+	st := C.tg_publish_start(c.p,
 		bytesPtr(tb), C.size_t(len(tb)),
 		bytesPtr(body), C.size_t(len(body)),
 		hdrPtr, C.size_t(len(headersJSON)),
 		keyPtr, C.size_t(len(key)),
-		&d, &errbuf[0], C.size_t(len(errbuf)))
+		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
 	if int(st) != 200 {
+		// Not queued: this is the final answer and no completion will come.
+		c.mu.Lock()
+		delete(c.waiting, token)
+		c.mu.Unlock()
 		return int(st), delivery{}, C.GoString(&errbuf[0])
 	}
-	return 200, delivery{Partition: int32(d.partition), Offset: int64(d.offset)}, ""
+	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms).
+	o := <-done
+	return o.status, o.d, o.msg
+}
+
+// poll hands each completion to the request waiting for it, for the life of the process
+// (publishers are never freed: KrakenD CE builds its handlers once).
+func (c *corePublisher) poll() {
+	var batch [completionBatch]C.tg_completion
+	for {
+		var n C.size_t
+		st := C.tg_publisher_completions(c.p, &batch[0], completionBatch, &n, pollTimeoutMs)
+		if int(st) != 200 {
+			// Only a NULL argument gives this; never busy-loop on it.
+			logError("collecting publish outcomes failed with status", int(st))
+			time.Sleep(time.Second)
+			continue
+		}
+		for i := range int(n) {
+			cp := &batch[i]
+			o := outcome{status: int(cp.status)}
+			if o.status == 200 {
+				o.d = delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset)}
+			} else {
+				o.msg = C.GoString(&cp.message[0])
+			}
+			c.mu.Lock()
+			done := c.waiting[uint64(cp.token)]
+			delete(c.waiting, uint64(cp.token))
+			c.mu.Unlock()
+			if done != nil {
+				done <- o // buffered: never blocks the poller
+			}
+		}
+	}
 }
 
 // bytesPtr points at b's bytes for the duration of a call (the core copies what it

@@ -3,7 +3,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,5 +39,49 @@ func TestCoreAcceptsExampleConfig(t *testing.T) {
 	st, _, msg := p.publish("MyTopic", []byte(`{"no_such_field":1}`), nil, nil)
 	if st != 400 || !strings.Contains(msg, "no_such_field") {
 		t.Fatalf("schema mismatch: %d %q", st, msg)
+	}
+}
+
+// Many requests at once through the completion queue: each gets its own outcome, valid ones
+// 200 with partition/offset -1 (dry run), invalid ones the schema error, none mixed up.
+func TestCoreCompletionsReachTheirRequests(t *testing.T) {
+	cfg := `{"kafka":{"bootstrap_servers":"127.0.0.1:1"},"registry":{"kind":"file","directory":"../krakend/schemas"},"dry_run":true}`
+	p, status, msg := coreNewPublisher([]byte(cfg))
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	valid, err := os.ReadFile("../bench/payload.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 400)
+	for i := range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				st, d, msg := p.publish("MyTopic", valid, nil, []byte("k"))
+				if st != 200 || d.Partition != -1 || d.Offset != -1 || msg != "" {
+					errs <- fmt.Sprintf("valid %d: %d %+v %q", i, st, d, msg)
+				}
+				return
+			}
+			st, _, msg := p.publish("MyTopic", []byte(fmt.Sprintf(`{"no_such_field_%d":1}`, i)), nil, nil)
+			if st != 400 || !strings.Contains(msg, fmt.Sprintf("no_such_field_%d", i)) {
+				errs <- fmt.Sprintf("invalid %d: %d %q", i, st, msg)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	c := p.(*corePublisher)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.waiting) != 0 {
+		t.Errorf("%d requests still registered after all were answered", len(c.waiting))
 	}
 }

@@ -9,6 +9,11 @@
 #include <stdint.h>
 
 /**
+ * Size of `tg_completion.message`, NUL included.
+ */
+#define TG_COMPLETION_MESSAGE_LEN 512
+
+/**
  * Every function's result; the numeric value is the HTTP status to answer with.
  */
 typedef enum tg_status {
@@ -70,6 +75,28 @@ typedef struct tg_delivery {
   int64_t offset;
 } tg_delivery;
 
+/**
+ * The outcome of a record begun with `tg_publish_start`.
+ */
+typedef struct tg_completion {
+  /**
+   * The token given to `tg_publish_start`.
+   */
+  uint64_t token;
+  /**
+   * 200 when the broker acknowledged the record; otherwise what `tg_publish` would have returned.
+   */
+  enum tg_status status;
+  /**
+   * On 200, where the record landed (both -1 for a dry-run publisher).
+   */
+  struct tg_delivery delivery;
+  /**
+   * Empty on 200, otherwise the error text, truncated safely and NUL-terminated.
+   */
+  char message[TG_COMPLETION_MESSAGE_LEN];
+} tg_completion;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -123,6 +150,43 @@ enum tg_status tg_publish(const struct tg_publisher *publisher,
                           struct tg_delivery *delivery,
                           char *errbuf,
                           size_t errbuf_len);
+
+/**
+ * Checks, encodes and queues a record like `tg_publish`, without waiting for the broker.
+ * 200 means queued: exactly one `tg_completion` carrying `token` follows, through
+ * `tg_publisher_completions`, within the delivery timeout. Any other status is the record's
+ * final answer (it was not queued) and no completion follows.
+ *
+ * # Safety
+ * As for `tg_publish`.
+ */
+enum tg_status tg_publish_start(const struct tg_publisher *publisher,
+                                const uint8_t *topic,
+                                size_t topic_len,
+                                const uint8_t *json,
+                                size_t json_len,
+                                const uint8_t *headers_json,
+                                size_t headers_json_len,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint64_t token,
+                                char *errbuf,
+                                size_t errbuf_len);
+
+/**
+ * Takes up to `capacity` completions of records begun with `tg_publish_start` into `out`,
+ * waiting up to `timeout_ms` for the first; `*count` is how many were written (0 on timeout).
+ * Any number of threads may poll one publisher; each completion goes to exactly one of them.
+ *
+ * # Safety
+ * `publisher` must be valid; `out` must point to `capacity` writable `tg_completion`s; `count`
+ * must be writable.
+ */
+enum tg_status tg_publisher_completions(const struct tg_publisher *publisher,
+                                        struct tg_completion *out,
+                                        size_t capacity,
+                                        size_t *count,
+                                        uint32_t timeout_ms);
 
 /**
  * Waits until every record queued on the publisher's producer is delivered; 504 after `timeout_ms`.

@@ -6,8 +6,10 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::completion::Completion;
 use crate::error::{Error, Result, Status};
 use crate::logging;
+use crate::producer::Delivery;
 use crate::publisher::{Publisher, Record};
 
 /// Every function's result; the numeric value is the HTTP status to answer with.
@@ -57,6 +59,29 @@ pub struct tg_delivery {
     pub partition: i32,
     /// Offset of the record in that partition.
     pub offset: i64,
+}
+
+impl From<Delivery> for tg_delivery {
+    fn from(d: Delivery) -> tg_delivery {
+        tg_delivery { partition: d.partition, offset: d.offset }
+    }
+}
+
+/// Size of `tg_completion.message`, NUL included.
+pub const TG_COMPLETION_MESSAGE_LEN: usize = 512;
+
+/// The outcome of a record begun with `tg_publish_start`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct tg_completion {
+    /// The token given to `tg_publish_start`.
+    pub token: u64,
+    /// 200 when the broker acknowledged the record; otherwise what `tg_publish` would have returned.
+    pub status: tg_status,
+    /// On 200, where the record landed (both -1 for a dry-run publisher).
+    pub delivery: tg_delivery,
+    /// Empty on 200, otherwise the error text, truncated safely and NUL-terminated.
+    pub message: [c_char; TG_COMPLETION_MESSAGE_LEN],
 }
 
 /// Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
@@ -135,17 +160,86 @@ pub unsafe extern "C" fn tg_publish(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
-        let topic = text(topic, topic_len, "topic")?;
-        let json = text(json, json_len, "body")?;
-        let headers = match headers_json.is_null() {
-            true => Vec::new(),
-            false => crate::headers::parse_json(text(headers_json, headers_json_len, "headers")?)?,
-        };
-        let key = (!key.is_null()).then(|| std::slice::from_raw_parts(key, key_len));
-        let d = publisher.inner.publish(&Record { topic, json, headers: &headers, key })?;
+        let publisher = handle(publisher)?;
+        let args = RecordArgs { topic, topic_len, json, json_len, headers_json, headers_json_len, key, key_len };
+        let d = args.with_record(|record| publisher.inner.publish(record))?;
         if let Some(out) = delivery.as_mut() {
-            *out = tg_delivery { partition: d.partition, offset: d.offset };
+            *out = d.into();
+        }
+        Ok(())
+    })
+}
+
+/// Checks, encodes and queues a record like `tg_publish`, without waiting for the broker.
+/// 200 means queued: exactly one `tg_completion` carrying `token` follows, through
+/// `tg_publisher_completions`, within the delivery timeout. Any other status is the record's
+/// final answer (it was not queued) and no completion follows.
+///
+/// # Safety
+/// As for `tg_publish`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_publish_start(
+    publisher: *const tg_publisher,
+    topic: *const u8,
+    topic_len: usize,
+    json: *const u8,
+    json_len: usize,
+    headers_json: *const u8,
+    headers_json_len: usize,
+    key: *const u8,
+    key_len: usize,
+    token: u64,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = handle(publisher)?;
+        let args = RecordArgs { topic, topic_len, json, json_len, headers_json, headers_json_len, key, key_len };
+        args.with_record(|record| publisher.inner.start(record, token))
+    })
+}
+
+/// Takes up to `capacity` completions of records begun with `tg_publish_start` into `out`,
+/// waiting up to `timeout_ms` for the first; `*count` is how many were written (0 on timeout).
+/// Any number of threads may poll one publisher; each completion goes to exactly one of them.
+///
+/// # Safety
+/// `publisher` must be valid; `out` must point to `capacity` writable `tg_completion`s; `count`
+/// must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_publisher_completions(
+    publisher: *const tg_publisher,
+    out: *mut tg_completion,
+    capacity: usize,
+    count: *mut usize,
+    timeout_ms: u32,
+) -> tg_status {
+    guarded(std::ptr::null_mut(), 0, || {
+        let publisher = handle(publisher)?;
+        let count = count.as_mut().ok_or_else(|| Error::bad_request("count: NULL pointer"))?;
+        *count = 0;
+        if out.is_null() && capacity > 0 {
+            return Err(Error::bad_request("out: NULL pointer"));
+        }
+        let mut taken: Vec<Completion> = Vec::with_capacity(capacity.min(1024));
+        publisher.inner.completions(&mut taken, capacity, Duration::from_millis(timeout_ms.into()));
+        for (i, completion) in taken.into_iter().enumerate() {
+            let slot = &mut *out.add(i);
+            slot.token = completion.token;
+            match completion.outcome {
+                Ok(d) => {
+                    slot.status = tg_status::Ok;
+                    slot.delivery = d.into();
+                    slot.message[0] = 0;
+                }
+                Err(e) => {
+                    slot.status = e.status.into();
+                    slot.delivery = tg_delivery { partition: -1, offset: -1 };
+                    write_error(slot.message.as_mut_ptr(), TG_COMPLETION_MESSAGE_LEN, &e.message);
+                }
+            }
+            *count = i + 1;
         }
         Ok(())
     })
@@ -163,7 +257,7 @@ pub unsafe extern "C" fn tg_publisher_flush(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
+        let publisher = handle(publisher)?;
         publisher.inner.flush(Duration::from_millis(u64::from(timeout_ms)))
     })
 }
@@ -183,6 +277,37 @@ unsafe fn guarded(errbuf: *mut c_char, errbuf_len: usize, f: impl FnOnce() -> Re
     };
     write_error(errbuf, errbuf_len, &message);
     status
+}
+
+/// The publisher behind a handle; NULL is a 400.
+unsafe fn handle<'a>(publisher: *const tg_publisher) -> Result<&'a tg_publisher> {
+    publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))
+}
+
+/// The record arguments `tg_publish` and `tg_publish_start` share, as the caller passed them.
+struct RecordArgs {
+    topic: *const u8,
+    topic_len: usize,
+    json: *const u8,
+    json_len: usize,
+    headers_json: *const u8,
+    headers_json_len: usize,
+    key: *const u8,
+    key_len: usize,
+}
+
+impl RecordArgs {
+    /// Checks the arguments (NULL, UTF-8, the headers object) and runs `f` on the record they make.
+    unsafe fn with_record<T>(&self, f: impl FnOnce(&Record<'_>) -> Result<T>) -> Result<T> {
+        let topic = text(self.topic, self.topic_len, "topic")?;
+        let json = text(self.json, self.json_len, "body")?;
+        let headers = match self.headers_json.is_null() {
+            true => Vec::new(),
+            false => crate::headers::parse_json(text(self.headers_json, self.headers_json_len, "headers")?)?,
+        };
+        let key = (!self.key.is_null()).then(|| std::slice::from_raw_parts(self.key, self.key_len));
+        f(&Record { topic, json, headers: &headers, key })
+    }
 }
 
 /// A `(ptr, len)` argument as UTF-8 text; NULL and invalid UTF-8 are 400s naming the argument.

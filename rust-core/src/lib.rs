@@ -3,6 +3,7 @@
 //! The Rust API is [`Publisher`]; the C ABI (`tg_*`, header `include/topicgate.h`) wraps it.
 
 mod aws;
+pub mod completion;
 pub mod config;
 pub mod encoding;
 pub mod error;
@@ -18,6 +19,7 @@ mod schema_cache;
 pub mod security;
 pub mod wire;
 
+pub use completion::{Completion, CompletionQueue};
 pub use config::Config;
 pub use error::{Error, Result, Status};
 pub use producer::Delivery;

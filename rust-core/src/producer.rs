@@ -16,6 +16,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
+use crate::completion::CompletionQueue;
 use crate::error::{Error, Result};
 use crate::runtime;
 use crate::security::AuthConfig;
@@ -36,6 +37,29 @@ impl Delivery {
 }
 
 type DeliveryOutcome = std::result::Result<Delivery, Error>;
+
+/// Where a record's delivery report goes.
+pub enum Reply {
+    /// To a caller blocked in [`Producer::send`].
+    Wait(SyncSender<DeliveryOutcome>),
+    /// Into a completion queue, tagged with the caller's token.
+    Queue {
+        /// The queue the caller drains.
+        queue: Arc<CompletionQueue>,
+        /// The caller's name for the record.
+        token: u64,
+    },
+}
+
+impl Reply {
+    fn answer(self, outcome: DeliveryOutcome) {
+        match self {
+            // The publisher may have given up waiting; then nobody needs the answer.
+            Reply::Wait(sender) => drop(sender.send(outcome)),
+            Reply::Queue { queue, token } => queue.push(token, outcome),
+        }
+    }
+}
 
 /// Routes librdkafka's logs and errors into the `log` facade, answers delivery reports,
 /// remembers authentication failures and signs MSK IAM tokens.
@@ -193,7 +217,7 @@ impl ClientContext for Context {
 }
 
 impl ProducerContext for Context {
-    type DeliveryOpaque = Box<SyncSender<DeliveryOutcome>>;
+    type DeliveryOpaque = Box<Reply>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, reply: Self::DeliveryOpaque) {
         let outcome = match result {
@@ -215,8 +239,7 @@ impl ProducerContext for Context {
                 }
             }
         };
-        // The publisher may have given up waiting; then nobody needs the answer.
-        let _ = reply.send(outcome);
+        reply.answer(outcome);
     }
 }
 
@@ -376,8 +399,30 @@ impl Producer {
         key: Option<&[u8]>,
         headers: &[(String, String)],
     ) -> Result<Delivery> {
-        let mut generation = self.usable_generation()?;
         let (reply, answer) = mpsc::sync_channel(1);
+        self.enqueue(topic, value, key, headers, Reply::Wait(reply))?;
+        // librdkafka reports every record by message.timeout.ms; the margin covers callback scheduling.
+        match answer.recv_timeout(self.timeout + Duration::from_secs(5)) {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::timeout(format!(
+                "no delivery report within {} ms; the record may or may not have been written",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Queues one record for sending; its outcome goes to `reply` exactly once, by the delivery
+    /// timeout (librdkafka's message.timeout.ms). An error here means the record was not queued
+    /// and `reply` hears nothing.
+    pub fn enqueue(
+        &self,
+        topic: &str,
+        value: &[u8],
+        key: Option<&[u8]>,
+        headers: &[(String, String)],
+        reply: Reply,
+    ) -> Result<()> {
+        let mut generation = self.usable_generation()?;
         let mut record = BaseRecord::with_opaque_to(topic, Box::new(reply)).payload(value);
         if let Some(key) = key {
             record = record.key(key);
@@ -400,19 +445,12 @@ impl Producer {
                 sent = Err((e, record));
             }
         }
-        if let Err((e, _)) = sent {
-            return Err(match e.rdkafka_error_code() {
+        match sent {
+            Ok(()) => Ok(()),
+            Err((e, _)) => Err(match e.rdkafka_error_code() {
                 Some(code) => produce_error(code),
                 None => Error::internal(format!("Kafka produce failed: {e}")),
-            });
-        }
-        // librdkafka reports every record by message.timeout.ms; the margin covers callback scheduling.
-        match answer.recv_timeout(self.timeout + Duration::from_secs(5)) {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Error::timeout(format!(
-                "no delivery report within {} ms; the record may or may not have been written",
-                self.timeout.as_millis()
-            ))),
+            }),
         }
     }
 

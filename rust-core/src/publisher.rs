@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::completion::{Completion, CompletionQueue};
 use crate::config::{Config, ValueFormat};
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::producer::{Delivery, Producer};
+use crate::producer::{Delivery, Producer, Reply};
 use crate::registry::Registry;
 use crate::schema_cache::{self, CacheKey};
 use crate::wire::Framing;
@@ -19,6 +20,8 @@ pub struct Publisher {
     registry_key: String,
     /// `None` in dry-run mode: no connection to Kafka is ever made.
     producer: Option<Arc<Producer>>,
+    /// Outcomes of records begun with [`Publisher::start`].
+    completions: Arc<CompletionQueue>,
 }
 
 /// One record to publish.
@@ -45,7 +48,7 @@ impl Publisher {
             true => None,
             false => Some(Producer::shared(&properties, config.delivery_timeout(), config.kafka.auth.as_ref())?),
         };
-        Ok(Publisher { config, registry, registry_key, producer })
+        Ok(Publisher { config, registry, registry_key, producer, completions: Arc::default() })
     }
 
     /// The validated configuration.
@@ -61,6 +64,30 @@ impl Publisher {
             Some(producer) => producer.send(record.topic, &value, record.key, record.headers),
             None => Ok(Delivery::DRY_RUN),
         }
+    }
+
+    /// Checks, encodes and queues `record` without waiting. `Ok` means it is queued and its outcome
+    /// will be taken by [`Publisher::completions`] exactly once, tagged with `token`, within the
+    /// delivery timeout; an error means it was not queued and no completion follows.
+    /// In dry-run mode the completion (partition -1, offset -1) is ready at once.
+    pub fn start(&self, record: &Record<'_>, token: u64) -> Result<()> {
+        let value = self.encode(record)?;
+        match &self.producer {
+            Some(producer) => {
+                let reply = Reply::Queue { queue: self.completions.clone(), token };
+                producer.enqueue(record.topic, &value, record.key, record.headers, reply)
+            }
+            None => {
+                self.completions.push(token, Ok(Delivery::DRY_RUN));
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves up to `max` outcomes of started records into `out`, waiting up to `timeout` for the
+    /// first; returns how many were moved.
+    pub fn completions(&self, out: &mut Vec<Completion>, max: usize, timeout: Duration) -> usize {
+        self.completions.take(out, max, timeout)
     }
 
     /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
@@ -149,6 +176,12 @@ mod tests {
         assert_eq!(publisher.publish(&record(r#"{"s":"x"}"#)).unwrap(), Delivery::DRY_RUN);
         let e = publisher.publish(&record(r#"{"s":1}"#)).unwrap_err();
         assert_eq!(e.status, crate::Status::BadRequest);
+        // Started: valid records complete at once, invalid ones are refused at the start.
+        publisher.start(&record(r#"{"s":"y"}"#), 7).unwrap();
+        assert_eq!(publisher.start(&record(r#"{"s":2}"#), 8).unwrap_err().status, crate::Status::BadRequest);
+        let mut done = Vec::new();
+        assert_eq!(publisher.completions(&mut done, 8, Duration::from_millis(100)), 1);
+        assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN) }]);
         publisher.flush(Duration::from_millis(1)).unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -185,6 +185,19 @@ fn broker_down_is_503_within_the_deadline() {
     assert!(e.message.contains("unreachable"), "{e}");
     // Not a speed check: it proves the call returns instead of hanging (deadline 1.5 s, bound 30 s).
     assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Started without waiting: the same answer arrives as the record's one completion.
+    p.start(&Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None }, 42).unwrap();
+    let mut done = Vec::new();
+    while done.is_empty() && started.elapsed() < Duration::from_secs(60) {
+        p.completions(&mut done, 8, Duration::from_millis(500));
+    }
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].token, 42);
+    let e = done[0].outcome.clone().unwrap_err();
+    assert_eq!(e.status, Status::Unavailable, "{e}");
+    assert!(e.message.contains("unreachable"), "{e}");
+    assert_eq!(p.completions(&mut done, 8, Duration::from_millis(200)), 0, "one completion per record");
 }
 
 #[test]

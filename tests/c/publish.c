@@ -5,6 +5,8 @@
  *   classic <partition> <offset>
  * then <threads> threads each publish <per_thread> records {"sample_message":"t<i>-<j>"} with key "t<i>-<j>"
  * and print one line per record: record <key> <partition> <offset>
+ * then starts <threads>*<per_thread> records with keys "a<i>" through tg_publish_start (token i) and
+ * collects their completions with tg_publisher_completions, printing the same record lines.
  * It also checks that NULL and invalid UTF-8 are refused with 400 and a message. Exit 0 only if all is as expected. */
 #include <pthread.h>
 #include <stdio.h>
@@ -102,6 +104,43 @@ int main(int argc, char **argv) {
   pthread_t *ids = calloc((size_t)threads, sizeof *ids);
   for (long t = 0; t < threads; t++) pthread_create(&ids[t], NULL, worker, (void *)t);
   for (int t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+
+  /* Asynchronous: start every record, then collect the completions; each token exactly once. */
+  int total = threads * per_thread;
+  char *seen = calloc((size_t)total, 1);
+  for (int i = 0; i < total; i++) {
+    char key[32], body[96];
+    snprintf(key, sizeof key, "a%d", i);
+    snprintf(body, sizeof body, "{\"sample_message\":\"%s\"}", key);
+    s = tg_publish_start(publisher, S(topic), S(body), NULL, 0, S(key), (uint64_t)i, err, sizeof err);
+    if (s != TG_STATUS_OK) fail("tg_publish_start", s, err);
+  }
+  /* Refused at the start: no completion follows for its token. */
+  s = tg_publish_start(publisher, S(topic), S("{\"sample_message\":1}"), NULL, 0, NULL, 0, (uint64_t)total, err, sizeof err);
+  if (s != TG_STATUS_BAD_REQUEST || !strstr(err, "sample_message")) fail("bad start", s, err);
+  tg_completion done[16];
+  int collected = 0;
+  for (int polls = 0; collected < total && polls < 600; polls++) {
+    size_t n = 0;
+    s = tg_publisher_completions(publisher, done, 16, &n, 100);
+    if (s != TG_STATUS_OK) fail("tg_publisher_completions", s, "");
+    for (size_t k = 0; k < n; k++) {
+      uint64_t token = done[k].token;
+      if (token >= (uint64_t)total || seen[token]) {
+        fail("unexpected or repeated token", done[k].status, done[k].message);
+        continue;
+      }
+      seen[token] = 1;
+      collected++;
+      if (done[k].status != TG_STATUS_OK) fail("async delivery", done[k].status, done[k].message);
+      else printf("record a%llu %d %lld\n", (unsigned long long)token, done[k].delivery.partition, (long long)done[k].delivery.offset);
+    }
+  }
+  if (collected != total) fail("not every completion arrived", TG_STATUS_TIMEOUT, "");
+  size_t extra = 99;
+  s = tg_publisher_completions(publisher, done, 16, &extra, 200);
+  if (s != TG_STATUS_OK || extra != 0) fail("a completion after the last one", s, "");
+  free(seen);
 
   s = tg_publisher_flush(publisher, 5000, err, sizeof err);
   if (s != TG_STATUS_OK) fail("flush", s, err);

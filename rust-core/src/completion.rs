@@ -1,0 +1,100 @@
+//! Outcomes of records published without waiting: delivery reports land here, a caller drains them.
+//!
+//! Why: a gateway that waits for each acknowledgement inside a blocking call parks one OS thread
+//! per request (in Go, one cgo call per request, which the runtime hands off and back). With a
+//! completion queue the caller starts records from any thread and one poller collects outcomes.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::producer::Delivery;
+
+/// The outcome of one started record, tagged with the caller's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The token the caller passed when starting the record.
+    pub token: u64,
+    /// Where the record landed, or why it did not.
+    pub outcome: Result<Delivery>,
+}
+
+/// A queue of completions that one or more pollers drain; cheap to share behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct CompletionQueue {
+    ready: Mutex<VecDeque<Completion>>,
+    arrived: Condvar,
+}
+
+impl CompletionQueue {
+    /// Adds one outcome and wakes a waiting poller.
+    pub fn push(&self, token: u64, outcome: Result<Delivery>) {
+        self.lock().push_back(Completion { token, outcome });
+        self.arrived.notify_one();
+    }
+
+    /// Moves up to `max` completions into `out`, waiting up to `timeout` for the first one;
+    /// returns how many were moved (0 when the time passed with none ready, or `max` is 0).
+    pub fn take(&self, out: &mut Vec<Completion>, max: usize, timeout: Duration) -> usize {
+        if max == 0 {
+            return 0;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut ready = self.lock();
+        while ready.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return 0;
+            }
+            ready = self.arrived.wait_timeout(ready, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let n = ready.len().min(max);
+        out.extend(ready.drain(..n));
+        if !ready.is_empty() {
+            // Another poller may be waiting; what is left is its to take.
+            self.arrived.notify_one();
+        }
+        n
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Completion>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn take_returns_in_order_at_most_max_and_times_out_empty() {
+        let q = CompletionQueue::default();
+        let mut out = Vec::new();
+        assert_eq!(q.take(&mut out, 8, Duration::from_millis(20)), 0);
+        for token in 1..=5 {
+            q.push(token, Ok(Delivery { partition: 0, offset: token as i64 }));
+        }
+        assert_eq!(q.take(&mut out, 3, Duration::ZERO), 3);
+        assert_eq!(q.take(&mut out, 0, Duration::ZERO), 0);
+        assert_eq!(q.take(&mut out, 8, Duration::ZERO), 2);
+        assert_eq!(out.iter().map(|c| c.token).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_waiting_poller_wakes_for_a_push_from_another_thread() {
+        let q = Arc::new(CompletionQueue::default());
+        let pusher = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                q.push(7, Err(crate::Error::timeout("late")));
+            })
+        };
+        let mut out = Vec::new();
+        assert_eq!(q.take(&mut out, 4, Duration::from_secs(30)), 1);
+        assert_eq!(out[0], Completion { token: 7, outcome: Err(crate::Error::timeout("late")) });
+        pusher.join().unwrap();
+    }
+}
