@@ -35,6 +35,8 @@ JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 WARMUP_S = 1.0  # before each measured step; its records are counted, its timings are not
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ACKS1 = {"acks": "1", "enable.idempotence": False}
+# BENCH_PROPERTIES: a JSON object of librdkafka properties added to every topicgate contender, for experiments.
+EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
 
 # id, label in the table, kind, details. Order = order of the table.
 CONTENDERS = [
@@ -82,6 +84,27 @@ def wait_listening(proc, port, log_path, seconds=30):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s:\n{log_path.read_text()[-4000:]}")
+
+
+def per_10k(seconds, records):
+    """CPU seconds per 10,000 records, or None without records."""
+    return round(seconds / records * 10000, 3) if records else None
+
+
+def broker_pid():
+    """The test broker's JVM (scripts/kafka.sh writes .run/kafka.pid), to charge it its share of CPU."""
+    try:
+        return int((ROOT / ".run" / "kafka.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def broker_cpu_seconds():
+    pid = broker_pid()
+    try:
+        return cpu_seconds(pid) if pid else 0.0
+    except OSError:
+        return 0.0
 
 
 def cpu_seconds(pid):
@@ -164,7 +187,7 @@ class Bench:
 
     def core_config(self, details):
         c = {
-            "kafka": {"bootstrap_servers": self.bootstrap, "properties": dict(details.get("properties", {}))},
+            "kafka": {"bootstrap_servers": self.bootstrap, "properties": {**details.get("properties", {}), **EXTRA_PROPERTIES}},
             "registry": {"kind": "file", "directory": str(self.schema_dir)},
             "schema": {"name_template": "{topic}", "version": "latest", "message_type": "first"},
             "value_format": "raw",
@@ -232,9 +255,9 @@ class Bench:
         proc, url = self.start_http(kind, details, topic, tag)
         try:
             warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup")
-            cpu0 = cpu_seconds(proc.pid)
+            cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
             rep = self.vegeta_run(url, self.seconds, workers, rate, tag=tag)
-            cpu = cpu_seconds(proc.pid) - cpu0
+            cpu, broker_cpu = cpu_seconds(proc.pid) - cpu0, broker_cpu_seconds() - broker0
             rss = peak_rss_mb(proc.pid)
         finally:
             self.stop(proc)
@@ -251,6 +274,8 @@ class Bench:
             "p99_ms": lat["99th"] / 1e6,
             "max_ms": lat["max"] / 1e6,
             "cpu_s": cpu,
+            "broker_cpu_s": broker_cpu,
+            "broker_records": ok200,
             "rss_mb": rss,
             "errors": errors,
         }
@@ -266,7 +291,9 @@ class Bench:
             cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, *common]
         else:
             cmd = [str(ROOT / "target" / "release" / "examples" / "rdkafka_bare"), str(self.schema_dir), topic, *common]
+        broker0 = broker_cpu_seconds()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=self.seconds + 120)
+        broker_cpu = broker_cpu_seconds() - broker0
         lines = out.stdout.decode().strip().splitlines()
         if not lines:
             raise RuntimeError(f"{cid} printed nothing (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
@@ -280,6 +307,9 @@ class Bench:
             "p99_ms": r["p99_ms"],
             "max_ms": r["max_ms"],
             "cpu_s": r["cpu_s"],
+            # Over the whole process, warm-up included, so per record of the whole run.
+            "broker_cpu_s": broker_cpu,
+            "broker_records": r["ok"],
             "rss_mb": r["rss_mb"],
             "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
         }
@@ -348,6 +378,7 @@ class Bench:
                     "p99_ms": round(fixed[cid]["p99_ms"], 3),
                     "max_ms": round(fixed[cid]["max_ms"], 3),
                     "cpu_s_per_10k": round(sum(s["cpu_s"] for s in sat_steps) / measured * 10000, 3) if measured else None,
+                    "broker_cpu_s_per_10k": per_10k(sum(s["broker_cpu_s"] for s in sat_steps), sum(s["broker_records"] for s in sat_steps)),
                     "rss_mb": round(max(s["rss_mb"] for s in mine), 1),
                     "records_ok": sum(s["ok"] for s in mine),
                     "records_on_topic": sum(s["on_topic"] for s in mine),
@@ -385,7 +416,9 @@ class Bench:
             "void": void,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
+        # A partial run (BENCH_ONLY, BENCH_PROPERTIES) must not replace the committed full results.
+        partial = len(self.contenders) < len(CONTENDERS) or EXTRA_PROPERTIES
+        (RESULTS / ("partial.json.tmp" if partial else "latest.json")).write_text(json.dumps(doc, indent=2) + "\n")
         print(markdown(doc))
         shutil.rmtree(self.work, ignore_errors=True)
         if void:
@@ -417,13 +450,14 @@ def markdown(doc):
         f"{s['payload_bytes']} B JSON payload; {s['seconds_per_step']:g} s per step; concurrency {s['concurrency']}; "
         f"latency at {s['fixed_rate_per_s']:.0f} req/s; {s['load_generator']}; gateway: {s['gateway']}",
         "",
-        "| contender | req/s (sat.) | p50 ms | p99 ms | max ms | CPU s / 10k | peak RSS MB | 200s | on topic |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | req/s (sat.) | p50 ms | p99 ms | max ms | CPU s / 10k | broker CPU s / 10k | peak RSS MB | 200s | on topic |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["contenders"]:
         lines.append(
             f"| {r['label']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
-            f"{r['cpu_s_per_10k'] if r['cpu_s_per_10k'] is not None else '-'} | {r['rss_mb']:.0f} | "
+            f"{r['cpu_s_per_10k'] if r['cpu_s_per_10k'] is not None else '-'} | "
+            f"{r['broker_cpu_s_per_10k'] if r['broker_cpu_s_per_10k'] is not None else '-'} | {r['rss_mb']:.0f} | "
             f"{r['records_ok']} | {r['records_on_topic']} |"
         )
     lines.append("")

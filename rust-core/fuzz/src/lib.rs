@@ -97,11 +97,26 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The string literals of a (possibly malformed) JSON text, split into object keys and values.
-/// Escapes are decoded when the literal is well-formed; otherwise the raw text is kept.
+/// The string literals of (possibly malformed) JSON text, decoded where possible: (keys, values).
 pub fn string_literals(json: &str) -> (Vec<String>, Vec<String>) {
-    let bytes = json.as_bytes();
     let (mut keys, mut values) = (Vec::new(), Vec::new());
+    for (span, is_key) in literal_spans(json) {
+        let raw = &json[span];
+        let text = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.trim_matches('"').to_owned());
+        if is_key {
+            keys.push(text);
+        } else {
+            values.push(text);
+        }
+    }
+    (keys, values)
+}
+
+/// Where the string literals of (possibly malformed) JSON text are, quotes included, and whether
+/// each is a key (followed by `:`).
+fn literal_spans(json: &str) -> Vec<(std::ops::Range<usize>, bool)> {
+    let bytes = json.as_bytes();
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'"' {
@@ -113,18 +128,16 @@ pub fn string_literals(json: &str) -> (Vec<String>, Vec<String>) {
         while i < bytes.len() && bytes[i] != b'"' {
             i += if bytes[i] == b'\\' { 2 } else { 1 };
         }
-        let end = (i + 1).min(bytes.len());
-        let raw = &json[start..end.max(start + 1)];
-        let text = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.trim_matches('"').to_owned());
+        let mut end = (i + 1).min(bytes.len()).max(start + 1);
+        // An escape before the end of a truncated text can step into a multi-byte character.
+        while !json.is_char_boundary(end) {
+            end -= 1;
+        }
         i = end;
         let next = bytes[i.min(bytes.len())..].iter().find(|b| !b.is_ascii_whitespace());
-        if next == Some(&b':') {
-            keys.push(text);
-        } else {
-            values.push(text);
-        }
+        spans.push((start..end, next == Some(&b':')));
     }
-    (keys, values)
+    spans
 }
 
 /// Words an error message may contain on its own: the schema's names and the parsers' phrases.
@@ -207,16 +220,27 @@ pub fn assert_no_value_echo(message: &str, json: &str, rerun: impl Fn(&str) -> O
     }
 }
 
-/// Whether `window`, found in an error message, came from the input: it is replaced in the input by
-/// as many other characters and the input run again. Still in the message means it came from
-/// elsewhere; gone means echoed. Accepted after the change, or not in the raw text (an escape
-/// spelled it), is taken as echoed: nothing shows the contrary.
+/// Whether `window`, found in an error message, came from the input: it is replaced in the input's
+/// string values by as many other characters and the input run again. Still in the message means
+/// it came from elsewhere; gone means echoed. Accepted after the change, or not in any value's raw
+/// text (an escape spelled it), is taken as echoed: nothing shows the contrary.
 fn echoed(window: &str, json: &str, rerun: impl Fn(&str) -> Option<String>) -> bool {
-    if !json.contains(window) {
+    let filler = ['~', '#', '%'].into_iter().find(|c| !window.contains(*c)).expect("a window is 8 characters or fewer");
+    let filler = filler.to_string().repeat(window.chars().count());
+    // Only inside string values: the same text as a keyword (`true`), a number or a key stays.
+    let mut changed = String::with_capacity(json.len());
+    let mut copied = 0;
+    for (span, is_key) in literal_spans(json) {
+        if !is_key {
+            changed.push_str(&json[copied..span.start]);
+            changed.push_str(&json[span.clone()].replace(window, &filler));
+            copied = span.end;
+        }
+    }
+    changed.push_str(&json[copied..]);
+    if changed == json {
         return true;
     }
-    let filler = ['~', '#', '%'].into_iter().find(|c| !window.contains(*c)).expect("a window is 8 characters or fewer");
-    let changed = json.replace(window, &filler.to_string().repeat(window.chars().count()));
     match rerun(&changed) {
         Some(message) => !message.contains(window),
         None => true,
