@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -46,7 +47,7 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		h.fail(w, http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
 		return
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		h.fail(w, http.StatusBadRequest, "the request body is empty; send a JSON object")
 		return
 	}
