@@ -290,7 +290,7 @@ class Bench:
             cfg.write_text(json.dumps(self.core_config({})))
             cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, *common]
         else:
-            cmd = [str(ROOT / "target" / "release" / "examples" / "rdkafka_bare"), str(self.schema_dir), topic, *common]
+            cmd = [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.schema_dir), topic, *common]
         broker0 = broker_cpu_seconds()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=self.seconds + 120)
         broker_cpu = broker_cpu_seconds() - broker0

@@ -25,7 +25,7 @@ $(VEGETA):
 # core_ffi links the static core; pubsubhost is its own Go module (gocloud.dev, sarama).
 bench-bins: core-release
 	@mkdir -p $(BENCH_BIN)
-	$(CARGO) build --release -p topicgate --example rdkafka_bare
+	$(CARGO) build --release -p rdkafka-bare
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -Iinclude bench/core_ffi.c $(CORE_LIB) \
 		-lssl -lcrypto -lz -lm -ldl -lpthread -o $(BENCH_BIN)/core_ffi
 	cd bench/pubsubhost && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BENCH_BIN)/pubsubhost .
