@@ -377,7 +377,7 @@ class Bench:
                     "p50_ms": round(fixed[cid]["p50_ms"], 3),
                     "p99_ms": round(fixed[cid]["p99_ms"], 3),
                     "max_ms": round(fixed[cid]["max_ms"], 3),
-                    "cpu_s_per_10k": round(sum(s["cpu_s"] for s in sat_steps) / measured * 10000, 3) if measured else None,
+                    "cpu_s_per_10k": per_10k(sum(s["cpu_s"] for s in sat_steps), measured),
                     "broker_cpu_s_per_10k": per_10k(sum(s["broker_cpu_s"] for s in sat_steps), sum(s["broker_records"] for s in sat_steps)),
                     "rss_mb": round(max(s["rss_mb"] for s in mine), 1),
                     "records_ok": sum(s["ok"] for s in mine),

@@ -600,6 +600,7 @@ pub fn check_ffi_publish(data: &[u8]) {
     // Started without waiting, the same input gets the same status; on 200 its one completion is
     // ready at once (dry run) with the token, partition/offset -1 and no message.
     let starter = starting_publisher();
+    let token = u64::from(flags) << 8 | u64::from(buf_len);
     let started = unsafe {
         tg_publish_start(
             starter,
@@ -611,7 +612,7 @@ pub fn check_ffi_publish(data: &[u8]) {
             headers.len(),
             ptr(2, key),
             key.len(),
-            u64::from(flags) << 8 | u64::from(buf_len),
+            token,
             std::ptr::null_mut(),
             0,
         )
@@ -624,7 +625,7 @@ pub fn check_ffi_publish(data: &[u8]) {
     assert_eq!((polled, count), (tg_status::Ok, usize::from(status == tg_status::Ok)));
     if count == 1 {
         let c = &done[0];
-        assert_eq!((c.token, c.status), (u64::from(flags) << 8 | u64::from(buf_len), tg_status::Ok));
+        assert_eq!((c.token, c.status), (token, tg_status::Ok));
         assert_eq!((c.delivery.partition, c.delivery.offset, c.message[0]), (-1, -1, 0));
     }
 
