@@ -7,12 +7,19 @@ Admin client (bench/KafkaTopics.java) counts the records on every topic, and a s
 from its number of 200 answers makes the run fail (a benchmark that loses records is void).
 
 Environment: KAFKA_BOOTSTRAP, KAFKA_CLASSPATH (required); VEGETA, VEGETA_VERSION (load generator);
-BENCH_SECONDS (default 10: length of each measured step), BENCH_CONCURRENCY (default "8,32"),
-BENCH_PARTITIONS (default 3), BENCH_ONLY (comma-separated contender ids, for trying things out).
+BENCH_SECONDS (default 6: length of each measured step), BENCH_ROUNDS (default 3: saturation rounds),
+BENCH_CONCURRENCY (default "32"), BENCH_PARTITIONS (default 3), BENCH_ONLY (comma-separated contender
+ids, for trying things out).
+
+Saturation is measured in rounds: each round runs every contender once at each concurrency level,
+starting one contender further along each time, and a contender's req/s is its median over the
+rounds. A ratio is the median of the per-round ratios: both sides of each were measured a minute
+apart at most, so the load other programs put on the machine weighs on both alike.
 """
 
 import copy
 import json
+import statistics
 import os
 import platform
 import shutil
@@ -33,6 +40,9 @@ SCHEMA = ROOT / "krakend" / "schemas" / "MyTopic.proto"
 RESULTS = ROOT / "bench" / "results"
 JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 WARMUP_S = 1.0  # before each measured step; its records are counted, its timings are not
+# Before the first step: a broker that has just started spends tens of seconds in its JIT, a tax on
+# whichever contender would meet it first.
+BROKER_WARMUP_S = 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ACKS1 = {"acks": "1", "enable.idempotence": False}
 # BENCH_PROPERTIES: a JSON object of librdkafka properties added to every topicgate contender, for experiments.
@@ -41,7 +51,7 @@ EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
 # id, label in the table, kind, details. Order = order of the table.
 CONTENDERS = [
     ("ceiling", "ceiling", "gateway", {"mount": "client", "dry_run": True}),
-    ("krakend-pubsub", "krakend-pubsub*", "pubsub", {}),
+    ("krakend-pubsub", "krakend-pubsub*", "gateway", {"mount": "pubsub-standin"}),
     ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
     ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
     ("topicgate-server", "topicgate-server", "gateway", {"mount": "server"}),
@@ -129,13 +139,14 @@ class Bench:
         self.bootstrap = env_required("KAFKA_BOOTSTRAP")
         self.classpath = env_required("KAFKA_CLASSPATH")
         self.vegeta = os.environ.get("VEGETA", "vegeta")
-        self.seconds = float(os.environ.get("BENCH_SECONDS") or 10)
-        self.levels = [int(x) for x in (os.environ.get("BENCH_CONCURRENCY") or "8,32").split(",")]
+        self.seconds = float(os.environ.get("BENCH_SECONDS") or 6)
+        self.rounds = int(os.environ.get("BENCH_ROUNDS") or 3)
+        self.levels = [int(x) for x in (os.environ.get("BENCH_CONCURRENCY") or "32").split(",")]
         self.partitions = int(os.environ.get("BENCH_PARTITIONS") or 3)
         only = [x for x in (os.environ.get("BENCH_ONLY") or "").split(",") if x]
         self.contenders = [c for c in CONTENDERS if not only or c[0] in only]
-        if not (0 < self.seconds <= 600) or not self.levels or not all(0 < c <= 1024 for c in self.levels):
-            sys.exit("bench: BENCH_SECONDS must be in (0, 600], BENCH_CONCURRENCY levels in 1..1024")
+        if not (0 < self.seconds <= 600) or not (1 <= self.rounds <= 20) or not self.levels or not all(0 < c <= 1024 for c in self.levels):
+            sys.exit("bench: BENCH_SECONDS must be in (0, 600], BENCH_ROUNDS in 1..20, BENCH_CONCURRENCY levels in 1..1024")
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
         self.work = BENCH_BUILD / f"run-{self.run_id}"
         self.schema_dir = self.work / "schemas"
@@ -205,7 +216,15 @@ class Bench:
         cfg["port"] = port
         cfg["listen_ip"] = "127.0.0.1"
         cfg["plugin"]["folder"] = str(BUILD) + "/"
-        if details["mount"] == "server":
+        if details["mount"] == "pubsub-standin":
+            # The stand-in plugin (bench/pubsubplugin) instead of topicgate, on the same endpoint.
+            del cfg["extra_config"]["plugin/http-server"]
+            cfg["plugin"] = {"folder": str(BENCH_BUILD) + "/", "pattern": "krakend-pubsub-standin.so"}
+            cfg["endpoints"][0]["backend"][0]["extra_config"] = {
+                "plugin/http-client": {"name": "krakend-pubsub-standin", "krakend-pubsub-standin": {"topic_url": f"kafka://{topic}"}}
+            }
+            path = f"/v2/event/{topic}"
+        elif details["mount"] == "server":
             srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
             srv["core"] = self.core_config(details)
             srv["routes"] = [{"path_prefix": "/v1/event/", "topics": [topic]}]
@@ -219,20 +238,15 @@ class Bench:
             path = f"/v2/event/{topic}"
         return cfg, path
 
-    def start_http(self, kind, details, topic, tag):
+    def start_http(self, details, topic, tag):
         port = free_port()
         log_path = self.work / f"{tag}.log"
-        env = dict(os.environ)
-        if kind == "pubsub":
-            cmd = [str(BENCH_BUILD / "pubsubhost"), "-listen", f"127.0.0.1:{port}", "-topic", f"kafka://{topic}"]
-            env["KAFKA_BROKERS"] = self.bootstrap
-            path = "/publish"
-        else:
-            cfg, path = self.gateway_config(details, topic, port)
-            cfg_path = self.work / f"{tag}.json"
-            cfg_path.write_text(json.dumps(cfg, indent=2))
-            gw = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
-            cmd = [str(gw), "run", "-c", str(cfg_path), "-p", str(port), "-l", "WARNING"]
+        env = dict(os.environ, KAFKA_BROKERS=self.bootstrap)  # gocloud.dev's kafka:// reads it
+        cfg, path = self.gateway_config(details, topic, port)
+        cfg_path = self.work / f"{tag}.json"
+        cfg_path.write_text(json.dumps(cfg, indent=2))
+        gw = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
+        cmd = [str(gw), "run", "-c", str(cfg_path), "-p", str(port), "-l", "WARNING"]
         logf = open(log_path, "wb")
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
         proc._logf = logf
@@ -250,9 +264,8 @@ class Bench:
                 proc.wait(timeout=10)
         proc._logf.close()
 
-    def http_step(self, cid, kind, details, topic, workers, rate):
-        tag = f"{cid}-{'rate' if rate else f'c{workers}'}"
-        proc, url = self.start_http(kind, details, topic, tag)
+    def http_step(self, tag, details, topic, workers, rate):
+        proc, url = self.start_http(details, topic, tag)
         try:
             warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup")
             cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
@@ -290,7 +303,7 @@ class Bench:
             cfg.write_text(json.dumps(self.core_config({})))
             cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, *common]
         else:
-            cmd = [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.schema_dir), topic, *common]
+            cmd = self.rdkafka_bare_cmd(topic, *common)
         broker0 = broker_cpu_seconds()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=self.seconds + 120)
         broker_cpu = broker_cpu_seconds() - broker0
@@ -314,12 +327,22 @@ class Bench:
             "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
         }
 
+    def rdkafka_bare_cmd(self, topic, *args):
+        return [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.schema_dir), topic, *args]
+
+    def warm_broker(self, topic):
+        log(f"broker warm-up: rdkafka-bare, concurrency 32, {BROKER_WARMUP_S} s (not measured)")
+        cmd = self.rdkafka_bare_cmd(topic, str(PAYLOAD), "32", str(BROKER_WARMUP_S), "0", "0")
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=BROKER_WARMUP_S + 120)
+        if out.returncode != 0:
+            raise RuntimeError(f"broker warm-up failed (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
+
     def step(self, contender, phase, workers, rate=0):
         cid, _, kind, details = contender
         topic = self.topic(cid, phase)
         log(f"{cid} {phase}: {'rate %.0f/s' % rate if rate else 'closed loop'}, concurrency {workers}, {self.seconds:g} s")
-        if kind in ("gateway", "pubsub"):
-            r = self.http_step(cid, kind, details, topic, workers, rate)
+        if kind == "gateway":
+            r = self.http_step(f"{cid}-{phase}", details, topic, workers, rate)
         else:
             r = self.process_step(cid, kind, topic, workers, rate)
         r.update(id=cid, phase=phase, topic=topic, workers=workers, rate=rate, dry_run=bool(details.get("dry_run")))
@@ -336,22 +359,28 @@ class Bench:
         t0 = time.monotonic()
         started = datetime.now(timezone.utc)
         load_start = loadavg()
-        phases = [f"c{c}" for c in self.levels] + ["rate"]
+        phases = [f"r{n}-c{c}" for n in range(1, self.rounds + 1) for c in self.levels] + ["rate"]
         topics = [f"tgbench-{self.run_id}-{c[0]}-{p}" for c in self.contenders for p in phases]
-        self.kafka_topics("create", self.bootstrap, str(self.partitions), *topics)
+        warmup_topic = self.topic("broker", "warmup")
+        self.kafka_topics("create", self.bootstrap, str(self.partitions), warmup_topic, *topics)
         log(f"run {self.run_id}: {len(topics)} topics with {self.partitions} partitions; load average {load_start}")
+        self.warm_broker(warmup_topic)
 
-        saturation = {}
-        for c in self.contenders:
-            best = None
-            for level in self.levels:
-                r = self.step(c, f"c{level}", level)
-                if best is None or r["rps"] > best["rps"]:
-                    best = r
-            saturation[c[0]] = best
-        slowest = min(saturation.values(), key=lambda r: r["rps"])
-        rate = max(1.0, round(slowest["rps"] / 2))
-        log(f"fixed rate: {rate:.0f}/s (half of {slowest['id']}'s {slowest['rps']:.0f}/s)")
+        # rps[cid][level]: that contender's req/s at that level, one per round.
+        rps = {c[0]: {level: [] for level in self.levels} for c in self.contenders}
+        n = len(self.contenders)
+        for rnd in range(1, self.rounds + 1):
+            shift = (rnd - 1) % n
+            for c in self.contenders[shift:] + self.contenders[:shift]:
+                for level in self.levels:
+                    rps[c[0]][level].append(self.step(c, f"r{rnd}-c{level}", level)["rps"])
+        # Each contender at its best level (highest median); its rounds at that level.
+        best = {cid: max(by_level, key=lambda lv: statistics.median(by_level[lv])) for cid, by_level in rps.items()}
+        by_round = {cid: rps[cid][best[cid]] for cid in rps}
+        saturation = {cid: statistics.median(v) for cid, v in by_round.items()}
+        slowest = min(saturation, key=saturation.get)
+        rate = max(1.0, round(saturation[slowest] / 2))
+        log(f"fixed rate: {rate:.0f}/s (half of {slowest}'s median {saturation[slowest]:.0f}/s)")
         fixed = {c[0]: self.step(c, "rate", max(self.levels), rate) for c in self.contenders}
 
         counts = self.kafka_topics("count", self.bootstrap, *[s["topic"] for s in self.steps])
@@ -372,8 +401,9 @@ class Bench:
                 {
                     "id": cid,
                     "label": c[1],
-                    "rps": round(saturation[cid]["rps"], 1),
-                    "rps_by_concurrency": {str(s["workers"]): round(s["rps"], 1) for s in sat_steps},
+                    "rps": round(saturation[cid], 1),
+                    "rps_by_round": [round(x, 1) for x in by_round[cid]],
+                    "rps_by_concurrency": {str(lv): round(statistics.median(v), 1) for lv, v in rps[cid].items()},
                     "p50_ms": round(fixed[cid]["p50_ms"], 3),
                     "p99_ms": round(fixed[cid]["p99_ms"], 3),
                     "max_ms": round(fixed[cid]["max_ms"], 3),
@@ -384,12 +414,12 @@ class Bench:
                     "records_on_topic": sum(s["on_topic"] for s in mine),
                 }
             )
-        by_id = {r["id"]: r for r in results}
-        ratios = {
-            f"{a}/{b}": round(by_id[a]["rps"] / by_id[b]["rps"], 3)
+        ratios_by_round = {
+            f"{a}/{b}": [round(x / y, 3) if y else None for x, y in zip(by_round[a], by_round[b])]
             for a, b in RATIOS
-            if a in by_id and b in by_id and by_id[b]["rps"]
+            if a in by_round and b in by_round
         }
+        ratios = {k: round(statistics.median(v), 3) for k, v in ratios_by_round.items() if None not in v}
         doc = {
             "date": started.isoformat(timespec="seconds"),
             "machine": machine(),
@@ -398,6 +428,8 @@ class Bench:
             "duration_s": round(time.monotonic() - t0, 1),
             "settings": {
                 "seconds_per_step": self.seconds,
+                "rounds": self.rounds,
+                "broker_warmup_s": BROKER_WARMUP_S,
                 "warmup_s_per_step": WARMUP_S,
                 "concurrency": self.levels,
                 "fixed_rate_per_s": rate,
@@ -408,11 +440,12 @@ class Bench:
                 "gateway": "build/kdhost (KrakenD-compatible plugin host; KrakenD itself cannot be built here) + build/topicgate.so",
             },
             "notes": {
-                "krakend-pubsub": "stand-in: gocloud.dev kafkapubsub (sarama, acks=1) in net/http (bench/pubsubhost), not KrakenD",
+                "krakend-pubsub": "stand-in: gocloud.dev kafkapubsub (sarama, acks=1) as a client plugin in the same host (bench/pubsubplugin), not KrakenD's code",
                 "ceiling": "topicgate with dry_run: validates and encodes, never produces (0 records expected on its topics)",
             },
             "contenders": results,
             "ratios": ratios,
+            "ratios_by_round": ratios_by_round,
             "void": void,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -447,10 +480,10 @@ def markdown(doc):
     lines = [
         f"topicgate benchmark {doc['date']} on {doc['machine']}",
         f"load average start {doc['load_average_start']}, end {doc['load_average_end']}; run {doc['duration_s']} s",
-        f"{s['payload_bytes']} B JSON payload; {s['seconds_per_step']:g} s per step; concurrency {s['concurrency']}; "
+        f"{s['payload_bytes']} B JSON payload; {s['seconds_per_step']:g} s per step; {s['rounds']} rounds; concurrency {s['concurrency']}; "
         f"latency at {s['fixed_rate_per_s']:.0f} req/s; {s['load_generator']}; gateway: {s['gateway']}",
         "",
-        "| contender | req/s (sat.) | p50 ms | p99 ms | max ms | CPU s / 10k | broker CPU s / 10k | peak RSS MB | 200s | on topic |",
+        "| contender | req/s (sat., median) | p50 ms | p99 ms | max ms | CPU s / 10k | broker CPU s / 10k | peak RSS MB | 200s | on topic |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["contenders"]:
@@ -463,7 +496,9 @@ def markdown(doc):
     lines.append("")
     lines.append("\\* " + doc["notes"]["krakend-pubsub"] + ". ceiling: " + doc["notes"]["ceiling"] + ".")
     lines.append("")
-    lines += [f"- {k}: {v:.2f}" for k, v in doc["ratios"].items()]
+    lines += [
+        f"- {k}: {v:.2f} (rounds: {', '.join(f'{x:.2f}' for x in doc['ratios_by_round'][k])})" for k, v in doc["ratios"].items()
+    ]
     if doc["void"]:
         lines += ["", "VOID steps:"] + [f"- {v}" for v in doc["void"]]
     return "\n".join(lines)

@@ -36,6 +36,10 @@ GO_VERSION = $(patsubst go%,%,$(shell $(GO) env GOVERSION))
 # libtopicgate.a would not be relinked (nor go test results invalidated). CGO_LDFLAGS is
 # part of the cache key: add a no-op -L naming the library's hash. Evaluated when used.
 CORE_CGO_LDFLAGS = -O2 -g -L$(CURDIR)/target/release/.core-$(shell sha256sum $(CORE_LIB) 2>/dev/null | cut -c1-16)
+# The plugin keeps only the core code it calls: the core's symbols stay inside the .so
+# (--exclude-libs; KrakenD needs only the Go symbols), which lets --gc-sections drop the rest of
+# the static library. 140 MB -> 38 MB. Not allowed in #cgo LDFLAGS, hence here.
+PLUGIN_LDFLAGS = -Wl,--exclude-libs,libtopicgate.a -Wl,--gc-sections
 
 # The -X flags of KrakenD CE's Makefile (GoVersion is read from the runtime).
 KRAKEND_LDFLAGS := -X github.com/krakend/krakend-ce/v2/pkg.Version=$(KRAKEND_VERSION) \
@@ -67,7 +71,7 @@ plugin: core-release ## build/topicgate.so: the KrakenD plugin with the core lin
 
 $(PLUGIN_SO): $(CORE_LIB) $(PLUGIN_SRCS)
 	@mkdir -p $(BUILD_DIR)
-	CGO_ENABLED=1 CGO_LDFLAGS="$(CORE_CGO_LDFLAGS)" $(GO) build -buildmode=plugin -o $@ ./go-plugin
+	CGO_ENABLED=1 CGO_LDFLAGS="$(CORE_CGO_LDFLAGS) $(PLUGIN_LDFLAGS)" $(GO) build -buildmode=plugin -o $@ ./go-plugin
 	@ls -l $@
 
 # With build/krakend: KrakenD's own test-plugin (server + client registerers) and

@@ -1,6 +1,6 @@
-// Benchmark-only module: the stand-in for KrakenD's Kafka publisher (see main.go). Kept apart
-// so the root module and the plugin stay standard-library only.
-module github.com/topicgate/topicgate/bench/pubsubhost
+// Benchmark-only module: a plugin standing in for KrakenD's Kafka publisher (see main.go). Kept
+// apart so the root module and the topicgate plugin stay standard-library only.
+module github.com/topicgate/topicgate/bench/pubsubplugin
 
 go 1.26.0
 
