@@ -151,6 +151,7 @@ class Bench:
         self.work = BENCH_BUILD / f"run-{self.run_id}"
         self.schema_dir = self.work / "schemas"
         self.schema_dir.mkdir(parents=True)
+        self.value_file = self.work / "value.bin"  # the core's encoding of the payload, read back from Kafka
         self.steps = []  # every measured step, with its topic and the 200s it got
 
     # ---- topics ----------------------------------------------------------------------------
@@ -295,15 +296,14 @@ class Bench:
 
     def process_step(self, cid, kind, topic, workers, rate):
         """core-ffi and rdkafka-bare: the contender measures itself and prints one JSON line."""
-        warm_ms = str(int(WARMUP_S * 1000))
-        common = [str(PAYLOAD), str(workers), str(self.seconds), str(rate), warm_ms]
+        timing = [str(workers), str(self.seconds), str(rate), str(int(WARMUP_S * 1000))]
         env = dict(os.environ)
         if kind == "ffi":
             cfg = self.work / f"{cid}-core.json"
             cfg.write_text(json.dumps(self.core_config({})))
-            cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, *common]
+            cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, str(PAYLOAD), *timing]
         else:
-            cmd = self.rdkafka_bare_cmd(topic, *common)
+            cmd = [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.value_file), topic, *timing]
         broker0 = broker_cpu_seconds()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=self.seconds + 120)
         broker_cpu = broker_cpu_seconds() - broker0
@@ -327,15 +327,18 @@ class Bench:
             "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
         }
 
-    def rdkafka_bare_cmd(self, topic, *args):
-        return [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.schema_dir), topic, *args]
-
     def warm_broker(self, topic):
-        log(f"broker warm-up: rdkafka-bare, concurrency 32, {BROKER_WARMUP_S} s (not measured)")
-        cmd = self.rdkafka_bare_cmd(topic, str(PAYLOAD), "32", str(BROKER_WARMUP_S), "0", "0")
+        """Loads the broker through the core (core-ffi) before any step, then keeps a record the core
+        wrote there: rdkafka-bare sends exactly those bytes."""
+        log(f"broker warm-up: core-ffi, concurrency 32, {BROKER_WARMUP_S} s (not measured)")
+        cfg = self.work / "warmup-core.json"
+        cfg.write_text(json.dumps(self.core_config({})))
+        cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, str(PAYLOAD), "32", str(BROKER_WARMUP_S), "0", "0"]
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=BROKER_WARMUP_S + 120)
         if out.returncode != 0:
             raise RuntimeError(f"broker warm-up failed (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
+        n = self.kafka_topics("first-value", self.bootstrap, topic, str(self.value_file))["bytes"]
+        log(f"the core's record for the payload: {n} bytes (rdkafka-bare sends them)")
 
     def step(self, contender, phase, workers, rate=0):
         cid, _, kind, details = contender

@@ -24,11 +24,13 @@ bench-tools: $(VEGETA)
 $(VEGETA):
 	GOBIN=$(dir $@) $(GO) install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
-# core_ffi links the static core. The pubsub stand-in is a client plugin for the same host as
-# topicgate.so, in its own Go module (gocloud.dev, sarama), built with the same flags as the host.
+# rdkafka-bare is built together with the core: on its own, cargo would resolve its dependencies'
+# features apart (cc, log, futures) and build librdkafka a second time. core_ffi links the static
+# core. The pubsub stand-in is a client plugin for the same host as topicgate.so, in its own Go
+# module (gocloud.dev, sarama), built with the same flags as the host.
 bench-bins: core-release
 	@mkdir -p $(BENCH_BIN)
-	$(CARGO) build --release -p rdkafka-bare
+	$(CARGO) build --release -p topicgate -p rdkafka-bare
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -Iinclude bench/core_ffi.c $(CORE_LIB) \
 		-lssl -lcrypto -lz -lm -ldl -lpthread -o $(BENCH_BIN)/core_ffi
 	cd bench/pubsubplugin && CGO_ENABLED=1 $(GO) build -buildmode=plugin -o $(CURDIR)/$(BENCH_BIN)/krakend-pubsub-standin.so .

@@ -1,10 +1,11 @@
 //! `make bench` contender rdkafka-bare: the producer's own limit on this machine. No HTTP, no
 //! encoding per record: a bare rdkafka `ThreadedProducer` with topicgate's default producer settings
-//! (acks=all, enable.idempotence=true, linger.ms=0) sends the bytes topicgate produces for the
-//! payload (encoded once at start with `Publisher::encode`), from N threads that each send one record
-//! and wait for its own delivery report — the concurrency model of `tg_publish`.
+//! (acks=all, enable.idempotence=true, linger.ms=0) sends the bytes topicgate produced for the
+//! payload, from N threads that each send one record and wait for its own delivery report — the
+//! concurrency model of `tg_publish`. bench/run.py reads those bytes back from a record the core
+//! wrote (its broker warm-up), so this program does not link the core.
 //!
-//! usage: rdkafka_bare <schema_dir> <topic> <payload.json> <threads> <seconds> <rate> <warmup_ms>
+//! usage: rdkafka_bare <value_file> <topic> <threads> <seconds> <rate> <warmup_ms>
 //! (KAFKA_BOOTSTRAP from the environment; BENCH_ACKS=1 for acks=1 without idempotence.)
 //! rate 0 is a closed loop; rate R spreads R records/s over the threads on fixed schedules.
 //! Prints one JSON line, the same fields as bench/core_ffi.c.
@@ -16,7 +17,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use topicgate::{Publisher, Record};
 
 /// Answers each delivery report to the thread waiting for it, as topicgate's producer does.
 struct Replies;
@@ -67,25 +67,18 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 8 {
-        eprintln!("usage: rdkafka_bare <schema_dir> <topic> <payload.json> <threads> <seconds> <rate> <warmup_ms>");
+    if args.len() != 7 {
+        eprintln!("usage: rdkafka_bare <value_file> <topic> <threads> <seconds> <rate> <warmup_ms>");
         std::process::exit(2);
     }
-    let (schema_dir, topic) = (&args[1], args[2].clone());
-    let json = std::fs::read_to_string(&args[3]).expect("payload file");
-    let threads: u32 = args[4].parse().expect("threads");
-    let seconds: f64 = args[5].parse().expect("seconds");
-    let rate: f64 = args[6].parse().expect("rate");
-    let warmup = Duration::from_millis(args[7].parse().expect("warmup_ms"));
+    let value = std::fs::read(&args[1]).expect("value file");
+    let topic = args[2].clone();
+    let threads: u32 = args[3].parse().expect("threads");
+    let seconds: f64 = args[4].parse().expect("seconds");
+    let rate: f64 = args[5].parse().expect("rate");
+    let warmup = Duration::from_millis(args[6].parse().expect("warmup_ms"));
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect("KAFKA_BOOTSTRAP (make kafka-up)");
     let acks1 = std::env::var("BENCH_ACKS").is_ok_and(|v| v == "1");
-
-    // The exact value topicgate would produce for this payload (dry run: no producer).
-    let dir = serde_json::to_string(schema_dir).expect("path as JSON");
-    let encoder = Publisher::new(&format!(r#"{{"kafka":{{"bootstrap_servers":"unused:9"}},"registry":{{"kind":"file","directory":{dir}}},"dry_run":true}}"#))
-        .expect("encoder config");
-    let value =
-        encoder.encode(&Record { topic: &topic, json: &json, headers: &[], key: None }).expect("payload encodes");
 
     let producer: ThreadedProducer<Replies> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
