@@ -19,12 +19,12 @@ apart at most, so the load other programs put on the machine weighs on both alik
 
 import copy
 import json
-import statistics
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -156,9 +156,13 @@ class Bench:
 
     # ---- topics ----------------------------------------------------------------------------
 
-    def topic(self, cid, phase):
-        t = f"tgbench-{self.run_id}-{cid}-{phase}"
-        shutil.copyfile(SCHEMA, self.schema_dir / f"{t}.proto")  # schema name = topic
+    def topic_name(self, cid, phase):
+        return f"tgbench-{self.run_id}-{cid}-{phase}"
+
+    def new_topic(self, cid, phase):
+        """The topic's name; its schema goes into the file registry (schema name = topic)."""
+        t = self.topic_name(cid, phase)
+        shutil.copyfile(SCHEMA, self.schema_dir / f"{t}.proto")
         return t
 
     def kafka_topics(self, *args):
@@ -299,9 +303,7 @@ class Bench:
         timing = [str(workers), str(self.seconds), str(rate), str(int(WARMUP_S * 1000))]
         env = dict(os.environ)
         if kind == "ffi":
-            cfg = self.work / f"{cid}-core.json"
-            cfg.write_text(json.dumps(self.core_config({})))
-            cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, str(PAYLOAD), *timing]
+            cmd = self.core_ffi_cmd(cid, topic, timing)
         else:
             cmd = [str(ROOT / "target" / "release" / "rdkafka_bare"), str(self.value_file), topic, *timing]
         broker0 = broker_cpu_seconds()
@@ -327,13 +329,18 @@ class Bench:
             "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
         }
 
+    def core_ffi_cmd(self, tag, topic, timing):
+        """bench/core_ffi with the core's default config (written to <tag>-core.json), the payload and
+        [threads, seconds, rate, warmup_ms]."""
+        cfg = self.work / f"{tag}-core.json"
+        cfg.write_text(json.dumps(self.core_config({})))
+        return [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, str(PAYLOAD), *timing]
+
     def warm_broker(self, topic):
         """Loads the broker through the core (core-ffi) before any step, then keeps a record the core
         wrote there: rdkafka-bare sends exactly those bytes."""
         log(f"broker warm-up: core-ffi, concurrency 32, {BROKER_WARMUP_S} s (not measured)")
-        cfg = self.work / "warmup-core.json"
-        cfg.write_text(json.dumps(self.core_config({})))
-        cmd = [str(BENCH_BUILD / "core_ffi"), str(cfg), topic, str(PAYLOAD), "32", str(BROKER_WARMUP_S), "0", "0"]
+        cmd = self.core_ffi_cmd("broker-warmup", topic, ["32", str(BROKER_WARMUP_S), "0", "0"])
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=BROKER_WARMUP_S + 120)
         if out.returncode != 0:
             raise RuntimeError(f"broker warm-up failed (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
@@ -342,7 +349,7 @@ class Bench:
 
     def step(self, contender, phase, workers, rate=0):
         cid, _, kind, details = contender
-        topic = self.topic(cid, phase)
+        topic = self.topic_name(cid, phase)
         log(f"{cid} {phase}: {'rate %.0f/s' % rate if rate else 'closed loop'}, concurrency {workers}, {self.seconds:g} s")
         if kind == "gateway":
             r = self.http_step(f"{cid}-{phase}", details, topic, workers, rate)
@@ -363,8 +370,8 @@ class Bench:
         started = datetime.now(timezone.utc)
         load_start = loadavg()
         phases = [f"r{n}-c{c}" for n in range(1, self.rounds + 1) for c in self.levels] + ["rate"]
-        topics = [f"tgbench-{self.run_id}-{c[0]}-{p}" for c in self.contenders for p in phases]
-        warmup_topic = self.topic("broker", "warmup")
+        topics = [self.new_topic(c[0], p) for c in self.contenders for p in phases]
+        warmup_topic = self.new_topic("broker", "warmup")
         self.kafka_topics("create", self.bootstrap, str(self.partitions), warmup_topic, *topics)
         log(f"run {self.run_id}: {len(topics)} topics with {self.partitions} partitions; load average {load_start}")
         self.warm_broker(warmup_topic)
