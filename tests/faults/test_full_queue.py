@@ -46,6 +46,10 @@ def cycle(servers, gw, topic, name):
 def test_full_producer_queue_refuses_quickly_and_leaks_nothing(servers, gateways, figures):
     topic = f"FaultQueue{uuid.uuid4().hex[:8]}"
     gw = gateways([topic], file_core(DELIVERY_TIMEOUT_S * 1000, {"queue.buffering.max.messages": QUEUE}))
+    # A broker restarted by an earlier test may still be loading its coordinator: until the
+    # idempotent producer has its PID, records wait in the tiny queue and the warm-up would be
+    # refused with "queue is full". The first 200 means the producer is ready.
+    wait_serving(gw, topic)
     warm = Load(gw, f"/f/{topic}", "w", threads=4, timeout=HANG_S, total=200).start().join(120)
     assert all(o.status == 200 for o in warm), status_counts(warm)
     before = gw.proc_status()
