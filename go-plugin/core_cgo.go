@@ -21,6 +21,7 @@ static tg_status topicgate_install_log(int32_t max_level) {
 import "C"
 
 import (
+	"context"
 	"sync"
 	"time"
 	"unsafe"
@@ -70,7 +71,7 @@ func coreNewPublisher(config []byte) (publisher, int, string) {
 	return c, 200, ""
 }
 
-func (c *corePublisher) publish(topic string, body, headersJSON, key []byte) (int, delivery, string) {
+func (c *corePublisher) publish(ctx context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
 	done := make(chan outcome, 1)
 	c.mu.Lock()
 	c.next++
@@ -101,9 +102,18 @@ func (c *corePublisher) publish(topic string, body, headersJSON, key []byte) (in
 		c.mu.Unlock()
 		return int(st), delivery{}, C.GoString(&errbuf[0])
 	}
-	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms).
-	o := <-done
-	return o.status, o.d, o.msg
+	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
+	// the request's context bounds the wait too, so no request outlives its client or KrakenD's
+	// endpoint timeout, whatever happens to the completion.
+	select {
+	case o := <-done:
+		return o.status, o.d, o.msg
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.waiting, token) // its completion, if it still comes, is dropped by the poller
+		c.mu.Unlock()
+		return 504, delivery{}, "the request ended (" + ctx.Err().Error() + ") before the broker acknowledged the record; it may still be written"
+	}
 }
 
 // poll hands each completion to the request waiting for it, for the life of the process

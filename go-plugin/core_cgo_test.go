@@ -3,11 +3,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // These tests call the real core through cgo; they need no broker.
@@ -36,7 +38,7 @@ func TestCoreAcceptsExampleConfig(t *testing.T) {
 		t.Fatalf("status %d: %s", status, msg)
 	}
 	// A body that does not match the schema is a 400 before anything is produced.
-	st, _, msg := p.publish("MyTopic", []byte(`{"no_such_field":1}`), nil, nil)
+	st, _, msg := p.publish(context.Background(), "MyTopic", []byte(`{"no_such_field":1}`), nil, nil)
 	if st != 400 || !strings.Contains(msg, "no_such_field") {
 		t.Fatalf("schema mismatch: %d %q", st, msg)
 	}
@@ -61,13 +63,13 @@ func TestCoreCompletionsReachTheirRequests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				st, d, msg := p.publish("MyTopic", valid, nil, []byte("k"))
+				st, d, msg := p.publish(context.Background(), "MyTopic", valid, nil, []byte("k"))
 				if st != 200 || d.Partition != -1 || d.Offset != -1 || msg != "" {
 					errs <- fmt.Sprintf("valid %d: %d %+v %q", i, st, d, msg)
 				}
 				return
 			}
-			st, _, msg := p.publish("MyTopic", []byte(fmt.Sprintf(`{"no_such_field_%d":1}`, i)), nil, nil)
+			st, _, msg := p.publish(context.Background(), "MyTopic", []byte(fmt.Sprintf(`{"no_such_field_%d":1}`, i)), nil, nil)
 			if st != 400 || !strings.Contains(msg, fmt.Sprintf("no_such_field_%d", i)) {
 				errs <- fmt.Sprintf("invalid %d: %d %q", i, st, msg)
 			}
@@ -83,5 +85,27 @@ func TestCoreCompletionsReachTheirRequests(t *testing.T) {
 	defer c.mu.Unlock()
 	if len(c.waiting) != 0 {
 		t.Errorf("%d requests still registered after all were answered", len(c.waiting))
+	}
+}
+
+// A request whose context ends stops waiting with a 504, although the core would answer only
+// at the delivery timeout (20 s here: nothing listens on the broker port), and is unregistered.
+func TestCorePublishStopsWaitingWhenTheRequestEnds(t *testing.T) {
+	cfg := `{"kafka":{"bootstrap_servers":"127.0.0.1:1"},"registry":{"kind":"file","directory":"../krakend/schemas"},"delivery_timeout_ms":20000}`
+	p, status, msg := coreNewPublisher([]byte(cfg))
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	st, _, msg := p.publish(ctx, "MyTopic", []byte(`{"sample_message":"x"}`), nil, nil)
+	if st != 504 || !strings.Contains(msg, "deadline exceeded") || !strings.Contains(msg, "may still be written") {
+		t.Fatalf("got %d %q, want a 504 saying the request ended", st, msg)
+	}
+	c := p.(*corePublisher)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.waiting) != 0 {
+		t.Errorf("%d requests still registered after their context ended", len(c.waiting))
 	}
 }

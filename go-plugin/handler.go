@@ -58,7 +58,7 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 	}
 	key, _ := messageKey(r.Header)
 
-	status, d, msg := h.pub.publish(topic, body, headersJSON, key)
+	status, d, msg := h.pub.publish(r.Context(), topic, body, headersJSON, key)
 	httpCode, known := httpStatus(status)
 	if !known {
 		msg = fmt.Sprintf("the core answered an unknown status %d: %s", status, msg)

@@ -23,7 +23,7 @@ type fakePublisher struct {
 	key     []byte
 }
 
-func (f *fakePublisher) publish(topic string, body, headersJSON, key []byte) (int, delivery, string) {
+func (f *fakePublisher) publish(_ context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -16,7 +17,8 @@ type publisher interface {
 	// publish validates body against topic's schema, encodes and produces it, and waits
 	// for the broker's acknowledgement. status is an HTTP status (200 on success);
 	// msg explains any other status. headersJSON may be nil; key nil means no key.
-	publish(topic string, body, headersJSON, key []byte) (status int, d delivery, msg string)
+	// When ctx ends first (client gone, gateway timeout) it stops waiting with a 504.
+	publish(ctx context.Context, topic string, body, headersJSON, key []byte) (status int, d delivery, msg string)
 }
 
 // newCorePublisher creates a publisher from a core config; status is an HTTP status.

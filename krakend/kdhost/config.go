@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 )
 
 const (
@@ -13,12 +14,16 @@ const (
 	nsClient = "plugin/http-client"
 )
 
+// defaultTimeout is KrakenD's endpoint timeout when neither the service nor the endpoint sets one.
+const defaultTimeout = 2 * time.Second
+
 // kdConfig is the part of a KrakenD v3 configuration kdhost understands; other
 // fields are ignored.
 type kdConfig struct {
 	Version     int                    `json:"version"`
 	Port        int                    `json:"port"`
 	ListenIP    string                 `json:"listen_ip"` // as KrakenD: empty means all interfaces
+	Timeout     string                 `json:"timeout"`   // every endpoint's default, a Go duration
 	Plugin      *pluginSection         `json:"plugin"`
 	ExtraConfig map[string]interface{} `json:"extra_config"`
 	Endpoints   []endpointConfig       `json:"endpoints"`
@@ -32,6 +37,7 @@ type pluginSection struct {
 type endpointConfig struct {
 	Endpoint       string          `json:"endpoint"`
 	Method         string          `json:"method"`
+	Timeout        string          `json:"timeout"` // overrides the service's
 	OutputEncoding string          `json:"output_encoding"`
 	InputHeaders   []string        `json:"input_headers"`
 	Backend        []backendConfig `json:"backend"`
@@ -76,11 +82,17 @@ func (c *kdConfig) validate() error {
 			return err
 		}
 	}
+	if _, err := parseTimeout(c.Timeout, defaultTimeout); err != nil {
+		return fmt.Errorf("timeout: %v", err)
+	}
 	seen := map[string]bool{}
 	for i, e := range c.Endpoints {
 		where := fmt.Sprintf("endpoints[%d] (%s)", i, e.Endpoint)
 		if !strings.HasPrefix(e.Endpoint, "/") {
 			return fmt.Errorf("%s: endpoint must start with /", where)
+		}
+		if _, err := parseTimeout(e.Timeout, defaultTimeout); err != nil {
+			return fmt.Errorf("%s: timeout: %v", where, err)
 		}
 		m := e.method()
 		if seen[m+" "+e.Endpoint] {
@@ -106,6 +118,26 @@ func (c *kdConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// endpointTimeout is how long KrakenD lets e's backend work: the endpoint's timeout, else the
+// service's, else KrakenD's default. Call it on a validated config.
+func (c *kdConfig) endpointTimeout(e endpointConfig) time.Duration {
+	service, _ := parseTimeout(c.Timeout, defaultTimeout)
+	d, _ := parseTimeout(e.Timeout, service)
+	return d
+}
+
+// parseTimeout reads a Go duration such as "15s"; empty gives def.
+func parseTimeout(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q is not positive", s)
+	}
+	return d, err
 }
 
 func (e endpointConfig) method() string {

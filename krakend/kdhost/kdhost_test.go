@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExampleConfigIsValid(t *testing.T) {
@@ -52,7 +53,7 @@ func TestRouterLikeKrakenD(t *testing.T) {
 		InputHeaders: []string{"Content-Type", "Message-Key"},
 		Backend:      []backendConfig{{Host: []string{"http://topicgate"}, URLPattern: "/{topic}", Encoding: "no-op"}},
 	}
-	h := router([]route{{method: "POST", segs: strings.Split(ep.Endpoint, "/"), ep: ep, backend: backend}}, newLogger("ERROR"))
+	h := router([]route{{method: "POST", segs: strings.Split(ep.Endpoint, "/"), ep: ep, timeout: time.Minute, backend: backend}}, newLogger("ERROR"))
 	req := httptest.NewRequest("POST", "/v2/event/MyTopic", strings.NewReader(`{"a":1}`)).WithContext(context.Background())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Message-Key", "k")
@@ -72,5 +73,46 @@ func TestRouterLikeKrakenD(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/event/MyTopic", nil))
 	if w.Code != 404 {
 		t.Fatalf("GET: %d", w.Code)
+	}
+}
+
+// The backend's context ends at the endpoint's timeout, as KrakenD's does; what the backend
+// then answers passes through.
+func TestRouterEndsTheBackendContextAtTheTimeout(t *testing.T) {
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			w.WriteHeader(504)
+			_, _ = w.Write([]byte(r.Context().Err().Error()))
+		case <-time.After(time.Minute):
+			w.WriteHeader(200)
+		}
+	})
+	ep := endpointConfig{Endpoint: "/e", Method: "POST", Backend: []backendConfig{{URLPattern: "/"}}}
+	h := router([]route{{method: "POST", segs: strings.Split("/e", "/"), ep: ep, timeout: 50 * time.Millisecond, backend: backend}}, newLogger("ERROR"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/e", strings.NewReader("{}")))
+	if w.Code != 504 || w.Body.String() != context.DeadlineExceeded.Error() {
+		t.Fatalf("got %d %q, want the backend's 504 after the deadline", w.Code, w.Body)
+	}
+}
+
+// Timeouts as KrakenD reads them: the endpoint's, else the service's, else 2 s.
+func TestEndpointTimeout(t *testing.T) {
+	c := &kdConfig{}
+	if d := c.endpointTimeout(endpointConfig{}); d != 2*time.Second {
+		t.Errorf("default: %v", d)
+	}
+	c.Timeout = "15s"
+	if d := c.endpointTimeout(endpointConfig{}); d != 15*time.Second {
+		t.Errorf("service: %v", d)
+	}
+	if d := c.endpointTimeout(endpointConfig{Timeout: "500ms"}); d != 500*time.Millisecond {
+		t.Errorf("endpoint: %v", d)
+	}
+	for _, bad := range []string{"15", "-1s", "0s"} {
+		if _, err := parseTimeout(bad, time.Second); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -19,6 +19,7 @@ type route struct {
 	method  string
 	segs    []string // "{x}" marks a parameter
 	ep      endpointConfig
+	timeout time.Duration // bounds the backend's context, as KrakenD's endpoint timeout does
 	backend http.Handler
 }
 
@@ -46,7 +47,7 @@ func serve(cfg *kdConfig, log *logger) error {
 			return fmt.Errorf("endpoint %s: client plugin %s: %v", e.Endpoint, name, err)
 		}
 		log.Info("[ENDPOINT:", e.Endpoint+"]", "backend: client plugin", name)
-		routes = append(routes, route{method: e.method(), segs: strings.Split(e.Endpoint, "/"), ep: e, backend: h})
+		routes = append(routes, route{method: e.method(), segs: strings.Split(e.Endpoint, "/"), ep: e, timeout: cfg.endpointTimeout(e), backend: h})
 	}
 
 	var handler http.Handler = router(routes, log)
@@ -86,7 +87,8 @@ func serve(cfg *kdConfig, log *logger) error {
 // router matches the request against the endpoints (KrakenD answers 404 otherwise) and
 // calls the backend the way KrakenD's client-plugin executor does: a new request to
 // host + url_pattern with the parameters filled in, the endpoint's input_headers, the
-// client's body; the recorded response is passed through unchanged (no-op).
+// client's body, a context ending at the endpoint's timeout; the recorded response is passed
+// through unchanged (no-op; KrakenD renders a no-op backend's response even after the timeout).
 func router(routes []route, log *logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		segs := strings.Split(r.URL.Path, "/")
@@ -108,7 +110,9 @@ func router(routes []route, log *logger) http.Handler {
 			if method == "" {
 				method = rt.method
 			}
-			req, err := http.NewRequestWithContext(r.Context(), strings.ToUpper(method), host+target, r.Body)
+			ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, strings.ToUpper(method), host+target, r.Body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return

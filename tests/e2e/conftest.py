@@ -251,10 +251,16 @@ class Gateway:
         down_block = copy.deepcopy(file_block)
         down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
         down_block["retry_after_seconds"] = DOWN_RETRY_AFTER
+        # The broker is unreachable and the core would answer at 20 s; the endpoint's 1 s timeout comes first.
+        cut_block = copy.deepcopy(down_block)
+        cut_block["core"]["delivery_timeout_ms"] = 20000
+        cut_endpoint = client_endpoint("/v3/cut/{topic}", cut_block)
+        cut_endpoint["timeout"] = "1s"
         cfg["endpoints"] = [
             client_endpoint("/v2/event/{topic}", file_block),  # the client-style path of krakend.json
             client_endpoint("/v3/glue/{topic}", glue_block),
             client_endpoint("/v3/down/{topic}", down_block),
+            cut_endpoint,
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 

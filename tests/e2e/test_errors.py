@@ -104,6 +104,13 @@ def test_broker_down_is_503_with_retry_after(gw):
     assert elapsed < 10, f"503 took {elapsed:.1f} s with a 1.5 s delivery timeout"
 
 
+def test_endpoint_timeout_ends_the_wait_with_504(gw):
+    """The endpoint's timeout (1 s) ends a publish that waits for an unreachable broker before the
+    core's own answer (a 503 at 20 s): 504, saying the record may still be written."""
+    r = gw.post(f"/v3/cut/{gw.topic}")
+    check_error(r, 504, "context deadline exceeded", "may still be written")
+
+
 @pytest.mark.parametrize("path", ["/v1/event/{t}", "/v2/event/{t}"], ids=["server", "client"])
 def test_still_serving_after_errors(gw, path):
     r = gw.post(fill(path, gw))
