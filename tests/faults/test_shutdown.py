@@ -71,8 +71,12 @@ def test_sigterm_while_records_wait_for_a_dead_broker_answers_them(gateways, fig
         core["kafka"]["bootstrap_servers"] = f"127.0.0.1:{s.getsockname()[1]}"
         topic = f"FaultShutdownDead{uuid.uuid4().hex[:8]}"
         gw = gateways([topic], core)
+        g0 = gw.goroutines()
         load = Load(gw, f"/f/{topic}", "d", threads=8, timeout=HANG_S, total=8, keep_alive=False).start()
-        time.sleep(1)  # let the 8 requests reach the core (they wait up to 3 s for the broker)
+        # The server runs a goroutine per connection: 8 more means the 8 requests were accepted.
+        # They then wait up to 3 s for the broker; a moment more lets them reach the core.
+        wait_for(lambda: gw.goroutines() >= g0 + 8, 10, "the 8 requests accepted", step=0.05)
+        time.sleep(0.3)
         t_term = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)
         outcomes = load.join(HANG_S + 10)
