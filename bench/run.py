@@ -9,7 +9,7 @@ from its number of 200 answers makes the run fail (a benchmark that loses record
 Environment: KAFKA_BOOTSTRAP, KAFKA_CLASSPATH (required); VEGETA, VEGETA_VERSION (load generator);
 BENCH_SECONDS (default 6: length of each measured step), BENCH_ROUNDS (default 3: saturation rounds),
 BENCH_CONCURRENCY (default "32"), BENCH_PARTITIONS (default 3), BENCH_ONLY (comma-separated contender
-ids, for trying things out).
+ids, for trying things out; it may also name the OPTIONAL contenders, which never run by default).
 
 Saturation is measured in rounds: each round runs every contender once at each concurrency level,
 starting one contender further along each time, and a contender's req/s is its median over the
@@ -58,11 +58,21 @@ CONTENDERS = [
     ("core-ffi", "core-ffi", "ffi", {}),
     ("rdkafka-bare", "rdkafka-bare", "bare", {}),
 ]
+# Experiments measured side by side with the contenders above, named in BENCH_ONLY: librdkafka's
+# linger.ms 0 instead of topicgate's default 1 (bench/README.md, "Where the time goes").
+LINGER0 = {"linger.ms": "0"}
+OPTIONAL = [
+    ("topicgate-backend-linger0", "topicgate-backend-linger0", "gateway", {"mount": "client", "properties": LINGER0}),
+    ("topicgate-backend-acks1-linger0", "topicgate-backend-acks1-linger0", "gateway",
+     {"mount": "client", "properties": {**ACKS1, **LINGER0}}),
+]
 RATIOS = [
     ("topicgate-backend", "ceiling"),
     ("topicgate-backend", "krakend-pubsub"),
     ("topicgate-backend-acks1", "krakend-pubsub"),
     ("core-ffi", "rdkafka-bare"),
+    ("topicgate-backend-linger0", "topicgate-backend"),
+    ("topicgate-backend-acks1-linger0", "krakend-pubsub"),
 ]
 
 
@@ -144,7 +154,10 @@ class Bench:
         self.levels = [int(x) for x in (os.environ.get("BENCH_CONCURRENCY") or "32").split(",")]
         self.partitions = int(os.environ.get("BENCH_PARTITIONS") or 3)
         only = [x for x in (os.environ.get("BENCH_ONLY") or "").split(",") if x]
-        self.contenders = [c for c in CONTENDERS if not only or c[0] in only]
+        unknown = set(only) - {c[0] for c in CONTENDERS + OPTIONAL}
+        if unknown:
+            sys.exit(f"bench: BENCH_ONLY names unknown contenders: {', '.join(sorted(unknown))}")
+        self.contenders = [c for c in CONTENDERS + OPTIONAL if c[0] in only] if only else list(CONTENDERS)
         if not (0 < self.seconds <= 600) or not (1 <= self.rounds <= 20) or not self.levels or not all(0 < c <= 1024 for c in self.levels):
             sys.exit("bench: BENCH_SECONDS must be in (0, 600], BENCH_ROUNDS in 1..20, BENCH_CONCURRENCY levels in 1..1024")
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
@@ -460,7 +473,7 @@ class Bench:
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         # A partial run (BENCH_ONLY, BENCH_PROPERTIES) must not replace the committed full results.
-        partial = len(self.contenders) < len(CONTENDERS) or EXTRA_PROPERTIES
+        partial = self.contenders != CONTENDERS or EXTRA_PROPERTIES
         (RESULTS / ("partial.json.tmp" if partial else "latest.json")).write_text(json.dumps(doc, indent=2) + "\n")
         print(markdown(doc))
         shutil.rmtree(self.work, ignore_errors=True)

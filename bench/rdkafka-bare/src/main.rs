@@ -1,6 +1,6 @@
 //! `make bench` contender rdkafka-bare: the producer's own limit on this machine. No HTTP, no
 //! encoding per record: a bare rdkafka `ThreadedProducer` with topicgate's default producer settings
-//! (acks=all, enable.idempotence=true, linger.ms=0) sends the bytes topicgate produced for the
+//! (acks=all, enable.idempotence=true, linger.ms=1) sends the bytes topicgate produced for the
 //! payload, from N threads that each send one record and wait for its own delivery report — the
 //! concurrency model of `tg_publish`. bench/run.py reads those bytes back from a record the core
 //! wrote (its broker warm-up), so this program does not link the core.
@@ -84,7 +84,7 @@ fn main() {
         .set("bootstrap.servers", &bootstrap)
         .set("acks", if acks1 { "1" } else { "all" })
         .set("enable.idempotence", if acks1 { "false" } else { "true" })
-        .set("linger.ms", "0")
+        .set("linger.ms", "1")
         .set("message.timeout.ms", "10000")
         .create_with_context(Replies)
         .expect("producer");
