@@ -96,10 +96,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 		keyPtr, C.size_t(len(key)),
 		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
 	if int(st) != 200 {
-		// Not queued: this is the final answer and no completion will come.
-		c.mu.Lock()
-		delete(c.waiting, token)
-		c.mu.Unlock()
+		c.take(token) // not queued: this is the final answer and no completion will come
 		return int(st), delivery{}, C.GoString(&errbuf[0])
 	}
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
@@ -109,9 +106,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 	case o := <-done:
 		return o.status, o.d, o.msg
 	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.waiting, token) // its completion, if it still comes, is dropped by the poller
-		c.mu.Unlock()
+		c.take(token) // its completion, if it still comes, is dropped by the poller
 		return 504, delivery{}, "the request ended (" + ctx.Err().Error() + ") before the broker acknowledged the record; it may still be written"
 	}
 }
@@ -137,15 +132,20 @@ func (c *corePublisher) poll() {
 			} else {
 				o.msg = C.GoString(&cp.message[0])
 			}
-			c.mu.Lock()
-			done := c.waiting[uint64(cp.token)]
-			delete(c.waiting, uint64(cp.token))
-			c.mu.Unlock()
-			if done != nil {
+			if done := c.take(uint64(cp.token)); done != nil {
 				done <- o // buffered: never blocks the poller
 			}
 		}
 	}
+}
+
+// take unregisters token and returns the channel its request waits on (nil if already taken).
+func (c *corePublisher) take(token uint64) chan<- outcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	done := c.waiting[token]
+	delete(c.waiting, token)
+	return done
 }
 
 // bytesPtr points at b's bytes for the duration of a call (the core copies what it
