@@ -44,6 +44,11 @@ WARMUP_S = 1.0  # before each measured step; its records are counted, its timing
 # whichever contender would meet it first.
 BROKER_WARMUP_S = 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The gateway every HTTP contender runs in: real KrakenD when build/krakend exists, else kdhost.
+GATEWAY = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
+REAL_KRAKEND = GATEWAY.name == "krakend"
+# KrakenD's own logging setting (kdhost reads it too): no per-request log lines in a measurement.
+QUIET_LOGGING = {"telemetry/logging": {"level": "WARNING", "stdout": True}}
 ACKS1 = {"acks": "1", "enable.idempotence": False}
 # BENCH_PROPERTIES: a JSON object of librdkafka properties added to every topicgate contender, for experiments.
 EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
@@ -51,7 +56,9 @@ EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
 # id, label in the table, kind, details. Order = order of the table.
 CONTENDERS = [
     ("ceiling", "ceiling", "gateway", {"mount": "client", "dry_run": True}),
-    ("krakend-pubsub", "krakend-pubsub*", "gateway", {"mount": "pubsub-standin"}),
+    # On real KrakenD: its built-in backend/pubsub/publisher; on kdhost: a stand-in plugin (labelled so).
+    ("krakend-pubsub", "krakend-pubsub" if REAL_KRAKEND else "krakend-pubsub-standin*", "gateway",
+     {"mount": "pubsub" if REAL_KRAKEND else "pubsub-standin"}),
     ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
     ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
     ("topicgate-server", "topicgate-server", "gateway", {"mount": "server"}),
@@ -234,7 +241,21 @@ class Bench:
         cfg["port"] = port
         cfg["listen_ip"] = "127.0.0.1"
         cfg["plugin"]["folder"] = str(BUILD) + "/"
-        if details["mount"] == "pubsub-standin":
+        cfg["extra_config"].update(copy.deepcopy(QUIET_LOGGING))
+        if details["mount"] == "pubsub":
+            # KrakenD CE's own Kafka publisher (krakend-pubsub, gocloud.dev kafkapubsub; brokers from
+            # KAFKA_BROKERS), configured as KrakenD documents it; the plugin is not loaded at all.
+            del cfg["extra_config"]["plugin/http-server"]
+            del cfg["plugin"]
+            cfg["endpoints"] = [{
+                "endpoint": "/v2/event/{topic}", "method": "POST", "timeout": cfg["endpoints"][0]["timeout"],
+                "backend": [{
+                    "host": ["kafka://"], "disable_host_sanitize": True, "url_pattern": "/",
+                    "extra_config": {"backend/pubsub/publisher": {"topic_url": topic}},
+                }],
+            }]
+            path = f"/v2/event/{topic}"
+        elif details["mount"] == "pubsub-standin":
             # The stand-in plugin (bench/pubsubplugin) instead of topicgate, on the same endpoint.
             del cfg["extra_config"]["plugin/http-server"]
             cfg["plugin"] = {"folder": str(BENCH_BUILD) + "/", "pattern": "krakend-pubsub-standin.so"}
@@ -259,12 +280,12 @@ class Bench:
     def start_http(self, details, topic, tag):
         port = free_port()
         log_path = self.work / f"{tag}.log"
-        env = dict(os.environ, KAFKA_BROKERS=self.bootstrap)  # gocloud.dev's kafka:// reads it
+        # gocloud.dev's kafka:// reads KAFKA_BROKERS; KrakenD CE phones home unless USAGE_DISABLE=1.
+        env = dict(os.environ, KAFKA_BROKERS=self.bootstrap, USAGE_DISABLE="1")
         cfg, path = self.gateway_config(details, topic, port)
         cfg_path = self.work / f"{tag}.json"
         cfg_path.write_text(json.dumps(cfg, indent=2))
-        gw = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
-        cmd = [str(gw), "run", "-c", str(cfg_path), "-p", str(port), "-l", "WARNING"]
+        cmd = [str(GATEWAY), "run", "-c", str(cfg_path), "-p", str(port)]
         logf = open(log_path, "wb")
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
         proc._logf = logf
@@ -460,10 +481,15 @@ class Bench:
                 "partitions": self.partitions,
                 "payload_bytes": PAYLOAD.stat().st_size,
                 "load_generator": vegeta_version(),
-                "gateway": "build/kdhost (KrakenD-compatible plugin host; KrakenD itself cannot be built here) + build/topicgate.so",
+                "gateway": gateway_version() + " + build/topicgate.so",
             },
             "notes": {
-                "krakend-pubsub": "stand-in: gocloud.dev kafkapubsub (sarama, acks=1) as a client plugin in the same host (bench/pubsubplugin), not KrakenD's code",
+                "krakend-pubsub": (
+                    "KrakenD CE's built-in backend/pubsub/publisher (kafka://, gocloud.dev kafkapubsub, sarama, acks=1), "
+                    "no validation or encoding: it publishes the request body as it is"
+                    if REAL_KRAKEND else
+                    "stand-in: gocloud.dev kafkapubsub (sarama, acks=1) as a client plugin in kdhost (bench/pubsubplugin), not KrakenD's code"
+                ),
                 "ceiling": "topicgate with dry_run: validates and encodes, never produces (0 records expected on its topics)",
             },
             "contenders": results,
@@ -481,6 +507,14 @@ class Bench:
             log("VOID: records lost or requests failed:\n  " + "\n  ".join(void))
             return 1
         return 0
+
+
+def gateway_version():
+    """The gateway binary and the first line its `version` command prints."""
+    out = subprocess.run([str(GATEWAY), "version"], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, USAGE_DISABLE="1"))
+    first = next((line.strip() for line in out.stdout.splitlines() if line.strip()), "version unknown")
+    return f"{GATEWAY.relative_to(ROOT)} ({first})"
 
 
 def vegeta_version():
@@ -517,7 +551,7 @@ def markdown(doc):
             f"{r['records_ok']} | {r['records_on_topic']} |"
         )
     lines.append("")
-    lines.append("\\* " + doc["notes"]["krakend-pubsub"] + ". ceiling: " + doc["notes"]["ceiling"] + ".")
+    lines.append("krakend-pubsub: " + doc["notes"]["krakend-pubsub"] + ". ceiling: " + doc["notes"]["ceiling"] + ".")
     lines.append("")
     lines += [
         f"- {k}: {v:.2f} (rounds: {', '.join(f'{x:.2f}' for x in doc['ratios_by_round'][k])})" for k, v in doc["ratios"].items()

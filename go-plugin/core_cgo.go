@@ -100,14 +100,16 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 		return int(st), delivery{}, C.GoString(&errbuf[0])
 	}
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
-	// the request's context bounds the wait too, so no request outlives its client or KrakenD's
-	// endpoint timeout, whatever happens to the completion.
+	// the request's context bounds the wait too, ending a little before its deadline so that the
+	// 504 reaches the client before KrakenD's endpoint timeout does (see answerBy).
+	waitCtx, cancel := answerBy(ctx)
+	defer cancel()
 	select {
 	case o := <-done:
 		return o.status, o.d, o.msg
-	case <-ctx.Done():
+	case <-waitCtx.Done():
 		c.take(token) // its completion, if it still comes, is dropped by the poller
-		return 504, delivery{}, "the request ended (" + ctx.Err().Error() + ") before the broker acknowledged the record; it may still be written"
+		return 504, delivery{}, endedMessage(ctx)
 	}
 }
 

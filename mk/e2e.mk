@@ -7,3 +7,11 @@
 
 test-e2e: plugin kdhost kafka-up glue-up ## end-to-end tests: gateway + plugin + test Kafka + moto (pytest tests/e2e)
 	set -a && . .run/kafka.env && . .run/glue.env && set +a && .venv/bin/python -m pytest -q tests/e2e
+
+# KrakenD's own endpoint features (JWT, rate limit, CORS) in front of the plugin (tests/krakend).
+# They need the real KrakenD CE binary, so they are not part of `make test` (CI has only kdhost).
+.PHONY: test-krakend
+
+test-krakend: plugin kafka-up glue-up ## KrakenD's JWT, rate limit and CORS before publishing; needs build/krakend (not in make test)
+	@test -x $(KRAKEND_BIN) || { echo "test-krakend: $(KRAKEND_BIN) is missing; these tests need the real KrakenD CE binary (make krakend)" >&2; exit 1; }
+	set -a && . .run/kafka.env && . .run/glue.env && set +a && TG_GATEWAY_BIN=$(KRAKEND_BIN) .venv/bin/python -m pytest -q tests/krakend

@@ -18,6 +18,8 @@ set -a
 . .run/kafka.env
 set +a
 export TOPICGATE_SCHEMA_DIR="$PWD/krakend/schemas"
+# KrakenD CE sends anonymous usage statistics to an outside host unless this is set.
+export USAGE_DISABLE=1
 
 cat <<MSG
 

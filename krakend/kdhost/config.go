@@ -10,8 +10,9 @@ import (
 )
 
 const (
-	nsServer = "plugin/http-server"
-	nsClient = "plugin/http-client"
+	nsServer  = "plugin/http-server"
+	nsClient  = "plugin/http-client"
+	nsLogging = "telemetry/logging"
 )
 
 // defaultTimeout is KrakenD's endpoint timeout when neither the service nor the endpoint sets one.
@@ -64,6 +65,17 @@ func loadConfig(path string) (*kdConfig, error) {
 		c.Port = 8080
 	}
 	return &c, nil
+}
+
+// logLevel is extra_config["telemetry/logging"].level, KrakenD's log level setting;
+// without it KrakenD logs everything (DEBUG).
+func (c *kdConfig) logLevel() string {
+	if m, ok := c.ExtraConfig[nsLogging].(map[string]interface{}); ok {
+		if l, ok := m["level"].(string); ok {
+			return l
+		}
+	}
+	return "DEBUG"
 }
 
 func (c *kdConfig) validate() error {

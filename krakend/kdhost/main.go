@@ -9,7 +9,9 @@
 //	kdhost version
 //	kdhost test-plugin [-s] [-c] plugin.so...
 //	kdhost check -c krakend.json
-//	kdhost run -c krakend.json [-p port] [-l DEBUG|INFO|WARNING|ERROR]
+//	kdhost run -c krakend.json [-p port]
+//
+// As in KrakenD, the log level comes from the config (extra_config "telemetry/logging" level).
 package main
 
 import (
@@ -44,7 +46,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kdhost version | test-plugin [-s] [-c] plugin.so... | check -c krakend.json | run -c krakend.json [-p port] [-l level]")
+	fmt.Fprintln(os.Stderr, "usage: kdhost version | test-plugin [-s] [-c] plugin.so... | check -c krakend.json | run -c krakend.json [-p port]")
 	os.Exit(2)
 }
 
@@ -114,17 +116,16 @@ func runCmd(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	path := fs.String("c", "krakend.json", "configuration file")
 	port := fs.Int("p", 0, "port (overrides the config)")
-	level := fs.String("l", "INFO", "log level: DEBUG, INFO, WARNING, ERROR")
 	_ = fs.Parse(args)
-	log := newLogger(*level)
 	cfg, err := loadConfig(*path)
 	if err == nil {
 		err = cfg.validate()
 	}
 	if err != nil {
-		log.Critical("[SERVICE] bad configuration:", err)
+		newLogger("DEBUG").Critical("[SERVICE] bad configuration:", err)
 		return 1
 	}
+	log := newLogger(cfg.logLevel())
 	if *port != 0 {
 		cfg.Port = *port
 	}

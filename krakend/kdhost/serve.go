@@ -26,7 +26,6 @@ type route struct {
 func serve(cfg *kdConfig, log *logger) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	logGoroutinesOnSignal(ctx, log)
 
 	reg, err := loadAll(cfg.Plugin.Folder, cfg.Plugin.Pattern, log)
 	if err != nil {
@@ -88,7 +87,9 @@ func serve(cfg *kdConfig, log *logger) error {
 // calls the backend the way KrakenD's client-plugin executor does: a new request to
 // host + url_pattern with the parameters filled in, the endpoint's input_headers, the
 // client's body, a context ending at the endpoint's timeout; the recorded response is passed
-// through unchanged (no-op; KrakenD renders a no-op backend's response even after the timeout).
+// through unchanged (no-op). A backend that answers after the endpoint's timeout is dropped
+// and the client gets KrakenD's bare 500 with an empty body (lura's endpoint handler turns a
+// done request context into server.ErrInternalError), as real KrakenD CE 2.13.8 does.
 func router(routes []route, log *logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		segs := strings.Split(r.URL.Path, "/")
@@ -129,6 +130,11 @@ func router(routes []route, log *logger) http.Handler {
 			}
 			rec := httptest.NewRecorder()
 			rt.backend.ServeHTTP(rec, req)
+			if ctx.Err() != nil {
+				log.Error("[ENDPOINT:", rt.ep.Endpoint+"]", ctx.Err())
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
 			res := rec.Result()
 			for k, vs := range res.Header {
 				w.Header()[k] = vs

@@ -277,6 +277,8 @@ class Gateway:
         self.proc = subprocess.Popen(
             [str(self.bin), "run", "-c", str(self.config_path), "-p", str(self.port)],
             cwd=ROOT,
+            # KrakenD CE sends usage statistics to an outside host unless told not to.
+            env={**os.environ, "USAGE_DISABLE": "1"},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -1,6 +1,6 @@
 """Slow or full producer: a tiny producer queue and the broker stopped. Requests beyond the queue
 are refused at once with 503 + Retry-After ("producer queue is full"); memory stays bounded; and
-after recovery no OS thread or goroutine is left over. Two identical cycles: the first may grow
+after recovery no OS thread, file descriptor or connection is left over. Two identical cycles: the first may grow
 pools (Go keeps idle OS threads), the second must not grow them further."""
 
 import uuid
@@ -53,7 +53,7 @@ def test_full_producer_queue_refuses_quickly_and_leaks_nothing(servers, gateways
     warm = Load(gw, f"/f/{topic}", "w", threads=4, timeout=HANG_S, total=200).start().join(120)
     assert all(o.status == 200 for o in warm), status_counts(warm)
     before = gw.proc_status()
-    g_before = gw.goroutines()
+    fds_before = gw.open_fds()
     names_before = gw.thread_names()
 
     seen = {}
@@ -73,8 +73,10 @@ def test_full_producer_queue_refuses_quickly_and_leaks_nothing(servers, gateways
         assert all(o.status in (200, 503, 504) for o in queued), status_counts(queued)
         # The flood while the queue is full: all 503, nothing hangs (join above is bounded).
         assert all(o.status == 503 for o in flood), status_counts(flood)
-        # Goroutines back to where they were once the clients are gone (HTTP connections closed).
-        wait_for(lambda: gw.goroutines() <= g_before + 3, 15, "goroutines back to the baseline", step=0.5)
+        # Once the clients are gone: no connection left open, file descriptors back to the baseline
+        # (a request stuck in the gateway would hold its connection's socket).
+        wait_for(lambda: gw.connections() == 0, 15, "no connection left open", step=0.5)
+        wait_for(lambda: gw.open_fds() <= fds_before + 2, 15, "file descriptors back to the baseline", step=0.5)
         after = gw.proc_status()
         seen[name] = {
             "refused queue-full (burst)": len(refused), "queued (burst)": len(queued),
@@ -87,11 +89,11 @@ def test_full_producer_queue_refuses_quickly_and_leaks_nothing(servers, gateways
             "RSS MiB after": round(after["VmRSS"] / 1024, 1),
             "threads after": after["Threads"],
             "thread names after": gw.thread_names(),
-            "goroutines after": gw.goroutines(),
+            "open fds after": gw.open_fds(),
             "recovery to 200 after start-broker s": round(recovery, 2),
         }
     figures.update({"before": {"RSS MiB": round(before["VmRSS"] / 1024, 1), "threads": before["Threads"],
-                               "goroutines": g_before, "thread names": names_before}, **seen})
+                               "open fds": fds_before, "thread names": names_before}, **seen})
 
     # No leak: the second cycle adds no OS threads and (almost) no memory over the first.
     assert seen["c2"]["threads after"] <= seen["c1"]["threads after"] + 2, seen

@@ -11,7 +11,7 @@ from faultkit import Load, account, file_core, read_topic, status_counts, wait_f
 
 DELIVERY_TIMEOUT_S = 3
 HANG_S = DELIVERY_TIMEOUT_S + 5 + 20
-# kdhost waits up to 15 s for in-flight requests (http.Server.Shutdown); then the process exits.
+# KrakenD and kdhost wait for in-flight requests (http.Server.Shutdown), then exit; this bounds it.
 EXIT_BOUND_S = 60
 
 
@@ -38,7 +38,6 @@ def test_sigterm_under_load_loses_no_acknowledged_record(servers, gateways, figu
     finally:
         outcomes = load.stop(HANG_S + 10)
     assert code == 0, f"exit status {code}:\n{gw.log()}"
-    assert "shutting down" in gw.log()
 
     answered = [o for o in outcomes if o.status is not None]
     unanswered = [o for o in outcomes if o.status is None]
@@ -71,11 +70,11 @@ def test_sigterm_while_records_wait_for_a_dead_broker_answers_them(gateways, fig
         core["kafka"]["bootstrap_servers"] = f"127.0.0.1:{s.getsockname()[1]}"
         topic = f"FaultShutdownDead{uuid.uuid4().hex[:8]}"
         gw = gateways([topic], core)
-        g0 = gw.goroutines()
+        c0 = gw.connections()
         load = Load(gw, f"/f/{topic}", "d", threads=8, timeout=HANG_S, total=8, keep_alive=False).start()
-        # The server runs a goroutine per connection: 8 more means the 8 requests were accepted.
-        # They then wait up to 3 s for the broker; a moment more lets them reach the core.
-        wait_for(lambda: gw.goroutines() >= g0 + 8, 10, "the 8 requests accepted", step=0.05)
+        # 8 more established connections on the gateway's port (the kernel's count, any host): the 8
+        # requests were accepted. They then wait up to 3 s for the broker; a moment more lets them reach the core.
+        wait_for(lambda: gw.connections() >= c0 + 8, 10, "the 8 requests accepted", step=0.05)
         time.sleep(0.3)
         t_term = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,131 @@
+"""KrakenD's own endpoint features in front of publishing: needs the real KrakenD CE binary.
+
+`make test-krakend` runs these against build/krakend (TG_GATEWAY_BIN overrides) with the real
+plugin, the test Kafka and moto, like tests/e2e (whose Gateway this reuses). kdhost has none of
+these features, so a run on anything but KrakenD is an error, never a skip. Not part of
+`make test`: CI has no KrakenD binary.
+"""
+
+import base64
+import copy
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("topicgate_e2e_conftest", ROOT / "tests" / "e2e" / "conftest.py")
+e2e = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(e2e)
+
+# The HS256 key the validator trusts (a local JWK file) and the one a forger uses.
+JWT_KID = "topicgate-test"
+JWT_SECRET = b"topicgate test secret, 32 bytes!"
+WRONG_SECRET = b"not the secret the gateway trusts"
+CORS_ORIGIN = "https://app.example"
+RATE_CAPACITY = 1  # requests the rate-limited endpoint takes before refusing (its bucket refills hourly)
+
+
+def krakend_binary():
+    explicit = os.environ.get("TG_GATEWAY_BIN")
+    path = (Path(explicit) if os.path.isabs(explicit) else ROOT / explicit) if explicit else ROOT / "build" / "krakend"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise RuntimeError(f"{path} is missing: these tests need the real KrakenD CE binary at build/krakend "
+                           "(`make krakend` where KrakenD's Go modules can be downloaded)")
+    out = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "USAGE_DISABLE": "1"})
+    printed = out.stdout + out.stderr  # KrakenD prints its version on stderr
+    if "KrakenD Version" not in printed or "kdhost" in printed:
+        raise RuntimeError(f"{path} is not KrakenD CE (`version` printed {printed.strip()!r}); "
+                           "kdhost has no JWT, rate limit or CORS")
+    return path
+
+
+class FeatureGateway(e2e.Gateway):
+    """KrakenD with three plugin/http-client endpoints, one per feature, each with its own topic."""
+
+    def __init__(self, tmp):
+        super().__init__(tmp)
+        self.bin = krakend_binary()
+        self.jwt_topic = f"KJwt{self.run_id}"
+        self.rate_topic = f"KRate{self.run_id}"
+        self.cors_topic = f"KCors{self.run_id}"
+        self.jwk_path = tmp / "jwk.json"
+
+    def write_schemas(self):
+        self.schema_dir.mkdir()
+        for t in (self.jwt_topic, self.rate_topic, self.cors_topic):
+            (self.schema_dir / f"{t}.proto").write_text(e2e.CLASSIC_PROTO)
+
+    def create_glue_schema(self):  # no Glue here
+        pass
+
+    def delete_glue_schema(self):
+        pass
+
+    def write_config(self):
+        k = base64.urlsafe_b64encode(JWT_SECRET).rstrip(b"=").decode()
+        self.jwk_path.write_text(json.dumps({"keys": [{"kty": "oct", "kid": JWT_KID, "alg": "HS256", "k": k}]}))
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        example = base["endpoints"][0]
+        block = example["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]
+        block["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
+        block["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
+
+        def endpoint(path, topic, extra):
+            e = copy.deepcopy(example)
+            e["endpoint"] = path
+            e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]["topics"] = [topic]
+            e["extra_config"] = extra
+            return e
+
+        cfg = {k: v for k, v in base.items() if k not in ("endpoints", "extra_config")}
+        cfg.update(name=f"topicgate krakend features {self.run_id}", port=self.port, listen_ip="127.0.0.1")
+        cfg["plugin"]["folder"] = str(ROOT / "build") + "/"
+        cfg["extra_config"] = {"security/cors": {
+            "allow_origins": [CORS_ORIGIN],
+            "allow_methods": ["POST"],
+            "allow_headers": ["Content-Type", "Message-Key", "Message-Headers"],
+            "max_age": "12h",
+        }}
+        cfg["endpoints"] = [
+            endpoint("/k/jwt/{topic}", self.jwt_topic, {"auth/validator": {
+                "alg": "HS256", "jwk_local_path": str(self.jwk_path), "disable_jwk_security": True,
+            }}),
+            endpoint("/k/rate/{topic}", self.rate_topic, {"qos/ratelimit/router": {
+                "max_rate": RATE_CAPACITY, "capacity": RATE_CAPACITY, "every": "1h",
+            }}),
+            endpoint("/k/cors/{topic}", self.cors_topic, {}),
+        ]
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
+
+@pytest.fixture(scope="session")
+def kd():
+    tmp = Path(tempfile.mkdtemp(prefix="topicgate-krakend-"))
+    g = FeatureGateway(tmp)
+    _state["gateway"] = g
+    try:
+        g.start()
+        yield g
+    finally:
+        g.stop()
+        _state.pop("gateway", None)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_state = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    g = _state.get("gateway")
+    if rep.failed and g is not None and rep.when in ("setup", "call"):
+        rep.sections.append(("gateway log (" + str(g.log_path) + ")", g.log()))

@@ -1,0 +1,72 @@
+"""KrakenD's JWT validation, router rate limit and CORS in front of a plugin/http-client endpoint:
+what KrakenD refuses never reaches topicgate, so nothing of it is on the topic; what it lets
+through is published and read back byte for byte."""
+
+import time
+
+import jwt  # PyJWT: tokens made by a library, not by hand
+
+from conftest import CORS_ORIGIN, JWT_KID, JWT_SECRET, RATE_CAPACITY, WRONG_SECRET, e2e
+
+
+def token(secret=JWT_SECRET, kid=JWT_KID, exp_in=300):
+    now = int(time.time())
+    return jwt.encode({"sub": "client-1", "iat": now, "exp": now + exp_in}, secret, algorithm="HS256", headers={"kid": kid})
+
+
+def post(kd, path, extra_headers=None):
+    return kd.post(path, headers={**e2e.CLASSIC_HEADERS, **(extra_headers or {})})
+
+
+def assert_published(kd, r, topic):
+    assert r.status == 200, r
+    body = r.json()
+    recs = kd.read_back(topic, body["partition"], body["offset"], 1)
+    assert len(recs) == 1 and recs[0].value == e2e.CLASSIC_VALUE and recs[0].key == b"messageKey", recs
+    assert recs[0].headers == e2e.CLASSIC_RECORD_HEADERS, recs[0].headers
+
+
+def test_jwt_refusals_publish_nothing_and_a_valid_token_publishes(kd):
+    path = f"/k/jwt/{kd.jwt_topic}"
+    refusals = {
+        "missing": post(kd, path),
+        "wrong signature": post(kd, path, {"Authorization": "Bearer " + token(secret=WRONG_SECRET)}),
+        "expired": post(kd, path, {"Authorization": "Bearer " + token(exp_in=-120)}),
+        "unknown kid": post(kd, path, {"Authorization": "Bearer " + token(kid="other")}),
+        "not a JWT": post(kd, path, {"Authorization": "Bearer abc.def.ghi"}),
+    }
+    assert {k: r.status for k, r in refusals.items()} == {k: 401 for k in refusals}, refusals
+    # None of them reached the plugin: the topic does not even exist yet.
+    assert kd.totals(kd.jwt_topic) == {kd.jwt_topic: None}
+    r = post(kd, path, {"Authorization": "Bearer " + token()})
+    assert_published(kd, r, kd.jwt_topic)
+    assert kd.totals(kd.jwt_topic) == {kd.jwt_topic: 1}
+
+
+def test_rate_limit_refusals_publish_nothing(kd):
+    path = f"/k/rate/{kd.rate_topic}"
+    statuses = [post(kd, path).status for _ in range(RATE_CAPACITY + 4)]
+    assert statuses == [200] * RATE_CAPACITY + [503] * 4, statuses
+    assert kd.totals(kd.rate_topic) == {kd.rate_topic: RATE_CAPACITY}
+
+
+def test_cors_preflight_is_answered_by_krakend_and_publishes_nothing(kd):
+    path = f"/k/cors/{kd.cors_topic}"
+    preflight = {
+        "Origin": CORS_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,message-key",
+    }
+    r = kd.request("OPTIONS", path, headers=preflight)
+    assert r.status in (200, 204), r
+    assert r.headers.get("Access-Control-Allow-Origin") == CORS_ORIGIN, dict(r.headers)
+    assert "POST" in r.headers.get("Access-Control-Allow-Methods", ""), dict(r.headers)
+    # A preflight from an origin not allowed gets no permission.
+    r = kd.request("OPTIONS", path, headers={**preflight, "Origin": "https://evil.example"})
+    assert r.headers.get("Access-Control-Allow-Origin") is None, dict(r.headers)
+    assert kd.totals(kd.cors_topic) == {kd.cors_topic: None}, "a preflight reached the plugin"
+    # The actual cross-origin POST is published and carries the CORS answer header.
+    r = post(kd, path, {"Origin": CORS_ORIGIN})
+    assert r.headers.get("Access-Control-Allow-Origin") == CORS_ORIGIN, dict(r.headers)
+    assert_published(kd, r, kd.cors_topic)
+    assert kd.totals(kd.cors_topic) == {kd.cors_topic: 1}
