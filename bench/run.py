@@ -50,6 +50,7 @@ REAL_KRAKEND = GATEWAY.name == "krakend"
 # KrakenD's own logging setting (kdhost reads it too): no per-request log lines in a measurement.
 QUIET_LOGGING = {"telemetry/logging": {"level": "WARNING", "stdout": True}}
 ACKS1 = {"acks": "1", "enable.idempotence": False}
+GOGC400 = {"GOGC": "400"}
 # BENCH_PROPERTIES: a JSON object of librdkafka properties added to every topicgate contender, for experiments.
 EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
 
@@ -62,6 +63,13 @@ CONTENDERS = [
     ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
     ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
     ("topicgate-server", "topicgate-server", "gateway", {"mount": "server"}),
+    # The same gateways with GOGC=400 in the gateway's environment (bench/README.md, "Where the time
+    # goes"): KrakenD's no-op pipeline allocates 32 KB per request, so the client mounting is GC-bound.
+    ("krakend-pubsub-gogc400", "krakend-pubsub GOGC=400" if REAL_KRAKEND else "krakend-pubsub-standin* GOGC=400", "gateway",
+     {"mount": "pubsub" if REAL_KRAKEND else "pubsub-standin", "env": GOGC400}),
+    ("topicgate-backend-gogc400", "topicgate-backend GOGC=400", "gateway", {"mount": "client", "env": GOGC400}),
+    ("topicgate-backend-acks1-gogc400", "topicgate-backend-acks1 GOGC=400", "gateway",
+     {"mount": "client", "properties": ACKS1, "env": GOGC400}),
     ("core-ffi", "core-ffi", "ffi", {}),
     ("rdkafka-bare", "rdkafka-bare", "bare", {}),
 ]
@@ -72,6 +80,8 @@ OPTIONAL = [
     ("topicgate-backend-linger0", "topicgate-backend-linger0", "gateway", {"mount": "client", "properties": LINGER0}),
     ("topicgate-backend-acks1-linger0", "topicgate-backend-acks1-linger0", "gateway",
      {"mount": "client", "properties": {**ACKS1, **LINGER0}}),
+    ("ceiling-gogc400", "ceiling GOGC=400", "gateway", {"mount": "client", "dry_run": True, "env": GOGC400}),
+    ("topicgate-server-gogc400", "topicgate-server GOGC=400", "gateway", {"mount": "server", "env": GOGC400}),
 ]
 RATIOS = [
     ("topicgate-backend", "ceiling"),
@@ -80,6 +90,10 @@ RATIOS = [
     ("core-ffi", "rdkafka-bare"),
     ("topicgate-backend-linger0", "topicgate-backend"),
     ("topicgate-backend-acks1-linger0", "krakend-pubsub"),
+    ("topicgate-backend-gogc400", "krakend-pubsub-gogc400"),
+    ("topicgate-backend-acks1-gogc400", "krakend-pubsub-gogc400"),
+    ("ceiling", "krakend-pubsub"),
+    ("ceiling-gogc400", "krakend-pubsub-gogc400"),
 ]
 
 
@@ -281,7 +295,7 @@ class Bench:
         port = free_port()
         log_path = self.work / f"{tag}.log"
         # gocloud.dev's kafka:// reads KAFKA_BROKERS; KrakenD CE phones home unless USAGE_DISABLE=1.
-        env = dict(os.environ, KAFKA_BROKERS=self.bootstrap, USAGE_DISABLE="1")
+        env = dict(os.environ, KAFKA_BROKERS=self.bootstrap, USAGE_DISABLE="1", **details.get("env", {}))
         cfg, path = self.gateway_config(details, topic, port)
         cfg_path = self.work / f"{tag}.json"
         cfg_path.write_text(json.dumps(cfg, indent=2))
@@ -513,7 +527,8 @@ def gateway_version():
     """The gateway binary and the first line its `version` command prints."""
     out = subprocess.run([str(GATEWAY), "version"], capture_output=True, text=True, timeout=30,
                          env=dict(os.environ, USAGE_DISABLE="1"))
-    first = next((line.strip() for line in out.stdout.splitlines() if line.strip()), "version unknown")
+    printed = out.stdout + out.stderr  # KrakenD prints its version on stderr
+    first = next((line.strip() for line in printed.splitlines() if line.strip()), "version unknown")
     return f"{GATEWAY.relative_to(ROOT)} ({first})"
 
 

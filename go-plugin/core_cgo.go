@@ -21,6 +21,7 @@ static tg_status topicgate_install_log(int32_t max_level) {
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -72,15 +73,13 @@ func coreNewPublisher(config []byte) (publisher, int, string) {
 }
 
 func (c *corePublisher) publish(ctx context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
-	done := make(chan outcome, 1)
+	w := waiters.Get().(*waiter)
 	c.mu.Lock()
 	c.next++
 	token := c.next
-	c.waiting[token] = done
+	c.waiting[token] = w.done
 	c.mu.Unlock()
 
-	var errbuf [errBufLen]C.char
-	tb := []byte(topic)
 	var keyPtr *C.uint8_t // NULL = no key
 	if key != nil {
 		keyPtr = bytesPtr(key)
@@ -90,27 +89,66 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 		hdrPtr = bytesPtr(headersJSON)
 	}
 	st := C.tg_publish_start(c.p,
-		bytesPtr(tb), C.size_t(len(tb)),
+		stringPtr(topic), C.size_t(len(topic)),
 		bytesPtr(body), C.size_t(len(body)),
 		hdrPtr, C.size_t(len(headersJSON)),
 		keyPtr, C.size_t(len(key)),
-		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
+		C.uint64_t(token), &w.errbuf[0], C.size_t(len(w.errbuf)))
 	if int(st) != 200 {
 		c.take(token) // not queued: this is the final answer and no completion will come
-		return int(st), delivery{}, C.GoString(&errbuf[0])
+		msg := cString(w.errbuf[:])
+		waiters.Put(w)
+		return int(st), delivery{}, msg
 	}
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
-	// the request's context bounds the wait too, ending a little before its deadline so that the
-	// 504 reaches the client before KrakenD's endpoint timeout does (see answerBy).
-	waitCtx, cancel := answerBy(ctx)
-	defer cancel()
-	select {
-	case o := <-done:
-		return o.status, o.d, o.msg
-	case <-waitCtx.Done():
-		c.take(token) // its completion, if it still comes, is dropped by the poller
-		return 504, delivery{}, endedMessage(ctx)
+	// the request's context bounds the wait too, and a deadline ends it a little early so that the
+	// 504 reaches the client before KrakenD's endpoint timeout does (see answerWithin).
+	var early <-chan time.Time
+	if d, ok := answerWithin(ctx); ok {
+		w.timer.Reset(d)
+		early = w.timer.C
 	}
+	select {
+	case o := <-w.done:
+		w.release()
+		return o.status, o.d, o.msg
+	case <-ctx.Done():
+	case <-early:
+	}
+	if c.take(token) == nil {
+		// The poller took the outcome first and is handing it over (a buffered send): use it.
+		o := <-w.done
+		w.release()
+		return o.status, o.d, o.msg
+	}
+	w.release() // unregistered: nothing will be sent on w.done any more
+	return 504, delivery{}, endedMessage(ctx)
+}
+
+// waiter is what a request waits on: the channel its outcome comes on, the timer of its early
+// answer, and the buffer for the core's error message. Pooled, so that a publish allocates none
+// of them (the error buffer would escape to the heap as a cgo argument).
+type waiter struct {
+	done   chan outcome
+	timer  *time.Timer
+	errbuf [errBufLen]C.char
+}
+
+var waiters = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &waiter{done: make(chan outcome, 1), timer: t}
+}}
+
+// release stops the timer and returns w to the pool; w.done must be empty and unregistered.
+func (w *waiter) release() {
+	if !w.timer.Stop() {
+		select { // a timer that fired unread (Go before 1.23 semantics keeps its value)
+		case <-w.timer.C:
+		default:
+		}
+	}
+	waiters.Put(w)
 }
 
 // poll hands each completion to the request waiting for it, for the life of the process
@@ -160,6 +198,23 @@ func bytesPtr(b []byte) *C.uint8_t {
 }
 
 var zeroByte byte
+
+// stringPtr points at s's bytes like bytesPtr, without copying s to a []byte.
+func stringPtr(s string) *C.uint8_t {
+	if len(s) == 0 {
+		return (*C.uint8_t)(unsafe.Pointer(&zeroByte))
+	}
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s)))
+}
+
+// cString copies the NUL-terminated text in buf (an error buffer the core filled) into a string.
+func cString(buf []C.char) string {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
 
 var installLogOnce sync.Once
 

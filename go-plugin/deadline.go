@@ -19,14 +19,15 @@ func answerMargin(left time.Duration) time.Duration {
 	return min(max(left/10, minAnswerMargin), maxAnswerMargin)
 }
 
-// answerBy returns a context that ends answerMargin before ctx's deadline, or with ctx when it
-// has none. When it has ended but ctx has not, the deadline is near: answer now.
-func answerBy(ctx context.Context) (waitCtx context.Context, cancel context.CancelFunc) {
+// answerWithin is how long a request may wait for the broker before it must be answered:
+// until answerMargin before ctx's deadline. ok is false when ctx has no deadline.
+func answerWithin(ctx context.Context) (wait time.Duration, ok bool) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		return context.WithCancel(ctx)
+		return 0, false
 	}
-	return context.WithDeadline(ctx, deadline.Add(-answerMargin(time.Until(deadline))))
+	left := time.Until(deadline)
+	return left - answerMargin(left), true
 }
 
 // endedMessage says why a wait for the broker stopped: ctx ended (client gone, or a deadline with

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -37,11 +36,13 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 	}
 	var body []byte
 	if r.Body != nil {
-		body, err = io.ReadAll(io.LimitReader(r.Body, rc.MaxBodyBytes+1))
+		buf, err := readBody(r.Body, rc.MaxBodyBytes)
+		defer releaseBody(buf) // after the publish call: the core has copied what it keeps
 		if err != nil {
 			h.fail(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
 			return
 		}
+		body = *buf
 	}
 	if int64(len(body)) > rc.MaxBodyBytes {
 		h.fail(w, http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
