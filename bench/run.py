@@ -80,6 +80,8 @@ OPTIONAL = [
     ("topicgate-backend-linger0", "topicgate-backend-linger0", "gateway", {"mount": "client", "properties": LINGER0}),
     ("topicgate-backend-acks1-linger0", "topicgate-backend-acks1-linger0", "gateway",
      {"mount": "client", "properties": {**ACKS1, **LINGER0}}),
+    ("topicgate-backend-acks1-linger0-gogc400", "topicgate-backend-acks1-linger0 GOGC=400", "gateway",
+     {"mount": "client", "properties": {**ACKS1, **LINGER0}, "env": GOGC400}),
     ("ceiling-gogc400", "ceiling GOGC=400", "gateway", {"mount": "client", "dry_run": True, "env": GOGC400}),
     ("topicgate-server-gogc400", "topicgate-server GOGC=400", "gateway", {"mount": "server", "env": GOGC400}),
 ]
@@ -92,6 +94,7 @@ RATIOS = [
     ("topicgate-backend-acks1-linger0", "krakend-pubsub"),
     ("topicgate-backend-gogc400", "krakend-pubsub-gogc400"),
     ("topicgate-backend-acks1-gogc400", "krakend-pubsub-gogc400"),
+    ("topicgate-backend-acks1-linger0-gogc400", "krakend-pubsub-gogc400"),
     ("ceiling", "krakend-pubsub"),
     ("ceiling-gogc400", "krakend-pubsub-gogc400"),
 ]
