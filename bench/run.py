@@ -61,6 +61,8 @@ CONTENDERS = [
     ("krakend-pubsub", "krakend-pubsub" if REAL_KRAKEND else "krakend-pubsub-standin*", "gateway",
      {"mount": "pubsub" if REAL_KRAKEND else "pubsub-standin"}),
     ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
+    # The same without metrics (no server block serves them, so nothing is recorded).
+    ("topicgate-backend-nometrics", "topicgate-backend, metrics off", "gateway", {"mount": "client", "metrics": False}),
     ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
     ("topicgate-server", "topicgate-server", "gateway", {"mount": "server"}),
     # The same gateways with GOGC=400 in the gateway's environment (bench/README.md, "Where the time
@@ -86,6 +88,7 @@ OPTIONAL = [
     ("topicgate-server-gogc400", "topicgate-server GOGC=400", "gateway", {"mount": "server", "env": GOGC400}),
 ]
 RATIOS = [
+    ("topicgate-backend", "topicgate-backend-nometrics"),
     ("topicgate-backend", "ceiling"),
     ("topicgate-backend", "krakend-pubsub"),
     ("topicgate-backend-acks1", "krakend-pubsub"),
@@ -287,7 +290,11 @@ class Bench:
             cfg["endpoints"] = []
             path = f"/v1/event/{topic}"
         else:
-            del cfg["extra_config"]["plugin/http-server"]
+            if details.get("metrics", True):
+                # The metrics-only server block a client-style user adds to be scraped (README, "Metrics").
+                cfg["extra_config"]["plugin/http-server"] = {"name": ["topicgate"], "topicgate": {"routes": []}}
+            else:
+                del cfg["extra_config"]["plugin/http-server"]
             block = cfg["endpoints"][0]["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]
             block["core"] = self.core_config(details)
             block["topics"] = [topic]

@@ -20,7 +20,7 @@ func clientFactory(_ context.Context, extra map[string]interface{}) (http.Handle
 }
 
 func newClientHandler(cfg *pluginConfig, pub publisher) http.Handler {
-	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds}
+	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds, traceHeaders: cfg.TraceHeaders}
 	rc := &cfg.Routes[0]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ph.serve(w, r, rc)

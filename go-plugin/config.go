@@ -16,6 +16,8 @@ const pluginName = "topicgate"
 const (
 	defaultMaxBodyBytes      = 1 << 20 // 1 MiB, librdkafka's default message.max.bytes is about the same
 	defaultRetryAfterSeconds = 5
+	defaultMetricsPath       = "/__topicgate/metrics"
+	defaultReadyPath         = "/__topicgate/ready"
 )
 
 // routeConfig is one exposed group of topics.
@@ -35,9 +37,15 @@ type routeConfig struct {
 type pluginConfig struct {
 	// Core is the core configuration, placeholders expanded, re-encoded canonically
 	// (object keys sorted) so equal configurations give equal bytes and share a publisher.
+	// Core is nil for a server block without routes (one that serves only metrics and readiness).
 	Core              []byte
 	Routes            []routeConfig
 	RetryAfterSeconds int
+	// MetricsPath and ReadyPath (server mode) serve the metrics and the readiness probe; "" is off.
+	MetricsPath string
+	ReadyPath   string
+	// TraceHeaders copies the request's traceparent, tracestate and baggage into the record.
+	TraceHeaders bool
 }
 
 // rawRoute is the JSON shape of a route.
@@ -55,6 +63,9 @@ type rawConfig struct {
 	Routes            []rawRoute      `json:"routes"`
 	MaxBodyBytes      *int64          `json:"max_body_bytes"`
 	RetryAfterSeconds *int            `json:"retry_after_seconds"`
+	MetricsPath       *string         `json:"metrics_path"`
+	TraceHeaders      *bool           `json:"trace_headers"`
+	ReadyPath         *string         `json:"ready_path"`
 	rawRoute
 }
 
@@ -82,6 +93,7 @@ func parseClientConfig(block []byte, getenv func(string) (string, bool)) (*plugi
 }
 
 func parseConfig(block []byte, getenv func(string) (string, bool), server bool) (*pluginConfig, error) {
+	var err error
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -92,12 +104,27 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 		return nil, fmt.Errorf("%s: bad configuration: %v", pluginName, err)
 	}
 
-	core, err := canonicalCore(raw.Core, getenv)
-	if err != nil {
-		return nil, err
+	cfg := &pluginConfig{RetryAfterSeconds: defaultRetryAfterSeconds, TraceHeaders: true}
+	if raw.TraceHeaders != nil {
+		cfg.TraceHeaders = *raw.TraceHeaders
 	}
-
-	cfg := &pluginConfig{Core: core, RetryAfterSeconds: defaultRetryAfterSeconds}
+	if !server && (raw.MetricsPath != nil || raw.ReadyPath != nil) {
+		return nil, fmt.Errorf("%s: metrics_path and ready_path belong in the plugin/http-server block (it sees every request)", pluginName)
+	}
+	if server {
+		if cfg.MetricsPath, err = servicePath(raw.MetricsPath, defaultMetricsPath, "metrics_path"); err != nil {
+			return nil, err
+		}
+		if cfg.ReadyPath, err = servicePath(raw.ReadyPath, defaultReadyPath, "ready_path"); err != nil {
+			return nil, err
+		}
+	}
+	// A server block with no routes only serves metrics and readiness: it needs no core.
+	if !server || len(raw.Routes) > 0 || raw.Core != nil {
+		if cfg.Core, err = canonicalCore(raw.Core, getenv); err != nil {
+			return nil, err
+		}
+	}
 	if raw.RetryAfterSeconds != nil {
 		if *raw.RetryAfterSeconds < 1 {
 			return nil, fmt.Errorf("%s: retry_after_seconds must be at least 1", pluginName)
@@ -117,8 +144,8 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	switch {
 	case server && hasOwn:
 		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics and topic_pattern inside \"routes\"", pluginName)
-	case server && len(raw.Routes) == 0:
-		return nil, fmt.Errorf("%s: plugin/http-server needs at least one entry in \"routes\"", pluginName)
+	case server && len(raw.Routes) == 0 && cfg.MetricsPath == "" && cfg.ReadyPath == "":
+		return nil, fmt.Errorf("%s: plugin/http-server needs at least one entry in \"routes\" (or metrics_path or ready_path on)", pluginName)
 	case !server && len(raw.Routes) > 0:
 		return nil, fmt.Errorf("%s: plugin/http-client takes no \"routes\"; put topics or topic_pattern in the block itself", pluginName)
 	}
@@ -186,6 +213,18 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (route
 		rc.MaxBodyBytes = *rr.MaxBodyBytes
 	}
 	return rc, nil
+}
+
+// servicePath is a server-mode path setting: def when absent, "" (off) when empty, else an
+// absolute path.
+func servicePath(v *string, def, key string) (string, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v != "" && !strings.HasPrefix(*v, "/") {
+		return "", fmt.Errorf("%s: %s %q must start with \"/\" (or be \"\" to switch it off)", pluginName, key, *v)
+	}
+	return *v, nil
 }
 
 // allows tells whether the route exposes topic.

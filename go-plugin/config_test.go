@@ -56,7 +56,9 @@ func TestConfigErrors(t *testing.T) {
 		"no core":          {true, `{"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `missing "core"`},
 		"core not object":  {true, `{"core":[1],"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `must be a JSON object`},
 		"unknown field":    {true, `{"core":{},"routez":[]}`, `unknown field`},
-		"no routes":        {true, `{"core":{}}`, `at least one entry`},
+		"no routes":        {true, `{"core":{},"metrics_path":"","ready_path":""}`, `at least one entry`},
+		"relative metrics": {true, `{"metrics_path":"metrics"}`, `must start with`},
+		"client metrics":   {false, `{"core":{},"topics":["T"],"metrics_path":"/m"}`, `belong in the plugin/http-server block`},
 		"route fields top": {true, `{"core":{},"topics":["T"],"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `inside "routes"`},
 		"no prefix":        {true, `{"core":{},"routes":[{"topics":["T"]}]}`, `path_prefix is required`},
 		"relative prefix":  {true, `{"core":{},"routes":[{"path_prefix":"e/","topics":["T"]}]}`, `must start with`},
@@ -112,5 +114,18 @@ func TestPluginBlock(t *testing.T) {
 	b, err := pluginBlock(map[string]interface{}{"topicgate": map[string]interface{}{"core": map[string]interface{}{}}})
 	if err != nil || string(b) != `{"core":{}}` {
 		t.Fatalf("%s %v", b, err)
+	}
+}
+
+// Metrics and readiness are on by default in server mode; a block without routes serves only them
+// and needs no core.
+func TestServerMetricsAndReadyPaths(t *testing.T) {
+	cfg, err := parseServerConfig([]byte(`{"core":`+coreJSON+`,"routes":[{"path_prefix":"/e/","topics":["T"]}]}`), env(nil))
+	if err != nil || cfg.MetricsPath != defaultMetricsPath || cfg.ReadyPath != defaultReadyPath {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = parseServerConfig([]byte(`{"routes":[],"metrics_path":"/m","ready_path":""}`), env(nil))
+	if err != nil || cfg.Core != nil || cfg.MetricsPath != "/m" || cfg.ReadyPath != "" || len(cfg.Routes) != 0 {
+		t.Fatalf("metrics only: %+v %v", cfg, err)
 	}
 }

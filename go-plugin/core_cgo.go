@@ -103,6 +103,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
 	// the request's context bounds the wait too, and a deadline ends it a little early so that the
 	// 504 reaches the client before KrakenD's endpoint timeout does (see answerWithin).
+	queued := time.Now()
 	var early <-chan time.Time
 	if d, ok := answerWithin(ctx); ok {
 		w.timer.Reset(d)
@@ -111,6 +112,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 	select {
 	case o := <-w.done:
 		w.release()
+		o.d.Acked = time.Since(queued)
 		return o.status, o.d, o.msg
 	case <-ctx.Done():
 	case <-early:
@@ -119,6 +121,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 		// The poller took the outcome first and is handing it over (a buffered send): use it.
 		o := <-w.done
 		w.release()
+		o.d.Acked = time.Since(queued)
 		return o.status, o.d, o.msg
 	}
 	w.release() // unregistered: nothing will be sent on w.done any more
@@ -223,6 +226,23 @@ func installCoreLog() {
 	installLogOnce.Do(func() {
 		C.topicgate_install_log(coreLogMaxLevel)
 	})
+}
+
+// coreMetricsJSON is the core's metrics snapshot (tg_metrics_json), as JSON.
+func coreMetricsJSON() []byte {
+	buf := make([]byte, 16<<10)
+	for range 4 { // the snapshot may grow between the two calls
+		var n C.size_t
+		st := C.tg_metrics_json((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(buf))), C.size_t(len(buf)), &n)
+		if int(st) == 200 {
+			return buf[:n]
+		}
+		if int(st) != 413 {
+			break
+		}
+		buf = make([]byte, int(n)+4096)
+	}
+	return nil
 }
 
 func coreVersion() string {

@@ -6,32 +6,45 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // publishHandler turns one HTTP request into one Kafka record (the HTTP contract of
 // the design). Server and client mode share it.
 type publishHandler struct {
-	pub        publisher
-	retryAfter int
+	pub          publisher
+	retryAfter   int
+	traceHeaders bool // copy the request's trace context into the record (withTraceContext)
 }
 
 // serve answers r for route rc.
 func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *routeConfig) {
+	started := time.Now()
 	topic, err := topicFor(rc, r.URL.Path)
+	m := metricsFor(topic) // "" when no route allows the topic: such requests share one series; nil when off
+	if m != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() { m.answered(sw.status, started) }()
+	}
+	fail := func(status int, msg string) {
+		logOutcome(status, topic, msg)
+		h.fail(w, status, msg)
+	}
 	if err != nil {
-		h.fail(w, http.StatusNotFound, err.Error())
+		fail(http.StatusNotFound, err.Error())
 		return
 	}
 	if r.Method != http.MethodPost {
-		h.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; use POST", r.Method))
+		fail(http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; use POST", r.Method))
 		return
 	}
 	if msg, ok := jsonContentType(r.Header.Get("Content-Type")); !ok {
-		h.fail(w, http.StatusUnsupportedMediaType, msg)
+		fail(http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	if r.ContentLength > rc.MaxBodyBytes {
-		h.fail(w, http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
+		fail(http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
 		return
 	}
 	var body []byte
@@ -39,22 +52,26 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		buf, err := readBody(r.Body, rc.MaxBodyBytes)
 		defer releaseBody(buf) // after the publish call: the core has copied what it keeps
 		if err != nil {
-			h.fail(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
+			fail(http.StatusBadRequest, "cannot read the request body: "+err.Error())
 			return
 		}
 		body = *buf
+		m.readBytes(len(body))
 	}
 	if int64(len(body)) > rc.MaxBodyBytes {
-		h.fail(w, http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
+		fail(http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		h.fail(w, http.StatusBadRequest, "the request body is empty; send a JSON object")
+		fail(http.StatusBadRequest, "the request body is empty; send a JSON object")
 		return
 	}
 	headersJSON, err := parseMessageHeaders(r.Header.Values(headerHeaders))
+	if err == nil && h.traceHeaders {
+		headersJSON, err = withTraceContext(headersJSON, r.Header)
+	}
 	if err != nil {
-		h.fail(w, http.StatusBadRequest, err.Error())
+		fail(http.StatusBadRequest, err.Error())
 		return
 	}
 	key, _ := messageKey(r.Header)
@@ -65,15 +82,11 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		msg = fmt.Sprintf("the core answered an unknown status %d: %s", status, msg)
 	}
 	if httpCode == http.StatusOK {
+		m.acked(d.Acked)
 		writeOK(w, topic, d)
 		return
 	}
-	if httpCode >= 500 {
-		logError("publish to", topic, "failed:", httpCode, msg)
-	} else {
-		logDebug("publish to", topic, "rejected:", httpCode, msg)
-	}
-	h.fail(w, httpCode, msg)
+	fail(httpCode, msg)
 }
 
 func (h *publishHandler) fail(w http.ResponseWriter, status int, msg string) {
@@ -98,4 +111,15 @@ func jsonContentType(ct string) (string, bool) {
 		return fmt.Sprintf("charset %q is not supported; send UTF-8 JSON", cs), false
 	}
 	return "", true
+}
+
+// statusWriter remembers the status a handler answered with, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }

@@ -51,6 +51,12 @@ func logInfo(v ...interface{}) {
 	}
 }
 
+func logWarning(v ...interface{}) {
+	if l := logger(); l != nil {
+		l.Warning(append([]interface{}{logPrefix}, v...)...)
+	}
+}
+
 func logError(v ...interface{}) {
 	if l := logger(); l != nil {
 		l.Error(append([]interface{}{logPrefix}, v...)...)

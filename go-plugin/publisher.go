@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
-// delivery is where a record landed.
+// delivery is where a record landed, and how long the broker took to acknowledge it.
 type delivery struct {
 	Partition int32
 	Offset    int64
+	Acked     time.Duration // from queueing to the acknowledgement; 0 when unknown
 }
 
 // publisher produces records; implementations are safe for concurrent use.
@@ -58,6 +60,9 @@ func setUp(extra map[string]interface{}, parse func([]byte, func(string) (string
 	if err != nil {
 		logError(err.Error())
 		return nil, nil, err
+	}
+	if cfg.Core == nil { // a server block that only serves metrics and readiness
+		return cfg, nil, nil
 	}
 	pub, err := publisherFor(cfg.Core)
 	if err != nil {

@@ -14,7 +14,8 @@ func TestAppendOKIsJSONMarshal(t *testing.T) {
 		long[i] = "aZ09._-"[i%7]
 	}
 	topics = append(topics, string(long))
-	deliveries := []delivery{{0, 0}, {2, 42}, {-1, -1}, {math.MaxInt32, math.MaxInt64}, {7, 1 << 40}}
+	deliveries := []delivery{{Partition: 0, Offset: 0}, {Partition: 2, Offset: 42}, {Partition: -1, Offset: -1},
+		{Partition: math.MaxInt32, Offset: math.MaxInt64}, {Partition: 7, Offset: 1 << 40}}
 	for _, topic := range topics {
 		if err := checkTopicName(topic); err != nil {
 			t.Fatal(err)

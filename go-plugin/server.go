@@ -16,12 +16,33 @@ func serverFactory(_ context.Context, extra map[string]interface{}, next http.Ha
 	for _, rc := range cfg.Routes {
 		logInfo("serving topics under", rc.Prefix, "(http-server)")
 	}
+	if cfg.MetricsPath != "" {
+		recording.Store(true)
+		logInfo("serving metrics at", cfg.MetricsPath)
+	}
+	if cfg.ReadyPath != "" {
+		logInfo("serving readiness at", cfg.ReadyPath)
+	}
 	return newServerHandler(cfg, pub, next), nil
 }
 
 func newServerHandler(cfg *pluginConfig, pub publisher, next http.Handler) http.Handler {
-	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds}
+	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds, traceHeaders: cfg.TraceHeaders}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			switch r.URL.Path {
+			case cfg.MetricsPath:
+				if cfg.MetricsPath != "" {
+					metricsHandler.ServeHTTP(w, r)
+					return
+				}
+			case cfg.ReadyPath:
+				if cfg.ReadyPath != "" {
+					readyHandler(w, r)
+					return
+				}
+			}
+		}
 		rc, ok := matchRoute(cfg.Routes, r.URL.Path)
 		if !ok {
 			next.ServeHTTP(w, r)

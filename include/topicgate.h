@@ -200,6 +200,19 @@ enum tg_status tg_publisher_flush(const struct tg_publisher *publisher,
                                   size_t errbuf_len);
 
 /**
+ * Writes a JSON snapshot of the core's metrics (schema cache, failed deliveries by status, each
+ * producer's queue and broker connections; README "Observability") into `out`, not
+ * NUL-terminated, and its length into `*len`. If `capacity` is too small nothing is written,
+ * `*len` is the length needed, and the status is 413.
+ *
+ * # Safety
+ * `out` must point to `capacity` writable bytes (or be NULL with `capacity` 0); `len` must be writable.
+ */
+enum tg_status tg_metrics_json(uint8_t *out,
+                               size_t capacity,
+                               size_t *len);
+
+/**
  * The library version, a static NUL-terminated string.
  */
 const char *tg_version(void);

@@ -361,6 +361,9 @@ impl Config {
         // every request. 0 sends records one by one: under load the gateway then spends 10–25% and
         // the broker 2.5× the CPU per record (bench/README.md). 1 ms batches them for ≤1 ms more.
         props.insert("linger.ms".to_owned(), "1".to_owned());
+        // Queue depth and broker connections for metrics and readiness (crate::metrics) come from
+        // librdkafka's statistics; once a second costs it one small JSON document.
+        props.insert("statistics.interval.ms".to_owned(), "1000".to_owned());
         props.extend(self.kafka.properties.clone());
         props.insert("bootstrap.servers".to_owned(), self.kafka.bootstrap_servers.clone());
         props.insert("message.timeout.ms".to_owned(), self.delivery_timeout_ms.to_string());

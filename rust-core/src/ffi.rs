@@ -262,6 +262,30 @@ pub unsafe extern "C" fn tg_publisher_flush(
     })
 }
 
+/// Writes a JSON snapshot of the core's metrics (schema cache, failed deliveries by status, each
+/// producer's queue and broker connections; README "Observability") into `out`, not
+/// NUL-terminated, and its length into `*len`. If `capacity` is too small nothing is written,
+/// `*len` is the length needed, and the status is 413.
+///
+/// # Safety
+/// `out` must point to `capacity` writable bytes (or be NULL with `capacity` 0); `len` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_metrics_json(out: *mut u8, capacity: usize, len: *mut usize) -> tg_status {
+    guarded(std::ptr::null_mut(), 0, || {
+        let len = len.as_mut().ok_or_else(|| Error::bad_request("len: NULL pointer"))?;
+        let json = crate::metrics::snapshot_json();
+        *len = json.len();
+        if json.len() > capacity {
+            return Err(Error::too_large(format!("out: {} bytes needed, {capacity} given", json.len())));
+        }
+        if out.is_null() {
+            return Err(Error::bad_request("out: NULL pointer"));
+        }
+        std::ptr::copy_nonoverlapping(json.as_ptr(), out, json.len());
+        Ok(())
+    })
+}
+
 /// The library version, a static NUL-terminated string.
 #[no_mangle]
 pub extern "C" fn tg_version() -> *const c_char {
@@ -413,6 +437,21 @@ mod tests {
         let s = unsafe { guarded(buf.as_mut_ptr().cast(), buf.len(), || panic!("boom")) };
         assert_eq!(s, tg_status::InternalError);
         assert!(msg(&buf).contains("panicked"));
+    }
+
+    #[test]
+    fn metrics_json_reports_the_length_it_needs() {
+        let mut len = 0usize;
+        assert_eq!(unsafe { tg_metrics_json(std::ptr::null_mut(), 0, &mut len) }, tg_status::PayloadTooLarge);
+        assert!(len > 2);
+        let mut buf = vec![0u8; len + 64];
+        assert_eq!(unsafe { tg_metrics_json(buf.as_mut_ptr(), buf.len(), &mut len) }, tg_status::Ok);
+        let v: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert!(v["schema"]["hits"].is_u64() && v["producers"].is_array(), "{v}");
+        assert_eq!(
+            unsafe { tg_metrics_json(buf.as_mut_ptr(), buf.len(), std::ptr::null_mut()) },
+            tg_status::BadRequest
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ffi;
 pub mod headers;
 mod logging;
+pub mod metrics;
 pub mod producer;
 pub mod publisher;
 pub mod registry;

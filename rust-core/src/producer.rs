@@ -18,6 +18,7 @@ use rdkafka::Message;
 use crate::aws::{self, AwsSettings};
 use crate::completion::CompletionQueue;
 use crate::error::{Error, Result};
+use crate::metrics::{self, ProducerState};
 use crate::runtime;
 use crate::security::AuthConfig;
 
@@ -74,10 +75,12 @@ pub struct Context {
     owner: OnceLock<Weak<Producer>>,
     /// Whether the fatal error was logged (the error callback and a publish may both see it first).
     fatal_logged: AtomicBool,
+    /// The producer's state for metrics, from librdkafka's statistics; shared by its generations.
+    state: Arc<ProducerState>,
 }
 
 impl Context {
-    fn new(timeout: Duration, msk_iam: Option<Arc<MskIam>>, generation: u64) -> Context {
+    fn new(timeout: Duration, msk_iam: Option<Arc<MskIam>>, generation: u64, state: Arc<ProducerState>) -> Context {
         Context {
             timeout,
             msk_iam,
@@ -85,6 +88,7 @@ impl Context {
             generation,
             owner: OnceLock::new(),
             fatal_logged: AtomicBool::new(false),
+            state,
         }
     }
 
@@ -160,6 +164,10 @@ fn is_auth_error(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 
 impl ClientContext for Context {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.state.update(&statistics);
+    }
 
     fn generate_oauth_token(
         &self,
@@ -239,6 +247,9 @@ impl ProducerContext for Context {
                 }
             }
         };
+        if let Err(e) = &outcome {
+            metrics::count_delivery_error(e.status);
+        }
         reply.answer(outcome);
     }
 }
@@ -331,6 +342,8 @@ pub struct Producer {
     timeout: Duration,
     /// This producer, for the instances it creates (they ask it to replace them).
     me: Weak<Producer>,
+    /// What its librdkafka statistics say, for metrics and readiness.
+    state: Arc<ProducerState>,
 }
 
 /// One librdkafka producer instance; `number` counts replacements (0 for the first).
@@ -377,7 +390,8 @@ impl Producer {
             }
             _ => None,
         };
-        let first = Generation::create(&config, msk_iam.clone(), timeout, 0)
+        let state = ProducerState::register(properties.get("bootstrap.servers").map_or("", String::as_str));
+        let first = Generation::create(&config, msk_iam.clone(), timeout, 0, state.clone())
             .map_err(|e| Error::bad_request(format!("config: kafka.properties: {}", redact_creation_error(&e))))?;
         let producer = Arc::new_cyclic(|me| Producer {
             current: RwLock::new(Arc::new(first)),
@@ -385,6 +399,7 @@ impl Producer {
             msk_iam,
             timeout,
             me: me.clone(),
+            state,
         });
         let _ = producer.current_generation().inner.context().owner.set(producer.me.clone());
         producers.insert(key, Arc::downgrade(&producer));
@@ -518,12 +533,13 @@ impl Producer {
             return Ok(current.clone());
         }
         let number = failed + 1;
-        let fresh = Generation::create(&self.config, self.msk_iam.clone(), self.timeout, number).map_err(|e| {
-            Error::unavailable(format!(
-                "Kafka producer hit a fatal error and a new one could not be created: {}",
-                redact_creation_error(&e)
-            ))
-        })?;
+        let fresh = Generation::create(&self.config, self.msk_iam.clone(), self.timeout, number, self.state.clone())
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "Kafka producer hit a fatal error and a new one could not be created: {}",
+                    redact_creation_error(&e)
+                ))
+            })?;
         let _ = fresh.inner.context().owner.set(self.me.clone());
         let old = std::mem::replace(&mut *current, Arc::new(fresh));
         let fresh = current.clone();
@@ -540,8 +556,10 @@ impl Generation {
         msk_iam: Option<Arc<MskIam>>,
         timeout: Duration,
         number: u64,
+        state: Arc<ProducerState>,
     ) -> std::result::Result<Generation, KafkaError> {
-        let inner: ThreadedProducer<Context> = config.create_with_context(Context::new(timeout, msk_iam, number))?;
+        let context = Context::new(timeout, msk_iam, number, state);
+        let inner: ThreadedProducer<Context> = config.create_with_context(context)?;
         Ok(Generation { inner, number })
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{MessageType, SchemaVersion};
 use crate::error::{Error, Result, Status};
+use crate::metrics::{self, SCHEMA};
 use crate::registry::Registry;
 use crate::runtime;
 use crate::schema::{self, CompiledSchema};
@@ -27,6 +28,8 @@ pub struct CacheKey {
 
 struct Slot {
     schema: RwLock<Arc<CompiledSchema>>,
+    /// Milliseconds since `EPOCH` when the registry last gave (or confirmed) this schema.
+    fetched_ms: AtomicU64,
     /// Milliseconds since `EPOCH` after which a refresh is due; `u64::MAX` for pinned versions.
     refresh_due_ms: AtomicU64,
     refreshing: AtomicBool,
@@ -65,11 +68,17 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
     let cached = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
     if let Some(slot) = cached {
         let schema = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed) && !slot.refreshing.swap(true, Ordering::AcqRel) {
-            spawn_refresh(registry.clone(), key.clone(), slot, refresh_interval);
+        if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed) {
+            SCHEMA.stale_served.fetch_add(1, Ordering::Relaxed);
+            if !slot.refreshing.swap(true, Ordering::AcqRel) {
+                spawn_refresh(registry.clone(), key.clone(), slot, refresh_interval);
+            }
+        } else {
+            SCHEMA.hits.fetch_add(1, Ordering::Relaxed);
         }
         return Ok(schema);
     }
+    SCHEMA.misses.fetch_add(1, Ordering::Relaxed);
     if let Some(e) = remembered_miss(key) {
         return Err(e);
     }
@@ -87,6 +96,7 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
     };
     let slot = Arc::new(Slot {
         schema: RwLock::new(schema.clone()),
+        fetched_ms: AtomicU64::new(now_ms()),
         refresh_due_ms: AtomicU64::new(due),
         refreshing: AtomicBool::new(false),
     });
@@ -118,8 +128,31 @@ fn remember_miss(key: &CacheKey, e: &Error, ttl: Duration) {
 }
 
 fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledSchema> {
-    let text = runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })??;
-    schema::compile(&text, &key.message_type)
+    SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
+    let compiled = runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })
+        .and_then(|fetched| fetched)
+        .and_then(|text| schema::compile(&text, &key.message_type));
+    // A schema the registry does not have is an answer, not a failure to fetch.
+    if matches!(&compiled, Err(e) if e.status != Status::NotFound) {
+        SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    compiled
+}
+
+/// The schemas in the cache, for metrics: name, version in use and age.
+pub fn cached() -> Vec<metrics::CachedSchema> {
+    let now = now_ms();
+    let cache = CACHE.read().unwrap_or_else(|p| p.into_inner());
+    let mut all: Vec<_> = cache
+        .iter()
+        .map(|(key, slot)| metrics::CachedSchema {
+            name: key.schema_name.clone(),
+            version: slot.schema.read().unwrap_or_else(|p| p.into_inner()).version_number,
+            age_seconds: now.saturating_sub(slot.fetched_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
+        })
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
 }
 
 fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interval: Duration) {
@@ -131,12 +164,17 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         }
     };
     handle.spawn(async move {
+        SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = registry.fetch(&key.schema_name, key.version).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         let next_due = match fetched {
-            Ok(text) if schema::fingerprint(&text) == current.fingerprint => interval,
+            Ok(text) if schema::fingerprint(&text) == current.fingerprint => {
+                slot.fetched_ms.store(now_ms(), Ordering::Relaxed);
+                interval
+            }
             Ok(text) => match schema::compile(&text, &key.message_type) {
                 Ok(new) => {
+                    slot.fetched_ms.store(now_ms(), Ordering::Relaxed);
                     log::info!(
                         "schema `{}` refreshed to version {}",
                         key.schema_name,
@@ -146,11 +184,13 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
                     interval
                 }
                 Err(e) => {
+                    SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
                     log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
                     retry_delay(interval)
                 }
             },
             Err(e) => {
+                SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
                 retry_delay(interval)
             }

@@ -378,10 +378,10 @@ class Gateway:
         return result
 
 
-@pytest.fixture(scope="session")
-def gw():
-    tmp = Path(tempfile.mkdtemp(prefix="topicgate-e2e-"))
-    g = Gateway(tmp)
+def running(gateway_class, prefix):
+    """Starts a gateway_class(tmp) in a new temp dir, yields it, stops it (for session fixtures)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    g = gateway_class(tmp)
     _state["gateway"] = g
     try:
         g.start()
@@ -393,6 +393,11 @@ def gw():
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gw():
+    yield from running(Gateway, "topicgate-e2e-")
 
 
 _state = {}

@@ -176,6 +176,22 @@ class FaultGateway(e2e.Gateway):
             raise AssertionError(f"the gateway did not exit within {timeout} s of SIGTERM:\n{self.log()}")
 
 
+def metrics(gw):
+    """{(sample name, frozenset(labels)): value} of one scrape of the plugin's metrics, parsed by
+    prometheus_client (an independent parser)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    r = gw.request("GET", "/__topicgate/metrics")
+    assert r.status == 200, r
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(r.body.decode()) for s in fam.samples}
+
+
+def metric(snap, name, **labels):
+    """The sample `name` whose labels include `labels` (summed if several match)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in snap.items() if n == name and want <= set(ls))
+
+
 def start_gateway(tmp, topics, core, retry_after=3):
     gw = FaultGateway(tmp, topics, core, retry_after)
     gw.start()

@@ -8,7 +8,7 @@ import uuid
 
 import boto3
 
-from faultkit import CLASSIC_PROTO, read_topic, wait_for
+from faultkit import CLASSIC_PROTO, metric, metrics, read_topic, wait_for
 
 REGISTRY = "topicgate-faults"
 REFRESH_MS = 2000
@@ -61,6 +61,7 @@ def test_registry_outage_serves_cached_schemas_and_picks_up_new_versions(servers
 
     r = publish(cached, "warm")
     assert r.status == 200, r  # the cache is warm
+    before = metrics(gw)
     port = servers.glue_port()
     servers.stop_glue()
     try:
@@ -73,6 +74,16 @@ def test_registry_outage_serves_cached_schemas_and_picks_up_new_versions(servers
                  "a failed background refresh logged while the registry is down")
         r = publish(cached, "outage-after-refresh")
         assert r.status == 200, r
+        # The metrics say so: stale schemas served, failed registry fetches, the schema's age growing.
+        during = metrics(gw)
+        stale = metric(during, "topicgate_schema_lookups_total", outcome="stale_served") - \
+            metric(before, "topicgate_schema_lookups_total", outcome="stale_served")
+        failures = metric(during, "topicgate_schema_registry_fetch_failures_total") - \
+            metric(before, "topicgate_schema_registry_fetch_failures_total")
+        assert stale >= 1 and failures >= 1, (stale, failures)
+        assert metric(during, "topicgate_schema_age_seconds", schema=cached) > REFRESH_MS / 1000, during
+        figures.update({"stale schemas served while the registry was down": stale,
+                        "failed registry fetches": failures})
         # Never seen: nothing cached, the registry is down: 503, retriable.
         r = publish(unseen, "never-seen")
         assert r.status == 503, r

@@ -11,9 +11,7 @@ import copy
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -107,25 +105,9 @@ class FeatureGateway(e2e.Gateway):
 
 @pytest.fixture(scope="session")
 def kd():
-    tmp = Path(tempfile.mkdtemp(prefix="topicgate-krakend-"))
-    g = FeatureGateway(tmp)
-    _state["gateway"] = g
-    try:
-        g.start()
-        yield g
-    finally:
-        g.stop()
-        _state.pop("gateway", None)
-        shutil.rmtree(tmp, ignore_errors=True)
+    yield from e2e.running(FeatureGateway, "topicgate-krakend-")
 
 
-_state = {}
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    g = _state.get("gateway")
-    if rep.failed and g is not None and rep.when in ("setup", "call"):
-        rep.sections.append(("gateway log (" + str(g.log_path) + ")", g.log()))
+# A failed test shows the gateway's log: tests/e2e/conftest.py's hook (already a hookwrapper),
+# over the state e2e.running keeps.
+pytest_runtest_makereport = e2e.pytest_runtest_makereport

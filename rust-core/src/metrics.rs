@@ -1,0 +1,213 @@
+//! Counters and gauges the core keeps for the host to export (`tg_metrics_json`): schema cache
+//! outcomes, failed deliveries by status, and each producer's state from librdkafka's statistics.
+//!
+//! The publish path only adds to atomics here; everything else (walking the schema cache, reading
+//! the producers' last statistics, building JSON) happens when the host asks for a snapshot.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Status;
+
+/// Schema cache outcomes since the process started.
+#[derive(Debug, Default)]
+pub struct SchemaCounters {
+    /// Lookups answered from the cache with a fresh schema.
+    pub hits: AtomicU64,
+    /// Lookups that had to fetch the schema (nothing cached).
+    pub misses: AtomicU64,
+    /// Lookups answered from the cache with a schema whose refresh was due.
+    pub stale_served: AtomicU64,
+    /// Fetches from the registry (first fetches and background refreshes).
+    pub fetches: AtomicU64,
+    /// Fetches that failed (registry unreachable, refused, or a schema that does not compile).
+    pub fetch_failures: AtomicU64,
+}
+
+/// The process's schema cache counters.
+pub static SCHEMA: LazyLock<SchemaCounters> = LazyLock::new(SchemaCounters::default);
+
+/// Statuses a failed delivery can have (`delivery_errors` in the snapshot, by status).
+const DELIVERY_STATUSES: [Status; 5] =
+    [Status::BadRequest, Status::PayloadTooLarge, Status::InternalError, Status::Unavailable, Status::Timeout];
+
+static DELIVERY_ERRORS: [AtomicU64; DELIVERY_STATUSES.len()] = [const { AtomicU64::new(0) }; DELIVERY_STATUSES.len()];
+
+/// Counts a record the broker did not acknowledge, by the status it was answered with.
+pub fn count_delivery_error(status: Status) {
+    let i = DELIVERY_STATUSES.iter().position(|s| *s == status).unwrap_or(2); // unknown: as 500
+    DELIVERY_ERRORS[i].fetch_add(1, Ordering::Relaxed);
+}
+
+/// One producer's state as its last librdkafka statistics told it (`statistics.interval.ms`).
+#[derive(Debug)]
+pub struct ProducerState {
+    /// Numbers producers in the order they were created (one per distinct `kafka` config).
+    pub id: u64,
+    /// The brokers it was configured with, to name it in readiness answers.
+    pub bootstrap: String,
+    stats_at: Mutex<Option<Instant>>,
+    queue_messages: AtomicI64,
+    queue_bytes: AtomicI64,
+    brokers: AtomicI64,
+    brokers_up: AtomicI64,
+    retries: AtomicI64,
+    request_errors: AtomicI64,
+}
+
+/// Live producers' states; an entry dies with its producer.
+static PRODUCERS: LazyLock<Mutex<Vec<Weak<ProducerState>>>> = LazyLock::new(Default::default);
+
+impl ProducerState {
+    /// A new, registered state for a producer of `bootstrap`.
+    pub fn register(bootstrap: &str) -> Arc<ProducerState> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let state = Arc::new(ProducerState {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            bootstrap: bootstrap.to_owned(),
+            stats_at: Mutex::new(None),
+            queue_messages: AtomicI64::new(0),
+            queue_bytes: AtomicI64::new(0),
+            brokers: AtomicI64::new(0),
+            brokers_up: AtomicI64::new(0),
+            retries: AtomicI64::new(0),
+            request_errors: AtomicI64::new(0),
+        });
+        let mut all = PRODUCERS.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&state));
+        state
+    }
+
+    /// Takes in one librdkafka statistics report (rdkafka's decoded form).
+    pub fn update(&self, stats: &rdkafka::Statistics) {
+        // The brokers from the bootstrap list ("configured") and those learnt from metadata; not
+        // librdkafka's internal and logical ones, which never connect. librdkafka connects sparsely:
+        // an idle producer may hold its only connection through a bootstrap entry.
+        let brokers: Vec<_> =
+            stats.brokers.values().filter(|b| b.source == "configured" || b.source == "learned").collect();
+        self.queue_messages.store(stats.msg_cnt as i64, Ordering::Relaxed);
+        self.queue_bytes.store(stats.msg_size as i64, Ordering::Relaxed);
+        self.brokers.store(brokers.len() as i64, Ordering::Relaxed);
+        self.brokers_up.store(brokers.iter().filter(|b| b.state == "UP").count() as i64, Ordering::Relaxed);
+        self.retries.store(brokers.iter().map(|b| b.txretries as i64).sum(), Ordering::Relaxed);
+        self.request_errors.store(brokers.iter().map(|b| (b.txerrs + b.rxerrs) as i64).sum(), Ordering::Relaxed);
+        *self.stats_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn snapshot(&self) -> ProducerSnapshot {
+        let at = *self.stats_at.lock().unwrap_or_else(|p| p.into_inner());
+        ProducerSnapshot {
+            id: self.id,
+            bootstrap: self.bootstrap.clone(),
+            stats_age_seconds: at.map(|t| t.elapsed().as_secs_f64()),
+            queue_messages: self.queue_messages.load(Ordering::Relaxed),
+            queue_bytes: self.queue_bytes.load(Ordering::Relaxed),
+            brokers: self.brokers.load(Ordering::Relaxed),
+            brokers_up: self.brokers_up.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            request_errors: self.request_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A cached schema as the snapshot shows it.
+#[derive(Debug, Serialize)]
+pub struct CachedSchema {
+    /// Schema name in its registry.
+    pub name: String,
+    /// The registry's version number (Glue), `null` for a file.
+    pub version: Option<i64>,
+    /// Seconds since it was fetched (or last confirmed unchanged by a refresh).
+    pub age_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct ProducerSnapshot {
+    id: u64,
+    bootstrap: String,
+    /// Seconds since the last statistics report; `null` before the first.
+    stats_age_seconds: Option<f64>,
+    queue_messages: i64,
+    queue_bytes: i64,
+    brokers: i64,
+    brokers_up: i64,
+    retries: i64,
+    request_errors: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct SchemaSnapshot {
+    hits: u64,
+    misses: u64,
+    stale_served: u64,
+    fetches: u64,
+    fetch_failures: u64,
+    cached: Vec<CachedSchema>,
+}
+
+#[derive(Debug, Serialize)]
+struct Snapshot {
+    schema: SchemaSnapshot,
+    /// Failed deliveries by HTTP status, e.g. `{"503": 2, "504": 1}` (zeros left out).
+    delivery_errors: std::collections::BTreeMap<String, u64>,
+    producers: Vec<ProducerSnapshot>,
+}
+
+/// Everything above as one JSON document (the format of `tg_metrics_json`).
+pub fn snapshot_json() -> String {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let producers = PRODUCERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .map(|p| p.snapshot())
+        .collect();
+    let delivery_errors = DELIVERY_STATUSES
+        .iter()
+        .zip(&DELIVERY_ERRORS)
+        .filter(|(_, n)| load(n) > 0)
+        .map(|(s, n)| (s.code().to_string(), load(n)))
+        .collect();
+    let snapshot = Snapshot {
+        schema: SchemaSnapshot {
+            hits: load(&SCHEMA.hits),
+            misses: load(&SCHEMA.misses),
+            stale_served: load(&SCHEMA.stale_served),
+            fetches: load(&SCHEMA.fetches),
+            fetch_failures: load(&SCHEMA.fetch_failures),
+            cached: crate::schema_cache::cached(),
+        },
+        delivery_errors,
+        producers,
+    };
+    serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_counts_delivery_errors_by_status_and_lists_live_producers() {
+        count_delivery_error(Status::Timeout);
+        count_delivery_error(Status::Timeout);
+        count_delivery_error(Status::Unavailable);
+        let p = ProducerState::register("metrics-test:9092");
+        let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
+        assert!(v["delivery_errors"]["504"].as_u64().unwrap() >= 2, "{v}");
+        assert!(v["delivery_errors"]["503"].as_u64().unwrap() >= 1, "{v}");
+        let mine = |v: &serde_json::Value| {
+            v["producers"].as_array().unwrap().iter().any(|p| p["bootstrap"] == "metrics-test:9092")
+        };
+        assert!(mine(&v), "{v}");
+        assert!(v["producers"][0]["stats_age_seconds"].is_null() || mine(&v));
+        drop(p);
+        let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
+        assert!(!mine(&v), "a dropped producer is still listed: {v}");
+    }
+}
