@@ -171,7 +171,7 @@ func (c *corePublisher) poll() {
 			cp := &batch[i]
 			o := outcome{status: int(cp.status)}
 			if o.status == 200 {
-				o.d = delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset)}
+				o.d = delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset), Bytes: int(cp.value_len)}
 			} else {
 				o.msg = C.GoString(&cp.message[0])
 			}

@@ -82,7 +82,7 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		msg = fmt.Sprintf("the core answered an unknown status %d: %s", status, msg)
 	}
 	if httpCode == http.StatusOK {
-		m.acked(d.Acked)
+		m.acked(d)
 		writeOK(w, topic, d)
 		return
 	}

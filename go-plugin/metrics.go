@@ -43,10 +43,14 @@ var (
 		Name: metricsPrefix + "request_body_bytes_total",
 		Help: "Bytes of request bodies read, by topic.",
 	}, []string{"topic"})
+	producedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "produced_bytes_total",
+		Help: "Bytes of record values the broker acknowledged (Protobuf, with Glue framing if configured), by topic.",
+	}, []string{"topic"})
 )
 
 func init() {
-	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, coreCollector{})
+	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, producedBytes, coreCollector{})
 	// Go runtime (goroutines, OS threads, heap) and process (/proc: RSS, CPU, open fds), as
 	// topicgate_go_* and topicgate_process_*.
 	prefixed := prometheus.WrapRegistererWithPrefix(metricsPrefix, registry)
@@ -59,6 +63,7 @@ type topicMetrics struct {
 	duration prometheus.Observer
 	ack      prometheus.Observer
 	body     prometheus.Counter
+	produced prometheus.Counter
 	topic    string
 	statuses sync.Map // HTTP status (int) -> prometheus.Counter
 }
@@ -82,6 +87,7 @@ func metricsFor(topic string) *topicMetrics {
 		duration: requestDuration.WithLabelValues(topic),
 		ack:      ackDuration.WithLabelValues(topic),
 		body:     bodyBytes.WithLabelValues(topic),
+		produced: producedBytes.WithLabelValues(topic),
 		topic:    topic,
 	})
 	return m.(*topicMetrics)
@@ -107,11 +113,15 @@ func (m *topicMetrics) readBytes(n int) {
 	}
 }
 
-// acked observes a broker acknowledgement's latency.
-func (m *topicMetrics) acked(d time.Duration) {
-	if m != nil && d > 0 {
-		m.ack.Observe(d.Seconds())
+// acked counts an acknowledged record: its latency and its value's bytes.
+func (m *topicMetrics) acked(d delivery) {
+	if m == nil {
+		return
 	}
+	if d.Acked > 0 {
+		m.ack.Observe(d.Acked.Seconds())
+	}
+	m.produced.Add(float64(d.Bytes))
 }
 
 // metricsHandler serves the registry: Prometheus text, or OpenMetrics when the scraper asks for it.

@@ -12,6 +12,7 @@ type delivery struct {
 	Partition int32
 	Offset    int64
 	Acked     time.Duration // from queueing to the acknowledgement; 0 when unknown
+	Bytes     int           // bytes of the value as produced (0: dry run, or unknown)
 }
 
 // publisher produces records; implementations are safe for concurrent use.

@@ -95,6 +95,10 @@ typedef struct tg_completion {
    * Empty on 200, otherwise the error text, truncated safely and NUL-terminated.
    */
   char message[TG_COMPLETION_MESSAGE_LEN];
+  /**
+   * On 200, the bytes of the record's value as produced (framing included; 0 for a dry run).
+   */
+  size_t value_len;
 } tg_completion;
 
 #ifdef __cplusplus

@@ -18,6 +18,8 @@ pub struct Completion {
     pub token: u64,
     /// Where the record landed, or why it did not.
     pub outcome: Result<Delivery>,
+    /// Bytes of the record's value as produced (0 when nothing was produced: dry run).
+    pub value_len: usize,
 }
 
 /// A queue of completions that one or more pollers drain; cheap to share behind an `Arc`.
@@ -29,8 +31,8 @@ pub struct CompletionQueue {
 
 impl CompletionQueue {
     /// Adds one outcome and wakes a waiting poller.
-    pub fn push(&self, token: u64, outcome: Result<Delivery>) {
-        self.lock().push_back(Completion { token, outcome });
+    pub fn push(&self, token: u64, value_len: usize, outcome: Result<Delivery>) {
+        self.lock().push_back(Completion { token, outcome, value_len });
         self.arrived.notify_one();
     }
 
@@ -74,7 +76,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(q.take(&mut out, 8, Duration::from_millis(20)), 0);
         for token in 1..=5 {
-            q.push(token, Ok(Delivery { partition: 0, offset: token as i64 }));
+            q.push(token, 0, Ok(Delivery { partition: 0, offset: token as i64 }));
         }
         assert_eq!(q.take(&mut out, 3, Duration::ZERO), 3);
         assert_eq!(q.take(&mut out, 0, Duration::ZERO), 0);
@@ -89,12 +91,12 @@ mod tests {
             let q = q.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
-                q.push(7, Err(crate::Error::timeout("late")));
+                q.push(7, 0, Err(crate::Error::timeout("late")));
             })
         };
         let mut out = Vec::new();
         assert_eq!(q.take(&mut out, 4, Duration::from_secs(30)), 1);
-        assert_eq!(out[0], Completion { token: 7, outcome: Err(crate::Error::timeout("late")) });
+        assert_eq!(out[0], Completion { token: 7, outcome: Err(crate::Error::timeout("late")), value_len: 0 });
         pusher.join().unwrap();
     }
 }

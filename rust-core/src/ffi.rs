@@ -82,6 +82,8 @@ pub struct tg_completion {
     pub delivery: tg_delivery,
     /// Empty on 200, otherwise the error text, truncated safely and NUL-terminated.
     pub message: [c_char; TG_COMPLETION_MESSAGE_LEN],
+    /// On 200, the bytes of the record's value as produced (framing included; 0 for a dry run).
+    pub value_len: usize,
 }
 
 /// Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
@@ -227,6 +229,7 @@ pub unsafe extern "C" fn tg_publisher_completions(
         for (i, completion) in taken.into_iter().enumerate() {
             let slot = &mut *out.add(i);
             slot.token = completion.token;
+            slot.value_len = completion.value_len;
             match completion.outcome {
                 Ok(d) => {
                     slot.status = tg_status::Ok;

@@ -49,6 +49,8 @@ pub enum Reply {
         queue: Arc<CompletionQueue>,
         /// The caller's name for the record.
         token: u64,
+        /// Bytes of the record's value, reported with its outcome (for metrics).
+        value_len: usize,
     },
 }
 
@@ -57,7 +59,7 @@ impl Reply {
         match self {
             // The publisher may have given up waiting; then nobody needs the answer.
             Reply::Wait(sender) => drop(sender.send(outcome)),
-            Reply::Queue { queue, token } => queue.push(token, outcome),
+            Reply::Queue { queue, token, value_len } => queue.push(token, value_len, outcome),
         }
     }
 }

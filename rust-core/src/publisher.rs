@@ -74,11 +74,11 @@ impl Publisher {
         let value = self.encode(record)?;
         match &self.producer {
             Some(producer) => {
-                let reply = Reply::Queue { queue: self.completions.clone(), token };
+                let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
                 producer.enqueue(record.topic, &value, record.key, record.headers, reply)
             }
             None => {
-                self.completions.push(token, Ok(Delivery::DRY_RUN));
+                self.completions.push(token, 0, Ok(Delivery::DRY_RUN));
                 Ok(())
             }
         }
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(publisher.start(&record(r#"{"s":2}"#), 8).unwrap_err().status, crate::Status::BadRequest);
         let mut done = Vec::new();
         assert_eq!(publisher.completions(&mut done, 8, Duration::from_millis(100)), 1);
-        assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN) }]);
+        assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN), value_len: 0 }]);
         publisher.flush(Duration::from_millis(1)).unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }

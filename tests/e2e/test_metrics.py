@@ -5,7 +5,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import CLASSIC_BODY
+from conftest import CLASSIC_BODY, CLASSIC_VALUE
 
 METRICS = "/__topicgate/metrics"
 READY = "/__topicgate/ready"
@@ -44,6 +44,7 @@ def test_counters_move_by_exactly_what_was_answered(gw):
     assert d("topicgate_request_duration_seconds_count", topic=gw.topic) == ok + 1 + bad
     assert d("topicgate_broker_ack_duration_seconds_count", topic=gw.topic) == ok + 1
     assert d("topicgate_request_body_bytes_total", topic=gw.topic) == (ok + 1) * len(CLASSIC_BODY) + bad * len(bad_body)
+    assert d("topicgate_produced_bytes_total", topic=gw.topic) == (ok + 1) * len(CLASSIC_VALUE)
     # Buckets are cumulative and end with +Inf = count.
     assert value(after, "topicgate_request_duration_seconds_bucket", topic=gw.topic, le="+Inf") == \
         value(after, "topicgate_request_duration_seconds_count", topic=gw.topic)
