@@ -1,5 +1,5 @@
-# make bench: topicgate against its ceiling, a KrakenD-pubsub stand-in, the C ABI and a bare
-# rdkafka producer, in one run (bench/run.py; how to read it: bench/README.md).
+# make bench: topicgate against its ceiling, KrakenD's built-in Kafka publisher (a stand-in plugin
+# on kdhost), the C ABI and a bare rdkafka producer, in one run (bench/run.py; how to read it: bench/README.md).
 # BENCH_SECONDS=N sets each step's length, BENCH_ROUNDS=N the saturation rounds (medians are
 # reported), BENCH_CONCURRENCY the closed-loop levels. The load generator (vegeta, a Go module) is
 # installed into $(BENCH_TOOLS) the first time. `make bench-core` (criterion) stays separate.
@@ -26,7 +26,7 @@ $(VEGETA):
 
 # rdkafka-bare is built together with the core: on its own, cargo would resolve its dependencies'
 # features apart (cc, log, futures) and build librdkafka a second time. core_ffi links the static
-# core. The pubsub stand-in is a client plugin for the same host as topicgate.so, in its own Go
+# core. The pubsub stand-in (used on kdhost only) is a client plugin for the same host as topicgate.so, in its own Go
 # module (gocloud.dev, sarama), built with the same flags as the host.
 bench-bins: core-release
 	@mkdir -p $(BENCH_BIN)
