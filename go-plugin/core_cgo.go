@@ -21,7 +21,6 @@ static tg_status topicgate_install_log(int32_t max_level) {
 import "C"
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -96,7 +95,7 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 		C.uint64_t(token), &w.errbuf[0], C.size_t(len(w.errbuf)))
 	if int(st) != 200 {
 		c.take(token) // not queued: this is the final answer and no completion will come
-		msg := cString(w.errbuf[:])
+		msg := C.GoString(&w.errbuf[0])
 		waiters.Put(w)
 		return int(st), delivery{}, msg
 	}
@@ -111,26 +110,28 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 	}
 	select {
 	case o := <-w.done:
-		w.release()
-		o.d.Acked = time.Since(queued)
-		return o.status, o.d, o.msg
+		return w.answer(o, queued)
 	case <-ctx.Done():
 	case <-early:
 	}
 	if c.take(token) == nil {
 		// The poller took the outcome first and is handing it over (a buffered send): use it.
-		o := <-w.done
-		w.release()
-		o.d.Acked = time.Since(queued)
-		return o.status, o.d, o.msg
+		return w.answer(<-w.done, queued)
 	}
 	w.release() // unregistered: nothing will be sent on w.done any more
 	return 504, delivery{}, endedMessage(ctx)
 }
 
+// answer releases w and returns its record's outcome, timed from queued.
+func (w *waiter) answer(o outcome, queued time.Time) (int, delivery, string) {
+	w.release()
+	o.d.Acked = time.Since(queued)
+	return o.status, o.d, o.msg
+}
+
 // waiter is what a request waits on: the channel its outcome comes on, the timer of its early
 // answer, and the buffer for the core's error message. Pooled, so that a publish allocates none
-// of them (the error buffer would escape to the heap as a cgo argument).
+// of them (an error buffer on the stack would escape to the heap as a cgo argument).
 type waiter struct {
 	done   chan outcome
 	timer  *time.Timer
@@ -210,15 +211,6 @@ func stringPtr(s string) *C.uint8_t {
 	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s)))
 }
 
-// cString copies the NUL-terminated text in buf (an error buffer the core filled) into a string.
-func cString(buf []C.char) string {
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
-}
-
 var installLogOnce sync.Once
 
 // installCoreLog routes the core's log records to KrakenD's logger (once per process).
@@ -233,7 +225,7 @@ func coreMetricsJSON() []byte {
 	buf := make([]byte, 16<<10)
 	for range 4 { // the snapshot may grow between the two calls
 		var n C.size_t
-		st := C.tg_metrics_json((*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(buf))), C.size_t(len(buf)), &n)
+		st := C.tg_metrics_json(bytesPtr(buf), C.size_t(len(buf)), &n)
 		if int(st) == 200 {
 			return buf[:n]
 		}

@@ -15,9 +15,10 @@ var traceHeaders = [...]string{"traceparent", "tracestate", "baggage"}
 // not a valid W3C traceparent is left out, and its tracestate with it (as W3C says to ignore both).
 func withTraceContext(headersJSON []byte, h http.Header) ([]byte, error) {
 	var found map[string]string
+	traced := validTraceparent(h.Get("traceparent"))
 	for _, name := range traceHeaders {
 		v := h.Get(name)
-		if v == "" || (name != "baggage" && !validTraceparent(h.Get("traceparent"))) {
+		if v == "" || (name != "baggage" && !traced) {
 			continue
 		}
 		if found == nil {

@@ -167,28 +167,24 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = registry.fetch(&key.schema_name, key.version).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let next_due = match fetched {
-            Ok(text) if schema::fingerprint(&text) == current.fingerprint => {
+        // None: the registry gave the schema in use again, unchanged.
+        let refreshed = fetched.and_then(|text| match schema::fingerprint(&text) == current.fingerprint {
+            true => Ok(None),
+            false => schema::compile(&text, &key.message_type).map(Some),
+        });
+        let next_due = match refreshed {
+            Ok(changed) => {
                 slot.fetched_ms.store(now_ms(), Ordering::Relaxed);
-                interval
-            }
-            Ok(text) => match schema::compile(&text, &key.message_type) {
-                Ok(new) => {
-                    slot.fetched_ms.store(now_ms(), Ordering::Relaxed);
+                if let Some(new) = changed {
                     log::info!(
                         "schema `{}` refreshed to version {}",
                         key.schema_name,
                         new.version_number.map_or("(file)".to_owned(), |n| n.to_string())
                     );
                     *slot.schema.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
-                    interval
                 }
-                Err(e) => {
-                    SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
-                    retry_delay(interval)
-                }
-            },
+                interval
+            }
             Err(e) => {
                 SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);

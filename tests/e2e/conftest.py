@@ -331,6 +331,15 @@ class Gateway:
     def post(self, path, body=CLASSIC_BODY, headers=None):
         return self.request("POST", path, body=body, headers=CLASSIC_HEADERS if headers is None else headers)
 
+    def metrics(self):
+        """{(sample name, frozenset(labels)): value} of one scrape of the plugin's metrics, parsed by
+        prometheus_client (an independent parser)."""
+        from prometheus_client.parser import text_string_to_metric_families
+        r = self.request("GET", "/__topicgate/metrics")
+        assert r.status == 200, r
+        return {(s.name, frozenset(s.labels.items())): s.value
+                for fam in text_string_to_metric_families(r.body.decode()) for s in fam.samples}
+
     # ---- Kafka, through Kafka's own Java client ---------------------------------------
 
     def _java(self, *args):
@@ -376,6 +385,13 @@ class Gateway:
             assert p.returncode == 0 and totals, f"ReadBack --count {t} failed ({p.returncode}): {err.decode(errors='replace')}"
             result[t] = totals[0]
         return result
+
+
+def metric(snap, name, **labels):
+    """The sample `name` of a Gateway.metrics() snapshot whose labels include `labels` (summed if
+    several match; 0 if none)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in snap.items() if n == name and want <= set(ls))
 
 
 def running(gateway_class, prefix):

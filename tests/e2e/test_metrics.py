@@ -3,9 +3,7 @@ port, parsed by an independent parser (prometheus_client's)."""
 
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from conftest import CLASSIC_BODY, CLASSIC_VALUE
+from conftest import CLASSIC_BODY, CLASSIC_VALUE, metric
 
 METRICS = "/__topicgate/metrics"
 READY = "/__topicgate/ready"
@@ -17,19 +15,8 @@ def scrape(gw, accept=None):
     return r
 
 
-def samples(gw):
-    """{(sample name, frozenset(labels)): value} of one scrape."""
-    text = scrape(gw).body.decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
-
-
-def value(snap, name, **labels):
-    return snap.get((name, frozenset(labels.items())), 0.0)
-
-
 def test_counters_move_by_exactly_what_was_answered(gw):
-    before = samples(gw)
+    before = gw.metrics()
     ok, bad = 5, 3
     for _ in range(ok):
         assert gw.post(f"/v1/event/{gw.topic}").status == 200
@@ -37,8 +24,8 @@ def test_counters_move_by_exactly_what_was_answered(gw):
     for _ in range(bad):
         assert gw.post(f"/v1/event/{gw.topic}", body=bad_body).status == 400
     assert gw.post(f"/v2/event/{gw.topic}").status == 200  # the client mounting counts in the same registry
-    after = samples(gw)
-    d = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)
+    after = gw.metrics()
+    d = lambda name, **labels: metric(after, name, **labels) - metric(before, name, **labels)
     assert d("topicgate_requests_total", topic=gw.topic, status="200") == ok + 1
     assert d("topicgate_requests_total", topic=gw.topic, status="400") == bad
     assert d("topicgate_request_duration_seconds_count", topic=gw.topic) == ok + 1 + bad
@@ -46,25 +33,25 @@ def test_counters_move_by_exactly_what_was_answered(gw):
     assert d("topicgate_request_body_bytes_total", topic=gw.topic) == (ok + 1) * len(CLASSIC_BODY) + bad * len(bad_body)
     assert d("topicgate_produced_bytes_total", topic=gw.topic) == (ok + 1) * len(CLASSIC_VALUE)
     # Buckets are cumulative and end with +Inf = count.
-    assert value(after, "topicgate_request_duration_seconds_bucket", topic=gw.topic, le="+Inf") == \
-        value(after, "topicgate_request_duration_seconds_count", topic=gw.topic)
-    assert value(after, "topicgate_schema_lookups_total", outcome="hit") > value(before, "topicgate_schema_lookups_total", outcome="hit")
+    assert metric(after, "topicgate_request_duration_seconds_bucket", topic=gw.topic, le="+Inf") == \
+        metric(after, "topicgate_request_duration_seconds_count", topic=gw.topic)
+    assert metric(after, "topicgate_schema_lookups_total", outcome="hit") > metric(before, "topicgate_schema_lookups_total", outcome="hit")
     # Process and runtime facts, prefixed.
-    assert value(after, "topicgate_go_goroutines") > 0
-    assert value(after, "topicgate_process_resident_memory_bytes") > 1 << 20
+    assert metric(after, "topicgate_go_goroutines") > 0
+    assert metric(after, "topicgate_process_resident_memory_bytes") > 1 << 20
 
 
 def test_unknown_topics_add_no_series(gw):
-    before = samples(gw)
+    before = gw.metrics()
     for i in range(1000):
         r = gw.post(f"/v1/event/NoSuchTopic{i}")
         assert r.status == 404, r
-    after = samples(gw)
+    after = gw.metrics()
     new = {k for k in after if k not in before}
     # All 1000 go to the one topic="" series of status 404 (and its histogram, if it is new).
     assert all(dict(labels).get("topic", "") == "" for _, labels in new), sorted(new)[:5]
-    assert value(after, "topicgate_requests_total", topic="", status="404") - \
-        value(before, "topicgate_requests_total", topic="", status="404") == 1000
+    assert metric(after, "topicgate_requests_total", topic="", status="404") - \
+        metric(before, "topicgate_requests_total", topic="", status="404") == 1000
     assert not any("NoSuchTopic" in v for _, labels in after for _, v in labels)
 
 
@@ -89,6 +76,6 @@ def test_readiness_names_the_producer_without_a_broker(gw):
         time.sleep(0.2)
     assert body["ready"] is False
     assert all(gw.bootstrap not in m for m in body["missing"]), body
-    snap = samples(gw)
+    snap = gw.metrics()
     assert any(name == "topicgate_producer_broker_connections_up" and dict(labels).get("bootstrap") == gw.bootstrap and v >= 1
                for (name, labels), v in snap.items()), snap

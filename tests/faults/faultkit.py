@@ -22,6 +22,7 @@ e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(e2e)
 
 CLASSIC_PROTO = e2e.CLASSIC_PROTO
+metric = e2e.metric
 Record = e2e.Record
 Response = e2e.Response
 
@@ -174,22 +175,6 @@ class FaultGateway(e2e.Gateway):
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"the gateway did not exit within {timeout} s of SIGTERM:\n{self.log()}")
-
-
-def metrics(gw):
-    """{(sample name, frozenset(labels)): value} of one scrape of the plugin's metrics, parsed by
-    prometheus_client (an independent parser)."""
-    from prometheus_client.parser import text_string_to_metric_families
-    r = gw.request("GET", "/__topicgate/metrics")
-    assert r.status == 200, r
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(r.body.decode()) for s in fam.samples}
-
-
-def metric(snap, name, **labels):
-    """The sample `name` whose labels include `labels` (summed if several match)."""
-    want = set(labels.items())
-    return sum(v for (n, ls), v in snap.items() if n == name and want <= set(ls))
 
 
 def start_gateway(tmp, topics, core, retry_after=3):

@@ -4,7 +4,7 @@ in the metrics says the same."""
 
 import uuid
 
-from faultkit import file_core, metric, metrics, wait_for
+from faultkit import file_core, metric, wait_for
 
 READY = "/__topicgate/ready"
 
@@ -15,7 +15,7 @@ def ready(gw):
 
 
 def connections_up(gw):
-    return metric(metrics(gw), "topicgate_producer_broker_connections_up")
+    return metric(gw.metrics(), "topicgate_producer_broker_connections_up")
 
 
 def test_readiness_follows_the_broker(servers, gateways, figures):

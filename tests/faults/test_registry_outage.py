@@ -8,7 +8,7 @@ import uuid
 
 import boto3
 
-from faultkit import CLASSIC_PROTO, metric, metrics, read_topic, wait_for
+from faultkit import CLASSIC_PROTO, metric, read_topic, wait_for
 
 REGISTRY = "topicgate-faults"
 REFRESH_MS = 2000
@@ -61,7 +61,7 @@ def test_registry_outage_serves_cached_schemas_and_picks_up_new_versions(servers
 
     r = publish(cached, "warm")
     assert r.status == 200, r  # the cache is warm
-    before = metrics(gw)
+    before = gw.metrics()
     port = servers.glue_port()
     servers.stop_glue()
     try:
@@ -75,7 +75,7 @@ def test_registry_outage_serves_cached_schemas_and_picks_up_new_versions(servers
         r = publish(cached, "outage-after-refresh")
         assert r.status == 200, r
         # The metrics say so: stale schemas served, failed registry fetches, the schema's age growing.
-        during = metrics(gw)
+        during = gw.metrics()
         stale = metric(during, "topicgate_schema_lookups_total", outcome="stale_served") - \
             metric(before, "topicgate_schema_lookups_total", outcome="stale_served")
         failures = metric(during, "topicgate_schema_registry_fetch_failures_total") - \
