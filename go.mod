@@ -1,12 +1,16 @@
 module github.com/topicgate/topicgate
 
-// The plugin (go-plugin/) uses the standard library, cgo, and the Prometheus Go client for
-// its metrics. A plugin shares every package with the KrakenD binary that loads it, so each
-// module here is at exactly the version KrakenD CE 2.13.8 pins (its go.mod); `krakend
-// check-plugin -s go.sum` must find no incompatibility. Keep them in step when KrakenD moves.
+// The plugin (go-plugin/) uses the standard library, cgo, the Prometheus Go client for its
+// metrics and OpenTelemetry's trace API (KrakenD's span, for the record's traceparent). A
+// plugin shares every package with the KrakenD binary that loads it, so each module here is at
+// exactly the version KrakenD CE 2.13.8 pins (its go.mod); `krakend check-plugin -s go.sum`
+// must find no incompatibility. Keep them in step when KrakenD moves.
 go 1.26.0
 
-require github.com/prometheus/client_golang v1.23.2
+require (
+	github.com/prometheus/client_golang v1.23.2
+	go.opentelemetry.io/otel/trace v1.43.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -23,6 +27,7 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.67.5 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
+	go.opentelemetry.io/otel v1.43.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/net v0.55.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect

@@ -31,6 +31,8 @@ type routeConfig struct {
 	Pattern *regexp.Regexp
 	// MaxBodyBytes is the largest accepted request body.
 	MaxBodyBytes int64
+	// Batch is how the route takes many records per request.
+	Batch batchConfig
 }
 
 // pluginConfig is the parsed "topicgate" block of an extra_config.
@@ -50,10 +52,11 @@ type pluginConfig struct {
 
 // rawRoute is the JSON shape of a route.
 type rawRoute struct {
-	PathPrefix   *string  `json:"path_prefix"`
-	Topics       []string `json:"topics"`
-	TopicPattern *string  `json:"topic_pattern"`
-	MaxBodyBytes *int64   `json:"max_body_bytes"`
+	PathPrefix   *string   `json:"path_prefix"`
+	Topics       []string  `json:"topics"`
+	TopicPattern *string   `json:"topic_pattern"`
+	MaxBodyBytes *int64    `json:"max_body_bytes"`
+	Batch        *rawBatch `json:"batch"`
 }
 
 // rawConfig is the JSON shape of the plugin's block. Server mode uses Routes; client
@@ -140,10 +143,10 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	}
 
 	own := raw.rawRoute
-	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil
+	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil || own.Batch != nil
 	switch {
 	case server && hasOwn:
-		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics and topic_pattern inside \"routes\"", pluginName)
+		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics, topic_pattern and batch inside \"routes\"", pluginName)
 	case server && len(raw.Routes) == 0 && cfg.MetricsPath == "" && cfg.ReadyPath == "":
 		return nil, fmt.Errorf("%s: plugin/http-server needs at least one entry in \"routes\" (or metrics_path or ready_path on)", pluginName)
 	case !server && len(raw.Routes) > 0:
@@ -175,8 +178,8 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	return cfg, nil
 }
 
-func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (routeConfig, error) {
-	rc := routeConfig{MaxBodyBytes: defaultMax, Topics: map[string]bool{}}
+func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (rc routeConfig, err error) {
+	rc = routeConfig{MaxBodyBytes: defaultMax, Topics: map[string]bool{}}
 	if rr.PathPrefix != nil {
 		p := *rr.PathPrefix
 		if !strings.HasPrefix(p, "/") {
@@ -212,7 +215,8 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (route
 		}
 		rc.MaxBodyBytes = *rr.MaxBodyBytes
 	}
-	return rc, nil
+	rc.Batch, err = parseBatch(rr.Batch, rc.MaxBodyBytes, where)
+	return rc, err
 }
 
 // servicePath is a server-mode path setting: def when absent, "" (off) when empty, else an

@@ -52,13 +52,6 @@ type corePublisher struct {
 	waiting map[uint64]chan<- outcome // started records by token, until their outcome arrives
 }
 
-// outcome is a record's final answer: an HTTP status, where it landed, or why not.
-type outcome struct {
-	status int
-	d      delivery
-	msg    string
-}
-
 func coreNewPublisher(config []byte) (publisher, int, string) {
 	var out *C.tg_publisher
 	var errbuf [errBufLen]C.char
@@ -170,7 +163,7 @@ func (c *corePublisher) poll() {
 		}
 		for i := range int(n) {
 			cp := &batch[i]
-			o := outcome{status: int(cp.status)}
+			o := outcome{status: int(cp.status), token: uint64(cp.token)}
 			if o.status == 200 {
 				o.d = delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset), Bytes: int(cp.value_len)}
 			} else {

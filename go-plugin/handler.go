@@ -10,7 +10,7 @@ import (
 )
 
 // publishHandler turns one HTTP request into one Kafka record (the HTTP contract of
-// the design). Server and client mode share it.
+// the design), or a batch request into many (serveBatch). Server and client mode share it.
 type publishHandler struct {
 	pub          publisher
 	retryAfter   int
@@ -39,8 +39,13 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		fail(http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; use POST", r.Method))
 		return
 	}
-	if msg, ok := jsonContentType(r.Header.Get("Content-Type")); !ok {
+	batch, msg, ok := requestType(r.Header.Get("Content-Type"))
+	if !ok {
 		fail(http.StatusUnsupportedMediaType, msg)
+		return
+	}
+	if batch {
+		h.serveBatch(w, r, rc, topic, m, fail)
 		return
 	}
 	if r.ContentLength > rc.MaxBodyBytes {
@@ -68,7 +73,7 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 	}
 	headersJSON, err := parseMessageHeaders(r.Header.Values(headerHeaders))
 	if err == nil && h.traceHeaders {
-		headersJSON, err = withTraceContext(headersJSON, r.Header)
+		headersJSON, err = withTraceContext(r.Context(), headersJSON, r.Header)
 	}
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
@@ -97,20 +102,21 @@ func tooLarge(limit int64) string {
 	return fmt.Sprintf("the request body is larger than the limit of %d bytes", limit)
 }
 
-// jsonContentType accepts application/json with optional parameters; charset, if
-// given, must be UTF-8.
-func jsonContentType(ct string) (string, bool) {
+// requestType accepts application/json (one record) and application/x-ndjson (a batch: batch
+// true), with optional parameters; charset, if given, must be UTF-8.
+func requestType(ct string) (batch bool, msg string, ok bool) {
+	const want = "send application/json (or " + ndjsonType + " for a batch)"
 	if ct == "" {
-		return "missing Content-Type; send application/json", false
+		return false, "missing Content-Type; " + want, false
 	}
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return fmt.Sprintf("Content-Type %q is not supported; send application/json", ct), false
+	if err != nil || (mt != "application/json" && mt != ndjsonType) {
+		return false, fmt.Sprintf("Content-Type %q is not supported; %s", ct, want), false
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return fmt.Sprintf("charset %q is not supported; send UTF-8 JSON", cs), false
+		return false, fmt.Sprintf("charset %q is not supported; send UTF-8 JSON", cs), false
 	}
-	return "", true
+	return mt == ndjsonType, "", true
 }
 
 // statusWriter remembers the status a handler answered with, for the metrics.

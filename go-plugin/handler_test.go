@@ -21,6 +21,8 @@ type fakePublisher struct {
 	body    string
 	headers string
 	key     []byte
+	written []batchRecord // records of batches, in order
+	mode    batchMode     // of the last batch that was written
 }
 
 func (f *fakePublisher) publish(_ context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
@@ -32,6 +34,42 @@ func (f *fakePublisher) publish(_ context.Context, topic string, body, headersJS
 		return f.status, delivery{}, f.msg
 	}
 	return 200, delivery{Partition: 3, Offset: 42}, ""
+}
+
+// publishBatch checks records as the fake schema would (a JSON object with a string
+// "sample_message") and writes the valid ones at consecutive offsets of partition 0, or answers
+// every one with f.status when that is not 200.
+func (f *fakePublisher) publishBatch(_ context.Context, topic string, records []batchRecord, mode batchMode) ([]outcome, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]outcome, len(records))
+	valid := 0
+	for i, r := range records {
+		var v struct {
+			S *string `json:"sample_message"`
+		}
+		if json.Unmarshal(r.value, &v) != nil || v.S == nil {
+			out[i] = outcome{status: 400, msg: "sample_message: missing or not a string"}
+			continue
+		}
+		valid++
+	}
+	if valid < len(records) && !mode.partial {
+		return out, false
+	}
+	f.topic, f.mode = topic, mode
+	for i, r := range records {
+		if out[i].status != 0 {
+			continue
+		}
+		if f.status != 200 {
+			out[i] = outcome{status: f.status, msg: f.msg}
+			continue
+		}
+		f.written = append(f.written, r)
+		out[i] = outcome{status: 200, d: delivery{Partition: 0, Offset: int64(len(f.written) - 1)}}
+	}
+	return out, valid == len(records)
 }
 
 func serverCfg(t *testing.T) *pluginConfig {

@@ -43,6 +43,10 @@ var (
 		Name: metricsPrefix + "request_body_bytes_total",
 		Help: "Bytes of request bodies read, by topic.",
 	}, []string{"topic"})
+	batchRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "batch_records_total",
+		Help: "Records of batch (NDJSON) requests answered, by topic and the record's status (0: not written because another record was invalid).",
+	}, []string{"topic", "status"})
 	producedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "produced_bytes_total",
 		Help: "Bytes of record values the broker acknowledged (Protobuf, with Glue framing if configured), by topic.",
@@ -50,7 +54,7 @@ var (
 )
 
 func init() {
-	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, producedBytes, coreCollector{})
+	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, producedBytes, batchRecords, coreCollector{})
 	// Go runtime (goroutines, OS threads, heap) and process (/proc: RSS, CPU, open fds), as
 	// topicgate_go_* and topicgate_process_*.
 	prefixed := prometheus.WrapRegistererWithPrefix(metricsPrefix, registry)
@@ -106,6 +110,13 @@ func (m *topicMetrics) answered(status int, started time.Time) {
 	c.(prometheus.Counter).Inc()
 }
 
+// batchRecord counts one record of a batch request by its status.
+func (m *topicMetrics) batchRecord(status int) {
+	if m != nil {
+		batchRecords.WithLabelValues(m.topic, strconv.Itoa(status)).Inc()
+	}
+}
+
 // readBytes counts a request body.
 func (m *topicMetrics) readBytes(n int) {
 	if m != nil {
@@ -141,8 +152,12 @@ type coreSnapshot struct {
 			AgeSeconds float64  `json:"age_seconds"`
 		} `json:"cached"`
 	} `json:"schema"`
-	DeliveryErrors map[string]float64 `json:"delivery_errors"`
-	Producers      []producerSnapshot `json:"producers"`
+	DeliveryErrors []struct {
+		Kind   string  `json:"kind"`
+		Status int     `json:"status"`
+		Count  float64 `json:"count"`
+	} `json:"delivery_errors"`
+	Producers []producerSnapshot `json:"producers"`
 }
 
 type producerSnapshot struct {
@@ -176,7 +191,7 @@ var (
 	descSchemaFailures = desc("schema_registry_fetch_failures_total", "Schema fetches that failed (registry unreachable or refusing, or a schema that does not compile).")
 	descSchemaAge      = desc("schema_age_seconds", "Seconds since the registry last gave or confirmed the cached schema.", "schema")
 	descSchemaVersion  = desc("schema_version", "Registry version number of the cached schema in use (Glue; 0 for a .proto file).", "schema")
-	descDeliveryErrors = desc("delivery_errors_total", "Records the broker did not acknowledge, by the HTTP status they were answered with.", "status")
+	descDeliveryErrors = desc("delivery_errors_total", "Records the broker did not acknowledge, by librdkafka error kind and the HTTP status they were answered with.", "kind", "status")
 	descQueueMessages  = desc("producer_queue_messages", "Records in the producer's queue or in flight (librdkafka msg_cnt).", "producer", "bootstrap")
 	descQueueBytes     = desc("producer_queue_bytes", "Bytes of those records (librdkafka msg_size).", "producer", "bootstrap")
 	descBrokers        = desc("producer_brokers", "Broker entries of the producer: the bootstrap list and the brokers learnt from metadata.", "producer", "bootstrap")
@@ -221,8 +236,8 @@ func (coreCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		g(descSchemaVersion, v, cs.Name)
 	}
-	for status, n := range s.DeliveryErrors {
-		c(descDeliveryErrors, n, status)
+	for _, e := range s.DeliveryErrors {
+		c(descDeliveryErrors, e.Count, e.Kind, strconv.Itoa(e.Status))
 	}
 	for _, p := range s.Producers {
 		id := strconv.FormatUint(p.ID, 10)

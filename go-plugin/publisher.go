@@ -22,6 +22,33 @@ type publisher interface {
 	// msg explains any other status. headersJSON may be nil; key nil means no key.
 	// When ctx ends first (client gone, gateway timeout) it stops waiting with a 504.
 	publish(ctx context.Context, topic string, body, headersJSON, key []byte) (status int, d delivery, msg string)
+	// publishBatch checks and encodes every record before producing any; then, if all are valid
+	// (or mode.partial), produces the valid ones: each on its own, or (mode.atomic) as one Kafka
+	// transaction. The answer has one outcome per record, in order; a record that was not
+	// produced because another one is invalid has status 0; valid is false when any record
+	// failed the checks. ctx bounds the wait as for publish.
+	publishBatch(ctx context.Context, topic string, records []batchRecord, mode batchMode) (out []outcome, valid bool)
+}
+
+// batchRecord is one record of a batch request.
+type batchRecord struct {
+	value       []byte
+	headersJSON []byte // nil: no headers
+	key         []byte // nil: no key
+}
+
+// batchMode says what a batch with invalid records does and how it is written.
+type batchMode struct {
+	partial bool
+	atomic  bool
+}
+
+// outcome is a record's final answer: an HTTP status, where it landed, or why not.
+type outcome struct {
+	status int
+	d      delivery
+	msg    string
+	token  uint64 // the core's token of the record (batches match outcomes to records by it)
 }
 
 // newCorePublisher creates a publisher from a core config; status is an HTTP status.

@@ -1,41 +1,54 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // traceHeaders are the W3C Trace Context and Baggage request headers a record carries, so that a
 // consumer continues the request's trace. Record header names are these, lower case.
 var traceHeaders = [...]string{"traceparent", "tracestate", "baggage"}
 
-// withTraceContext adds the request's trace headers to headersJSON (the record headers from
-// message-headers, a JSON object, or nil). A name the client also set in message-headers keeps the
-// client's value: what a client writes explicitly wins over what is copied. A traceparent that is
-// not a valid W3C traceparent is left out, and its tracestate with it (as W3C says to ignore both).
-func withTraceContext(headersJSON []byte, h http.Header) ([]byte, error) {
-	var found map[string]string
-	traced := validTraceparent(h.Get("traceparent"))
-	for _, name := range traceHeaders {
-		v := h.Get(name)
-		if v == "" || (name != "baggage" && !traced) {
-			continue
+// withTraceContext adds the request's trace context to headersJSON (the record headers from
+// message-headers, a JSON object, or nil). The trace context is KrakenD's own span when ctx carries
+// one (its OpenTelemetry is on and the plugin runs as a backend, inside KrakenD's span), else the
+// client's traceparent and tracestate headers; baggage always comes from the request. A name the
+// client also set in message-headers keeps the client's value: what a client writes explicitly wins
+// over what is copied. A client traceparent that is not a valid W3C traceparent is left out, and
+// its tracestate with it (as W3C says to ignore both).
+func withTraceContext(ctx context.Context, headersJSON []byte, h http.Header) ([]byte, error) {
+	found := make(map[string]string, len(traceHeaders))
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		found["traceparent"] = formatTraceparent(sc)
+		if ts := sc.TraceState().String(); ts != "" {
+			found["tracestate"] = ts
 		}
-		if found == nil {
-			found = make(map[string]string, len(traceHeaders))
+	} else if tp := h.Get("traceparent"); validTraceparent(tp) {
+		found["traceparent"] = tp
+		if ts := h.Get("tracestate"); ts != "" {
+			found["tracestate"] = ts
 		}
-		found[name] = v
 	}
-	if found == nil {
+	if b := h.Get("baggage"); b != "" {
+		found["baggage"] = b
+	}
+	if len(found) == 0 {
 		return headersJSON, nil
 	}
-	merged := found
 	if headersJSON != nil {
-		if err := json.Unmarshal(headersJSON, &merged); err != nil { // explicit entries overwrite
+		if err := json.Unmarshal(headersJSON, &found); err != nil { // explicit entries overwrite
 			return nil, err
 		}
 	}
-	return json.Marshal(merged)
+	return json.Marshal(found)
+}
+
+// formatTraceparent is the W3C traceparent (version 00) of a span.
+func formatTraceparent(sc trace.SpanContext) string {
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
 }
 
 // validTraceparent checks the W3C traceparent form: 2 hex version digits (not ff), a 32-digit

@@ -48,6 +48,12 @@ typedef enum tg_status {
 } tg_status;
 
 /**
+ * An opaque batch of checked records for one topic; create with `tg_batch_new`, free with
+ * `tg_batch_free`. Not for use by two threads at once.
+ */
+typedef struct tg_batch tg_batch;
+
+/**
  * An opaque publisher; create with `tg_publisher_new`, free with `tg_publisher_free`.
  */
 typedef struct tg_publisher tg_publisher;
@@ -202,6 +208,77 @@ enum tg_status tg_publisher_flush(const struct tg_publisher *publisher,
                                   uint32_t timeout_ms,
                                   char *errbuf,
                                   size_t errbuf_len);
+
+/**
+ * Creates an empty batch for `topic`; on success `*out` owns it.
+ *
+ * # Safety
+ * `topic` must point to `topic_len` readable bytes; `out` must be writable; `errbuf` must be NULL or
+ * point to `errbuf_len` writable bytes.
+ */
+enum tg_status tg_batch_new(const uint8_t *topic,
+                            size_t topic_len,
+                            struct tg_batch **out,
+                            char *errbuf,
+                            size_t errbuf_len);
+
+/**
+ * Checks and encodes one record for `batch` with `publisher`'s schema and limits, as `tg_publish`
+ * would, and keeps it. Any other status than 200 is that record's answer; it is not kept.
+ *
+ * # Safety
+ * `publisher` and `batch` must be valid; the rest as for `tg_publish`.
+ */
+enum tg_status tg_batch_add(const struct tg_publisher *publisher,
+                            struct tg_batch *batch,
+                            const uint8_t *json,
+                            size_t json_len,
+                            const uint8_t *headers_json,
+                            size_t headers_json_len,
+                            const uint8_t *key,
+                            size_t key_len,
+                            char *errbuf,
+                            size_t errbuf_len);
+
+/**
+ * Queues every record of `batch` in order without waiting: record i completes, like a record of
+ * `tg_publish_start`, with token `first_token + i`. `*queued` is how many were queued; on a status
+ * other than 200 the record after them was refused for that reason and neither it nor the rest
+ * was queued (they get no completion), while the queued ones complete as usual.
+ *
+ * # Safety
+ * `publisher` and `batch` must be valid; `queued` must be writable; `errbuf` as for `tg_publish`.
+ */
+enum tg_status tg_batch_start(const struct tg_publisher *publisher,
+                              const struct tg_batch *batch,
+                              uint64_t first_token,
+                              size_t *queued,
+                              char *errbuf,
+                              size_t errbuf_len);
+
+/**
+ * Writes `batch` as one Kafka transaction, blocking until it is committed: on 200 `out[i]` is
+ * where record i landed. On any other status the transaction was aborted and a `read_committed`
+ * consumer sees none of it; 504 says the commit's outcome is unknown (all of it or none).
+ *
+ * # Safety
+ * `publisher` and `batch` must be valid; `out` must point to `capacity` writable `tg_delivery`s,
+ * `capacity` at least the batch's length; `errbuf` as for `tg_publish`.
+ */
+enum tg_status tg_batch_commit(const struct tg_publisher *publisher,
+                               const struct tg_batch *batch,
+                               struct tg_delivery *out,
+                               size_t capacity,
+                               char *errbuf,
+                               size_t errbuf_len);
+
+/**
+ * Frees a batch (NULL is ignored).
+ *
+ * # Safety
+ * `batch` must come from `tg_batch_new` and not be used afterwards.
+ */
+void tg_batch_free(struct tg_batch *batch);
 
 /**
  * Writes a JSON snapshot of the core's metrics (schema cache, failed deliveries by status, each

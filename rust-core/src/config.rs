@@ -36,6 +36,52 @@ pub struct Config {
     /// For validate-only endpoints and for measuring the gateway without Kafka.
     #[serde(default)]
     pub dry_run: bool,
+    /// Kafka transactions for all-or-nothing batches (`tg_batch_commit`).
+    #[serde(default)]
+    pub transactions: TransactionsConfig,
+}
+
+/// The transactional producers of all-or-nothing batches. Each has the transactional id
+/// `<id_prefix>-<replica_id>-<n>`, n = 0..producers: stable across restarts of one replica (a
+/// restarted replica fences its own previous instance and aborts what it left open), distinct
+/// across replicas (they never fence each other). Created on the first all-or-nothing batch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionsConfig {
+    /// First part of every transactional id; give each gateway fleet its own.
+    #[serde(default = "default_transactional_id_prefix")]
+    pub id_prefix: String,
+    /// Names this replica; empty means the `HOSTNAME` environment variable, else the host name
+    /// (stable per pod in a Kubernetes StatefulSet, unique per container elsewhere).
+    #[serde(default)]
+    pub replica_id: String,
+    /// Transactions that can be open at once (one per transactional producer).
+    #[serde(default = "default_transactional_producers")]
+    pub producers: usize,
+    /// Deadline for starting, committing or aborting a transaction, in milliseconds.
+    #[serde(default = "default_transaction_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for TransactionsConfig {
+    fn default() -> Self {
+        TransactionsConfig {
+            id_prefix: default_transactional_id_prefix(),
+            replica_id: String::new(),
+            producers: default_transactional_producers(),
+            timeout_ms: default_transaction_timeout_ms(),
+        }
+    }
+}
+
+fn default_transactional_id_prefix() -> String {
+    "topicgate".to_owned()
+}
+fn default_transactional_producers() -> usize {
+    2
+}
+fn default_transaction_timeout_ms() -> u64 {
+    10_000
 }
 
 /// The Kafka cluster: one shared producer exists per distinct value of this section.
@@ -262,7 +308,25 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
     ("bootstrap.servers", "kafka.bootstrap_servers"),
     ("message.timeout.ms", "delivery_timeout_ms"),
     ("delivery.timeout.ms", "delivery_timeout_ms"),
+    ("transactional.id", "transactions.id_prefix"),
 ];
+
+impl TransactionsConfig {
+    /// The transactional ids of this replica's producers, `<id_prefix>-<replica>-<n>`.
+    pub fn transactional_ids(&self) -> Result<Vec<String>> {
+        let replica = match self.replica_id.trim() {
+            "" => std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+                .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| Error::bad_request("config: transactions.replica_id: not set and no host name found"))?,
+            id => id.to_owned(),
+        };
+        Ok((0..self.producers).map(|n| format!("{}-{replica}-{n}", self.id_prefix)).collect())
+    }
+}
 
 impl Config {
     /// Parses and validates a config document; the error names the offending key.
@@ -327,6 +391,16 @@ impl Config {
         }
         if self.schema.refresh_interval_ms == 0 {
             return bad("schema.refresh_interval_ms", "must be > 0");
+        }
+        let t = &self.transactions;
+        if t.id_prefix.trim().is_empty() {
+            return bad("transactions.id_prefix", "must not be empty");
+        }
+        if t.producers == 0 || t.producers > 64 {
+            return bad("transactions.producers", "must be between 1 and 64");
+        }
+        if t.timeout_ms == 0 || t.timeout_ms > i32::MAX as u64 {
+            return bad("transactions.timeout_ms", "must be between 1 and 2147483647");
         }
         let l = &self.limits;
         for (key, v) in [

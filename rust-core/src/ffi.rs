@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::batch::Batch;
 use crate::completion::Completion;
 use crate::error::{Error, Result, Status};
 use crate::logging;
@@ -263,6 +264,139 @@ pub unsafe extern "C" fn tg_publisher_flush(
         let publisher = handle(publisher)?;
         publisher.inner.flush(Duration::from_millis(u64::from(timeout_ms)))
     })
+}
+
+/// An opaque batch of checked records for one topic; create with `tg_batch_new`, free with
+/// `tg_batch_free`. Not for use by two threads at once.
+pub struct tg_batch {
+    inner: Batch,
+}
+
+/// Creates an empty batch for `topic`; on success `*out` owns it.
+///
+/// # Safety
+/// `topic` must point to `topic_len` readable bytes; `out` must be writable; `errbuf` must be NULL or
+/// point to `errbuf_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tg_batch_new(
+    topic: *const u8,
+    topic_len: usize,
+    out: *mut *mut tg_batch,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        if out.is_null() {
+            return Err(Error::bad_request("out: NULL pointer"));
+        }
+        *out = std::ptr::null_mut();
+        let batch = Box::new(tg_batch { inner: Batch::new(text(topic, topic_len, "topic")?)? });
+        *out = Box::into_raw(batch);
+        Ok(())
+    })
+}
+
+/// Checks and encodes one record for `batch` with `publisher`'s schema and limits, as `tg_publish`
+/// would, and keeps it. Any other status than 200 is that record's answer; it is not kept.
+///
+/// # Safety
+/// `publisher` and `batch` must be valid; the rest as for `tg_publish`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_batch_add(
+    publisher: *const tg_publisher,
+    batch: *mut tg_batch,
+    json: *const u8,
+    json_len: usize,
+    headers_json: *const u8,
+    headers_json_len: usize,
+    key: *const u8,
+    key_len: usize,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = handle(publisher)?;
+        let batch = batch.as_mut().ok_or_else(|| Error::bad_request("batch: NULL pointer"))?;
+        let topic = batch.inner.topic().to_owned();
+        let args = RecordArgs {
+            topic: topic.as_ptr(),
+            topic_len: topic.len(),
+            json,
+            json_len,
+            headers_json,
+            headers_json_len,
+            key,
+            key_len,
+        };
+        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key))
+    })
+}
+
+/// Queues every record of `batch` in order without waiting: record i completes, like a record of
+/// `tg_publish_start`, with token `first_token + i`. `*queued` is how many were queued; on a status
+/// other than 200 the record after them was refused for that reason and neither it nor the rest
+/// was queued (they get no completion), while the queued ones complete as usual.
+///
+/// # Safety
+/// `publisher` and `batch` must be valid; `queued` must be writable; `errbuf` as for `tg_publish`.
+#[no_mangle]
+pub unsafe extern "C" fn tg_batch_start(
+    publisher: *const tg_publisher,
+    batch: *const tg_batch,
+    first_token: u64,
+    queued: *mut usize,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = handle(publisher)?;
+        let batch = batch.as_ref().ok_or_else(|| Error::bad_request("batch: NULL pointer"))?;
+        let queued = queued.as_mut().ok_or_else(|| Error::bad_request("queued: NULL pointer"))?;
+        let (n, result) = publisher.inner.start_batch(&batch.inner, first_token);
+        *queued = n;
+        result
+    })
+}
+
+/// Writes `batch` as one Kafka transaction, blocking until it is committed: on 200 `out[i]` is
+/// where record i landed. On any other status the transaction was aborted and a `read_committed`
+/// consumer sees none of it; 504 says the commit's outcome is unknown (all of it or none).
+///
+/// # Safety
+/// `publisher` and `batch` must be valid; `out` must point to `capacity` writable `tg_delivery`s,
+/// `capacity` at least the batch's length; `errbuf` as for `tg_publish`.
+#[no_mangle]
+pub unsafe extern "C" fn tg_batch_commit(
+    publisher: *const tg_publisher,
+    batch: *const tg_batch,
+    out: *mut tg_delivery,
+    capacity: usize,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = handle(publisher)?;
+        let batch = batch.as_ref().ok_or_else(|| Error::bad_request("batch: NULL pointer"))?;
+        if out.is_null() || capacity < batch.inner.len() {
+            return Err(Error::bad_request(format!("out: room for {} deliveries needed", batch.inner.len())));
+        }
+        for (i, d) in publisher.inner.commit_batch(&batch.inner)?.into_iter().enumerate() {
+            *out.add(i) = d.into();
+        }
+        Ok(())
+    })
+}
+
+/// Frees a batch (NULL is ignored).
+///
+/// # Safety
+/// `batch` must come from `tg_batch_new` and not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn tg_batch_free(batch: *mut tg_batch) {
+    if !batch.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(batch))));
+    }
 }
 
 /// Writes a JSON snapshot of the core's metrics (schema cache, failed deliveries by status, each

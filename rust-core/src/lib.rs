@@ -3,6 +3,7 @@
 //! The Rust API is [`Publisher`]; the C ABI (`tg_*`, header `include/topicgate.h`) wraps it.
 
 mod aws;
+pub mod batch;
 pub mod completion;
 pub mod config;
 pub mod encoding;
@@ -18,8 +19,10 @@ mod runtime;
 pub mod schema;
 mod schema_cache;
 pub mod security;
+mod transaction;
 pub mod wire;
 
+pub use batch::Batch;
 pub use completion::{Completion, CompletionQueue};
 pub use config::Config;
 pub use error::{Error, Result, Status};

@@ -1,9 +1,10 @@
 //! Counters and gauges the core keeps for the host to export (`tg_metrics_json`): schema cache
-//! outcomes, failed deliveries by status, and each producer's state from librdkafka's statistics.
+//! outcomes, failed deliveries by error kind and status, and each producer's state from librdkafka's statistics.
 //!
 //! The publish path only adds to atomics here; everything else (walking the schema cache, reading
 //! the producers' last statistics, building JSON) happens when the host asks for a snapshot.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Instant;
@@ -30,16 +31,15 @@ pub struct SchemaCounters {
 /// The process's schema cache counters.
 pub static SCHEMA: LazyLock<SchemaCounters> = LazyLock::new(SchemaCounters::default);
 
-/// Statuses a failed delivery can have (`delivery_errors` in the snapshot, by status).
-const DELIVERY_STATUSES: [Status; 5] =
-    [Status::BadRequest, Status::PayloadTooLarge, Status::InternalError, Status::Unavailable, Status::Timeout];
+/// Failed deliveries by (error kind, status answered). Only a failed delivery takes this
+/// lock, never a successful publish; the key set is bounded by librdkafka's error codes.
+static DELIVERY_ERRORS: LazyLock<Mutex<BTreeMap<(String, u16), u64>>> = LazyLock::new(Default::default);
 
-static DELIVERY_ERRORS: [AtomicU64; DELIVERY_STATUSES.len()] = [const { AtomicU64::new(0) }; DELIVERY_STATUSES.len()];
-
-/// Counts a record the broker did not acknowledge, by the status it was answered with.
-pub fn count_delivery_error(status: Status) {
-    let i = DELIVERY_STATUSES.iter().position(|s| *s == status).unwrap_or(2); // unknown: as 500
-    DELIVERY_ERRORS[i].fetch_add(1, Ordering::Relaxed);
+/// Counts a record the broker did not acknowledge: `kind` names the librdkafka error of its delivery
+/// report (e.g. `MessageTimedOut`), `status` is what it was answered with.
+pub fn count_delivery_error(kind: &str, status: Status) {
+    let mut errors = DELIVERY_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    *errors.entry((kind.to_owned(), status.code())).or_default() += 1;
 }
 
 /// One producer's state as its last librdkafka statistics told it (`statistics.interval.ms`).
@@ -150,10 +150,17 @@ struct SchemaSnapshot {
 }
 
 #[derive(Debug, Serialize)]
+struct DeliveryErrors {
+    kind: String,
+    status: u16,
+    count: u64,
+}
+
+#[derive(Debug, Serialize)]
 struct Snapshot {
     schema: SchemaSnapshot,
-    /// Failed deliveries by HTTP status, e.g. `{"503": 2, "504": 1}` (zeros left out).
-    delivery_errors: std::collections::BTreeMap<String, u64>,
+    /// Failed deliveries by error kind and HTTP status (none with a zero count).
+    delivery_errors: Vec<DeliveryErrors>,
     producers: Vec<ProducerSnapshot>,
 }
 
@@ -167,11 +174,11 @@ pub fn snapshot_json() -> String {
         .filter_map(Weak::upgrade)
         .map(|p| p.snapshot())
         .collect();
-    let delivery_errors = DELIVERY_STATUSES
+    let delivery_errors = DELIVERY_ERRORS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .zip(&DELIVERY_ERRORS)
-        .filter(|(_, n)| load(n) > 0)
-        .map(|(s, n)| (s.code().to_string(), load(n)))
+        .map(|((kind, status), &count)| DeliveryErrors { kind: kind.clone(), status: *status, count })
         .collect();
     let snapshot = Snapshot {
         schema: SchemaSnapshot {
@@ -193,14 +200,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_counts_delivery_errors_by_status_and_lists_live_producers() {
-        count_delivery_error(Status::Timeout);
-        count_delivery_error(Status::Timeout);
-        count_delivery_error(Status::Unavailable);
+    fn snapshot_counts_delivery_errors_by_kind_and_status_and_lists_live_producers() {
+        count_delivery_error("MessageTimedOut", Status::Timeout);
+        count_delivery_error("MessageTimedOut", Status::Timeout);
+        count_delivery_error("MessageTimedOut", Status::Unavailable);
+        let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
+        let count = |status: u64| {
+            v["delivery_errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "MessageTimedOut" && e["status"] == status)
+                .map_or(0, |e| e["count"].as_u64().unwrap())
+        };
+        assert!(count(504) >= 2 && count(503) >= 1, "{v}");
         let p = ProducerState::register("metrics-test:9092");
         let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
-        assert!(v["delivery_errors"]["504"].as_u64().unwrap() >= 2, "{v}");
-        assert!(v["delivery_errors"]["503"].as_u64().unwrap() >= 1, "{v}");
         let mine = |v: &serde_json::Value| {
             v["producers"].as_array().unwrap().iter().any(|p| p["bootstrap"] == "metrics-test:9092")
         };

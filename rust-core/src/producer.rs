@@ -230,6 +230,7 @@ impl ProducerContext for Context {
     type DeliveryOpaque = Box<Reply>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, reply: Self::DeliveryOpaque) {
+        let mut kind = None;
         let outcome = match result {
             Ok(m) => {
                 if self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
@@ -241,6 +242,7 @@ impl ProducerContext for Context {
                 // SAFETY: the message pointer is valid for the duration of the callback.
                 let status = unsafe { rd::rd_kafka_message_status(m.ptr()) };
                 let never_sent = status == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+                kind = Some(error_kind(e));
                 match self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
                     Some(reason) if never_sent => {
                         Err(Error::unavailable(format!("Kafka authentication failed, record not written: {reason}")))
@@ -249,10 +251,19 @@ impl ProducerContext for Context {
                 }
             }
         };
-        if let Err(e) = &outcome {
-            metrics::count_delivery_error(e.status);
+        if let (Err(e), Some(kind)) = (&outcome, kind) {
+            metrics::count_delivery_error(&kind, e.status);
         }
         reply.answer(outcome);
+    }
+}
+
+/// The kind of a delivery error, for the metrics: rust-rdkafka's name of its librdkafka error code
+/// (e.g. `MessageTimedOut`, `MessageSizeTooLarge`), a bounded set.
+fn error_kind(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => "Unknown".to_owned(),
     }
 }
 
@@ -306,7 +317,7 @@ fn is_fatal_class(code: RDKafkaErrorCode) -> bool {
 }
 
 /// Maps a produce error code (from `send` or from the delivery report) to a status.
-fn produce_error(code: RDKafkaErrorCode) -> Error {
+pub(crate) fn produce_error(code: RDKafkaErrorCode) -> Error {
     use RDKafkaErrorCode as C;
     match code {
         C::QueueFull => Error::unavailable(
@@ -361,7 +372,7 @@ impl std::fmt::Debug for Producer {
 }
 
 /// A producer's complete librdkafka property set, which identifies it.
-type Properties = BTreeMap<String, String>;
+pub(crate) type Properties = BTreeMap<String, String>;
 
 /// A producer's identity: its properties plus the auth settings the token callback uses.
 type ProducerKey = (Properties, String);
@@ -382,16 +393,7 @@ impl Producer {
         for (k, v) in properties {
             config.set(k, v);
         }
-        let msk_iam = match auth {
-            Some(AuthConfig::AwsMskIam { region, role_arn, role_session_name, token_lifetime_ms }) => {
-                let msk =
-                    MskIam::new(region.as_ref(), role_arn.as_ref(), role_session_name.as_ref(), *token_lifetime_ms)?;
-                // Sign once now: missing credentials are reported at creation, not as timeouts later.
-                msk.token().map_err(|e| Error::unavailable(format!("Kafka authentication failed: {e}")))?;
-                Some(Arc::new(msk))
-            }
-            _ => None,
-        };
+        let msk_iam = msk_iam(auth)?;
         let state = ProducerState::register(properties.get("bootstrap.servers").map_or("", String::as_str));
         let first = Generation::create(&config, msk_iam.clone(), timeout, 0, state.clone())
             .map_err(|e| Error::bad_request(format!("config: kafka.properties: {}", redact_creation_error(&e))))?;
@@ -440,18 +442,7 @@ impl Producer {
         reply: Reply,
     ) -> Result<()> {
         let mut generation = self.usable_generation()?;
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(reply)).payload(value);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if !headers.is_empty() {
-            let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-            for (k, v) in headers {
-                owned = owned.insert(Header { key: k, value: Some(v.as_bytes()) });
-            }
-            record = record.headers(owned);
-        }
-        let mut sent = generation.inner.send(record);
+        let mut sent = generation.inner.send(base_record(topic, value, key, headers, reply));
         if let Err((e, record)) = sent {
             if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
                 // Raised between the check above and now; the record was not queued, so the
@@ -469,6 +460,27 @@ impl Producer {
                 None => Error::internal(format!("Kafka produce failed: {e}")),
             }),
         }
+    }
+
+    /// A librdkafka producer of its own with these properties plus `transactional.id` (for
+    /// crate::transaction): same logging, authentication, metrics and delivery reports as a shared
+    /// producer, but never shared and never replaced; its owner starts it with `init_transactions`.
+    pub(crate) fn transactional(
+        properties: &Properties,
+        timeout: Duration,
+        auth: Option<&AuthConfig>,
+        transactional_id: &str,
+    ) -> Result<ThreadedProducer<Context>> {
+        let mut config = ClientConfig::new();
+        for (k, v) in properties {
+            config.set(k, v);
+        }
+        config.set("transactional.id", transactional_id);
+        let state = ProducerState::register(properties.get("bootstrap.servers").map_or("", String::as_str));
+        let context = Context::new(timeout, msk_iam(auth)?, 0, state);
+        config
+            .create_with_context(context)
+            .map_err(|e| Error::bad_request(format!("config: kafka.properties: {}", redact_creation_error(&e))))
     }
 
     /// Waits until every queued record is delivered or failed.
@@ -564,6 +576,41 @@ impl Generation {
         let inner: ThreadedProducer<Context> = config.create_with_context(context)?;
         Ok(Generation { inner, number })
     }
+}
+
+/// The MSK IAM token signer that `auth` asks for, if any.
+fn msk_iam(auth: Option<&AuthConfig>) -> Result<Option<Arc<MskIam>>> {
+    match auth {
+        Some(AuthConfig::AwsMskIam { region, role_arn, role_session_name, token_lifetime_ms }) => {
+            let msk = MskIam::new(region.as_ref(), role_arn.as_ref(), role_session_name.as_ref(), *token_lifetime_ms)?;
+            // Sign once now: missing credentials are reported at creation, not as timeouts later.
+            msk.token().map_err(|e| Error::unavailable(format!("Kafka authentication failed: {e}")))?;
+            Ok(Some(Arc::new(msk)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The librdkafka record for one value; its delivery report goes to `reply`.
+pub(crate) fn base_record<'a>(
+    topic: &'a str,
+    value: &'a [u8],
+    key: Option<&'a [u8]>,
+    headers: &[(String, String)],
+    reply: Reply,
+) -> BaseRecord<'a, [u8], [u8], Box<Reply>> {
+    let mut record = BaseRecord::with_opaque_to(topic, Box::new(reply)).payload(value);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if !headers.is_empty() {
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in headers {
+            owned = owned.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+        record = record.headers(owned);
+    }
+    record
 }
 
 /// Names the offending property; its value may be a secret, so it is cut out of librdkafka's text.

@@ -1,4 +1,5 @@
-//! A publisher: config + shared producer + schema cache, checking and sending one record per call.
+//! A publisher: config + shared producer + schema cache, checking and sending one record per call
+//! (batches: crate::batch).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use crate::headers;
 use crate::producer::{Delivery, Producer, Reply};
 use crate::registry::Registry;
 use crate::schema_cache::{self, CacheKey};
+use crate::transaction::Transactions;
 use crate::wire::Framing;
 
 /// Publishes JSON bodies as schema-checked Protobuf records; cheap to share across threads.
@@ -22,6 +24,8 @@ pub struct Publisher {
     producer: Option<Arc<Producer>>,
     /// Outcomes of records begun with [`Publisher::start`].
     completions: Arc<CompletionQueue>,
+    /// Transactional producers for all-or-nothing batches; `None` in dry-run mode.
+    transactions: Option<Transactions>,
 }
 
 /// One record to publish.
@@ -48,7 +52,10 @@ impl Publisher {
             true => None,
             false => Some(Producer::shared(&properties, config.delivery_timeout(), config.kafka.auth.as_ref())?),
         };
-        Ok(Publisher { config, registry, registry_key, producer, completions: Arc::default() })
+        let transactions = (!config.dry_run).then(|| {
+            Transactions::new(properties, config.kafka.auth.clone(), config.delivery_timeout(), &config.transactions)
+        });
+        Ok(Publisher { config, registry, registry_key, producer, completions: Arc::default(), transactions })
     }
 
     /// The validated configuration.
@@ -136,6 +143,21 @@ impl Publisher {
             Some(producer) => producer.flush(timeout),
             None => Ok(()),
         }
+    }
+
+    /// The shared producer; `None` in dry-run mode.
+    pub(crate) fn producer(&self) -> Option<&Producer> {
+        self.producer.as_deref()
+    }
+
+    /// Where started records' outcomes go.
+    pub(crate) fn completion_queue(&self) -> Arc<CompletionQueue> {
+        self.completions.clone()
+    }
+
+    /// The transactional producers; `None` in dry-run mode.
+    pub(crate) fn transactions(&self) -> Option<&Transactions> {
+        self.transactions.as_ref()
     }
 
     fn cache_key(&self, topic: &str) -> CacheKey {

@@ -72,6 +72,9 @@ CLASSIC_HEADERS = {
 CLASSIC_RECORD_HEADERS = [("my_key", b"myvalue"), ("my_other_key", b"42")]
 
 SMALL_LIMIT = 48  # max_body_bytes of the /v1/small/ route
+BATCH_TOPICS = "Batch[0-9a-f]{12}"  # the topics of the batch routes (test_batch.new_topic)
+TIGHT_RECORDS, TIGHT_BODY = 5, 400  # batch limits of the /v1/tight/ route
+ATOMIC_MAX_RECORD = 2000  # message.max.bytes of the /v2/atomic/ endpoint's producer
 DOWN_RETRY_AFTER = 7  # retry_after_seconds of the broker-down endpoint
 
 
@@ -230,9 +233,16 @@ class Gateway:
         cfg["plugin"]["folder"] = str(ROOT / "build") + "/"
         srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
         srv["core"] = core()
+        # Batch tests (test_batch.py) make a topic, and its .proto, per case: BATCH_TOPICS names them.
         srv["routes"] = [
             {"path_prefix": "/v1/event/", "topics": [self.topic, self.no_schema_topic, self.rich_topic]},
             {"path_prefix": "/v1/small/", "topics": [self.topic], "max_body_bytes": SMALL_LIMIT},
+            {"path_prefix": "/v1/batch/", "topic_pattern": BATCH_TOPICS},
+            {"path_prefix": "/v1/partial/", "topic_pattern": BATCH_TOPICS, "batch": {"partial": True}},
+            {"path_prefix": "/v1/envelope/", "topic_pattern": BATCH_TOPICS, "batch": {"envelope": True}},
+            {"path_prefix": "/v1/atomic/", "topic_pattern": BATCH_TOPICS, "batch": {"atomic": True}},
+            {"path_prefix": "/v1/tight/", "topic_pattern": BATCH_TOPICS, "max_body_bytes": 64,
+             "batch": {"max_records": TIGHT_RECORDS, "max_body_bytes": TIGHT_BODY}},
         ]
         file_block = copy.deepcopy(example_endpoint["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"])
         file_block["core"] = core()  # same core as the server plugin: one shared producer
@@ -256,8 +266,19 @@ class Gateway:
         cut_block["core"]["delivery_timeout_ms"] = 20000
         cut_endpoint = client_endpoint("/v3/cut/{topic}", cut_block)
         cut_endpoint["timeout"] = "1s"
+        batch_block = copy.deepcopy(file_block)
+        del batch_block["topics"]
+        batch_block["topic_pattern"] = BATCH_TOPICS
+        # All or nothing through the client mounting, on a producer whose records may be at most
+        # 2000 bytes: a larger one fails its batch's transaction part-way.
+        atomic_block = copy.deepcopy(batch_block)
+        atomic_block["core"] = core(kafka={"bootstrap_servers": self.bootstrap,
+                                           "properties": {"message.max.bytes": ATOMIC_MAX_RECORD}})
+        atomic_block["batch"] = {"atomic": True}
         cfg["endpoints"] = [
             client_endpoint("/v2/event/{topic}", file_block),  # the client-style path of krakend.json
+            client_endpoint("/v2/batch/{topic}", batch_block),
+            client_endpoint("/v2/atomic/{topic}", atomic_block),
             client_endpoint("/v3/glue/{topic}", glue_block),
             client_endpoint("/v3/down/{topic}", down_block),
             cut_endpoint,

@@ -25,6 +25,20 @@ def wait_serving(gw, topic):
     return wait_for(ok, 60, "the gateway serves 200 again", step=0.2)
 
 
+STEADY = 20  # consecutive 200s that show the producer is steady
+
+
+def wait_steady(gw, topic):
+    run = [0]
+
+    def steady():
+        status = gw.post(f"/f/{topic}", body=b'{"sample_message":"probe"}',
+                         headers={"Content-Type": "application/json"}).status
+        run[0] = run[0] + 1 if status == 200 else 0
+        return run[0] >= STEADY
+    return wait_for(steady, 90, f"{STEADY} consecutive 200s", step=0.05)
+
+
 def cycle(servers, gw, topic, name):
     """Broker down, a burst then a flood of requests, broker up; returns what was seen."""
     path = f"/f/{topic}"
@@ -47,9 +61,10 @@ def test_full_producer_queue_refuses_quickly_and_leaks_nothing(servers, gateways
     topic = f"FaultQueue{uuid.uuid4().hex[:8]}"
     gw = gateways([topic], file_core(DELIVERY_TIMEOUT_S * 1000, {"queue.buffering.max.messages": QUEUE}))
     # A broker restarted by an earlier test may still be loading its coordinator: until the
-    # idempotent producer has its PID, records wait in the tiny queue and the warm-up would be
-    # refused with "queue is full". The first 200 means the producer is ready.
-    wait_serving(gw, topic)
+    # idempotent producer has (re-)acquired its PID, records wait in the tiny queue and the
+    # warm-up would be refused with "queue is full". A first 200 is not enough (the PID can be
+    # re-acquired after it); STEADY 200s in a row are.
+    wait_steady(gw, topic)
     warm = Load(gw, f"/f/{topic}", "w", threads=4, timeout=HANG_S, total=200).start().join(120)
     assert all(o.status == 200 for o in warm), status_counts(warm)
     before = gw.proc_status()

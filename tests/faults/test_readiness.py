@@ -1,6 +1,7 @@
 """Readiness (`GET /__topicgate/ready`) follows the broker: 200 while a connection is up, 503 naming
 the producer without one while the broker is down, 200 again after it returns; the connection gauge
-in the metrics says the same."""
+in the metrics says the same, and a record that could not be delivered meanwhile is counted by its
+error kind."""
 
 import uuid
 
@@ -34,6 +35,11 @@ def test_readiness_follows_the_broker(servers, gateways, figures):
         assert status == 503 and body["ready"] is False, body
         assert any("no broker connection up" in m and gw.bootstrap in m for m in body["missing"]), body
         wait_for(lambda: connections_up(gw) == 0, 30, "the connection gauge at 0", step=0.2)
+        # A record sent now is never delivered: 503 after the 3 s delivery timeout, counted by kind.
+        r = gw.post(f"/f/{topic}", body=b'{"sample_message":"lost"}', headers={"Content-Type": "application/json"})
+        assert r.status == 503, r
+        errors = lambda **labels: metric(gw.metrics(), "topicgate_delivery_errors_total", **labels)  # noqa: E731
+        assert errors() == 1 and errors(kind="MessageTimedOut", status="503") == 1, gw.metrics()
     finally:
         servers.start_broker()
     figures["ready after start-broker s"] = round(

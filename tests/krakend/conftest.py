@@ -8,10 +8,13 @@ these features, so a run on anything but KrakenD is an error, never a skip. Not 
 
 import base64
 import copy
+import gzip
+import http.server
 import importlib.util
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,8 +47,40 @@ def krakend_binary():
     return path
 
 
+class SpanSink:
+    """A loopback OTLP/HTTP receiver: keeps the (decompressed) bodies KrakenD exports to /v1/traces."""
+
+    def __init__(self):
+        bodies = self.bodies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path == "/v1/traces":
+                    bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def exported(self, span_id_hex):
+        """Whether a span with this id was exported (OTLP carries span ids as raw bytes)."""
+        raw = bytes.fromhex(span_id_hex)
+        return any(raw in b for b in list(self.bodies))
+
+
 class FeatureGateway(e2e.Gateway):
-    """KrakenD with three plugin/http-client endpoints, one per feature, each with its own topic."""
+    """KrakenD with plugin/http-client endpoints, one per feature, each with its own topic, and
+    its OpenTelemetry exporting traces to a SpanSink."""
 
     def __init__(self, tmp):
         super().__init__(tmp)
@@ -53,11 +88,13 @@ class FeatureGateway(e2e.Gateway):
         self.jwt_topic = f"KJwt{self.run_id}"
         self.rate_topic = f"KRate{self.run_id}"
         self.cors_topic = f"KCors{self.run_id}"
+        self.trace_topic = f"KTrace{self.run_id}"
         self.jwk_path = tmp / "jwk.json"
+        self.spans = SpanSink()
 
     def write_schemas(self):
         self.schema_dir.mkdir()
-        for t in (self.jwt_topic, self.rate_topic, self.cors_topic):
+        for t in (self.jwt_topic, self.rate_topic, self.cors_topic, self.trace_topic):
             (self.schema_dir / f"{t}.proto").write_text(e2e.CLASSIC_PROTO)
 
     def create_glue_schema(self):  # no Glue here
@@ -90,6 +127,11 @@ class FeatureGateway(e2e.Gateway):
             "allow_methods": ["POST"],
             "allow_headers": ["Content-Type", "Message-Key", "Message-Headers"],
             "max_age": "12h",
+        }, "telemetry/opentelemetry": {
+            "service_name": "topicgate-krakend-tests",
+            "trace_sample_rate": 1,
+            "exporters": {"otlp": [{"name": "sink", "host": "127.0.0.1", "port": self.spans.port,
+                                    "use_http": True, "disable_metrics": True}]},
         }}
         cfg["endpoints"] = [
             endpoint("/k/jwt/{topic}", self.jwt_topic, {"auth/validator": {
@@ -99,6 +141,7 @@ class FeatureGateway(e2e.Gateway):
                 "max_rate": RATE_CAPACITY, "capacity": RATE_CAPACITY, "every": "1h",
             }}),
             endpoint("/k/cors/{topic}", self.cors_topic, {}),
+            endpoint("/k/trace/{topic}", self.trace_topic, {}),
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 

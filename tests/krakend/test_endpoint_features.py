@@ -1,6 +1,7 @@
 """KrakenD's JWT validation, router rate limit and CORS in front of a plugin/http-client endpoint:
 what KrakenD refuses never reaches topicgate, so nothing of it is on the topic; what it lets
-through is published and read back byte for byte."""
+through is published and read back byte for byte. And KrakenD's OpenTelemetry span as the
+record's trace context."""
 
 import time
 
@@ -23,7 +24,9 @@ def assert_published(kd, r, topic):
     body = r.json()
     recs = kd.read_back(topic, body["partition"], body["offset"], 1)
     assert len(recs) == 1 and recs[0].value == e2e.CLASSIC_VALUE and recs[0].key == b"messageKey", recs
-    assert recs[0].headers == e2e.CLASSIC_RECORD_HEADERS, recs[0].headers
+    # KrakenD's telemetry is on (see the last test), so each record also carries KrakenD's span.
+    own = [(k, v) for k, v in recs[0].headers if k not in ("traceparent", "tracestate")]
+    assert own == e2e.CLASSIC_RECORD_HEADERS, recs[0].headers
 
 
 def test_jwt_refusals_publish_nothing_and_a_valid_token_publishes(kd):
@@ -70,3 +73,21 @@ def test_cors_preflight_is_answered_by_krakend_and_publishes_nothing(kd):
     assert r.headers.get("Access-Control-Allow-Origin") == CORS_ORIGIN, dict(r.headers)
     assert_published(kd, r, kd.cors_topic)
     assert kd.totals(kd.cors_topic) == {kd.cors_topic: 1}
+
+
+def test_the_record_carries_krakends_own_span_when_its_telemetry_is_on(kd):
+    """KrakenD's OpenTelemetry continues the client's trace; the record's traceparent is KrakenD's
+    backend span (same trace id, a new span id that KrakenD exports), not the client's."""
+    trace_id, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    r = post(kd, f"/k/trace/{kd.trace_topic}", {"traceparent": f"00-{trace_id}-{client_span}-01"})
+    assert r.status == 200, r
+    body = r.json()
+    rec = kd.read_back(kd.trace_topic, body["partition"], body["offset"], 1)[0]
+    assert rec.value == e2e.CLASSIC_VALUE, rec
+    got = dict(rec.headers)["traceparent"].decode()
+    version, tid, span, flags = got.split("-")
+    assert (version, tid, flags) == ("00", trace_id, "01") and span != client_span, got
+    deadline = time.monotonic() + 20  # the batch span processor exports every few seconds
+    while not kd.spans.exported(span):
+        assert time.monotonic() < deadline, f"span {span} was never exported ({len(kd.spans.bodies)} exports)"
+        time.sleep(0.2)

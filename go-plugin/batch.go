@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// ndjsonType is the media type of a batch: one record per line.
+const ndjsonType = "application/x-ndjson"
+
+// batchLine is one non-blank line of a batch body and its 1-based line number.
+type batchLine struct {
+	n    int
+	text []byte
+}
+
+// envelope is a line of a route with batch.envelope: the value with the record's own key and headers.
+type envelope struct {
+	Value   json.RawMessage   `json:"value"`
+	Key     *string           `json:"key"`
+	Headers map[string]string `json:"headers"`
+}
+
+// batchResult is one record's entry in a batch answer.
+type batchResult struct {
+	Line       int    `json:"line"`
+	StatusCode string `json:"statusCode"`
+	Message    string `json:"message,omitempty"`
+	Partition  *int32 `json:"partition,omitempty"`
+	Offset     *int64 `json:"offset,omitempty"`
+}
+
+// batchBody is the answer to a batch: one result per record, in order. A refused batch (an invalid
+// record, nothing written) lists only the invalid records, under "errors".
+type batchBody struct {
+	StatusCode string        `json:"statusCode"`
+	Message    string        `json:"message"`
+	Topic      string        `json:"topic"`
+	Records    []batchResult `json:"records,omitempty"`
+	Errors     []batchResult `json:"errors,omitempty"`
+}
+
+// serveBatch answers an application/x-ndjson request on rc: every line is a record (see
+// README "Batches"). fail answers a request-level error.
+func (h *publishHandler) serveBatch(w http.ResponseWriter, r *http.Request, rc *routeConfig, topic string, m *topicMetrics, fail func(int, string)) {
+	bc := &rc.Batch
+	if bc.MaxRecords == 0 {
+		fail(http.StatusUnsupportedMediaType, "batches ("+ndjsonType+") are off for this route; send application/json")
+		return
+	}
+	if r.ContentLength > bc.MaxBodyBytes {
+		fail(http.StatusRequestEntityTooLarge, batchTooLarge(bc.MaxBodyBytes))
+		return
+	}
+	var body []byte
+	if r.Body != nil {
+		buf, err := readBody(r.Body, bc.MaxBodyBytes)
+		defer releaseBody(buf)
+		if err != nil {
+			fail(http.StatusBadRequest, "cannot read the request body: "+err.Error())
+			return
+		}
+		body = *buf
+		m.readBytes(len(body))
+	}
+	if int64(len(body)) > bc.MaxBodyBytes {
+		fail(http.StatusRequestEntityTooLarge, batchTooLarge(bc.MaxBodyBytes))
+		return
+	}
+	lines, status, msg := splitBatch(body, bc.MaxRecords)
+	if status != 0 {
+		fail(status, msg)
+		return
+	}
+	// The request's message-key and message-headers (with its trace context) apply to every
+	// record that has none of its own.
+	headersJSON, err := parseMessageHeaders(r.Header.Values(headerHeaders))
+	if err == nil && h.traceHeaders {
+		headersJSON, err = withTraceContext(r.Context(), headersJSON, r.Header)
+	}
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	key, _ := messageKey(r.Header)
+
+	results := make([]outcome, len(lines))
+	records := make([]batchRecord, 0, len(lines))
+	index := make([]int, 0, len(lines)) // records[j] is lines[index[j]]
+	for i, ln := range lines {
+		rec, status, msg := h.record(r, ln.text, bc, headersJSON, key)
+		if status != 0 {
+			results[i] = outcome{status: status, msg: msg}
+			continue
+		}
+		records = append(records, rec)
+		index = append(index, i)
+	}
+	valid := len(records) == len(lines)
+	if len(records) > 0 && (valid || bc.Partial) {
+		outs, checked := h.pub.publishBatch(r.Context(), topic, records, batchMode{partial: bc.Partial, atomic: bc.Atomic})
+		valid = valid && checked
+		for j, o := range outs {
+			results[index[j]] = o
+		}
+	} // else each valid record keeps status 0: not written, another record is invalid
+	for _, o := range results {
+		m.batchRecord(o.status)
+		if o.status == http.StatusOK {
+			m.acked(o.d)
+		}
+	}
+	status, b := batchAnswer(topic, lines, results, !valid && !bc.Partial)
+	if status != http.StatusOK {
+		logOutcome(status, topic, b.Message)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(h.retryAfter))
+	}
+	writeJSON(w, status, b)
+}
+
+// record makes line's record: its value, headers and key (its own with batch.envelope, else the
+// request's). A status other than 0 refuses the line, msg says why.
+func (h *publishHandler) record(r *http.Request, line []byte, bc *batchConfig, headersJSON, key []byte) (batchRecord, int, string) {
+	if int64(len(line)) > bc.MaxLineBytes {
+		return batchRecord{}, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the line is %d bytes, larger than the limit of %d bytes (batch.max_line_bytes)", len(line), bc.MaxLineBytes)
+	}
+	if !bc.Envelope {
+		return batchRecord{value: line, headersJSON: headersJSON, key: key}, 0, ""
+	}
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&env)
+	if err == nil && dec.More() {
+		err = errors.New("text after the envelope object")
+	}
+	if err != nil {
+		return batchRecord{}, http.StatusBadRequest, "envelope: " + err.Error() + ` (a line is {"value": {...}, "key": "...", "headers": {"name": "value"}})`
+	}
+	if len(env.Value) == 0 || bytes.Equal(env.Value, []byte("null")) {
+		return batchRecord{}, http.StatusBadRequest, "envelope: value: missing"
+	}
+	rec := batchRecord{value: env.Value, headersJSON: headersJSON, key: key}
+	if env.Key != nil {
+		rec.key = []byte(*env.Key)
+	}
+	if env.Headers != nil {
+		own, _ := json.Marshal(env.Headers) // string to string: cannot fail
+		if h.traceHeaders {
+			var err error
+			if own, err = withTraceContext(r.Context(), own, r.Header); err != nil {
+				return batchRecord{}, http.StatusBadRequest, "envelope: headers: " + err.Error()
+			}
+		}
+		rec.headersJSON = own
+	}
+	return rec, 0, ""
+}
+
+// splitBatch cuts body into its non-blank lines ("\n" or "\r\n" ends a line). A status other
+// than 0 refuses the request: no record, or more than maxRecords.
+func splitBatch(body []byte, maxRecords int) ([]batchLine, int, string) {
+	lines := make([]batchLine, 0, bytes.Count(body, []byte{'\n'})+1)
+	for n := 1; len(body) > 0; n++ {
+		text := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			text, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		text = bytes.TrimSuffix(text, []byte{'\r'})
+		if len(bytes.TrimSpace(text)) == 0 {
+			continue
+		}
+		if len(lines) == maxRecords {
+			return nil, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the batch has more than %d records, the limit (batch.max_records)", maxRecords)
+		}
+		lines = append(lines, batchLine{n: n, text: text})
+	}
+	if len(lines) == 0 {
+		return nil, http.StatusBadRequest, "the request body has no records; send one JSON object per line"
+	}
+	return lines, 0, ""
+}
+
+// batchAnswer is the HTTP status and body of a batch's results. A refused batch (invalid records,
+// nothing written) answers the first invalid record's status and lists each invalid record.
+// Otherwise 200 when all were written; when none was and all failed alike, that status; else 207
+// Multi-Status.
+func batchAnswer(topic string, lines []batchLine, results []outcome, refused bool) (int, batchBody) {
+	entry := func(i int) batchResult {
+		o := results[i]
+		e := batchResult{Line: lines[i].n, StatusCode: strconv.Itoa(o.status)}
+		if o.status == http.StatusOK {
+			e.Partition, e.Offset = &o.d.Partition, &o.d.Offset
+		} else {
+			e.Message = fmt.Sprintf("line %d: %s", lines[i].n, o.msg)
+		}
+		return e
+	}
+	var errs []batchResult
+	written, first := 0, -1
+	for i, o := range results {
+		switch {
+		case o.status == 0:
+		case o.status == http.StatusOK:
+			written++
+		default:
+			errs = append(errs, entry(i))
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	b := batchBody{Topic: topic}
+	if refused {
+		status := results[first].status
+		b.StatusCode, b.Errors = strconv.Itoa(status), errs
+		b.Message = fmt.Sprintf("%s; the batch was refused, nothing written (%d of %d records invalid)", errs[0].Message, len(errs), len(results))
+		return status, b
+	}
+	b.Records = make([]batchResult, len(results))
+	same := true
+	for i := range results {
+		b.Records[i] = entry(i)
+		same = same && results[i].status == results[0].status
+	}
+	status := http.StatusMultiStatus
+	switch {
+	case written == len(results):
+		status, b.Message = http.StatusOK, "ok"
+	case written == 0 && same:
+		status, b.Message = results[0].status, "no record written: "+results[0].msg
+	default:
+		b.Message = fmt.Sprintf("%d of %d records written", written, len(results))
+	}
+	b.StatusCode = strconv.Itoa(status)
+	return status, b
+}
+
+func batchTooLarge(limit int64) string {
+	return fmt.Sprintf("the request body is larger than the batch limit of %d bytes (batch.max_body_bytes)", limit)
+}

@@ -1,0 +1,69 @@
+package main
+
+import "fmt"
+
+// Defaults of a route's "batch" block.
+const (
+	defaultBatchMaxRecords   = 1000
+	defaultBatchMaxBodyBytes = 16 << 20
+)
+
+// batchConfig is how a route takes many records per request (application/x-ndjson).
+type batchConfig struct {
+	// MaxRecords is the most records per request; 0 turns batches off for the route.
+	MaxRecords int
+	// MaxBodyBytes bounds a batch request's body, MaxLineBytes each of its lines.
+	MaxBodyBytes int64
+	MaxLineBytes int64
+	// Envelope: each line is {"value": ..., "key": "...", "headers": {...}} instead of the value itself.
+	Envelope bool
+	// Partial writes the valid records of a batch that has invalid ones (default: write none).
+	Partial bool
+	// Atomic writes a batch as one Kafka transaction: all of it or nothing.
+	Atomic bool
+}
+
+// rawBatch is the JSON shape of a route's "batch" block.
+type rawBatch struct {
+	MaxRecords   *int   `json:"max_records"`
+	MaxBodyBytes *int64 `json:"max_body_bytes"`
+	MaxLineBytes *int64 `json:"max_line_bytes"`
+	Envelope     bool   `json:"envelope"`
+	Partial      bool   `json:"partial"`
+	Atomic       bool   `json:"atomic"`
+}
+
+// parseBatch reads a route's "batch" block (nil: the defaults); a line may be as large as the
+// route's single-record body unless max_line_bytes says otherwise.
+func parseBatch(rb *rawBatch, maxBodyBytes int64, where string) (batchConfig, error) {
+	bc := batchConfig{MaxRecords: defaultBatchMaxRecords, MaxBodyBytes: defaultBatchMaxBodyBytes, MaxLineBytes: maxBodyBytes}
+	if rb == nil {
+		return bc, nil
+	}
+	bc.Envelope, bc.Partial, bc.Atomic = rb.Envelope, rb.Partial, rb.Atomic
+	bad := func(key, why string) (batchConfig, error) {
+		return bc, fmt.Errorf("%s: %s: batch.%s %s", pluginName, where, key, why)
+	}
+	if rb.MaxRecords != nil {
+		if *rb.MaxRecords < 0 {
+			return bad("max_records", "must be at least 0 (0 turns batches off)")
+		}
+		bc.MaxRecords = *rb.MaxRecords
+	}
+	if rb.MaxBodyBytes != nil {
+		if *rb.MaxBodyBytes < 1 {
+			return bad("max_body_bytes", "must be at least 1")
+		}
+		bc.MaxBodyBytes = *rb.MaxBodyBytes
+	}
+	if rb.MaxLineBytes != nil {
+		if *rb.MaxLineBytes < 1 {
+			return bad("max_line_bytes", "must be at least 1")
+		}
+		bc.MaxLineBytes = *rb.MaxLineBytes
+	}
+	if bc.MaxLineBytes > bc.MaxBodyBytes {
+		bc.MaxLineBytes = bc.MaxBodyBytes
+	}
+	return bc, nil
+}

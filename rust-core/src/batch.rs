@@ -1,0 +1,102 @@
+//! Many records per call: every record of a batch is checked and encoded before any is produced;
+//! then the batch is queued at once (each record completes on its own, like `Publisher::start`)
+//! or written as one Kafka transaction (crate::transaction).
+
+use crate::error::{Error, Result};
+use crate::producer::{Delivery, Reply};
+use crate::publisher::{check_topic, Publisher, Record};
+
+/// Records for one topic, checked and encoded, waiting to be produced together.
+#[derive(Debug)]
+pub struct Batch {
+    topic: String,
+    records: Vec<Encoded>,
+}
+
+/// One checked record: its encoded value (framing included), key and headers.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The value as produced.
+    pub value: Vec<u8>,
+    /// The record key, if any.
+    pub key: Option<Vec<u8>>,
+    /// Record headers, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Batch {
+    /// An empty batch for `topic` (checked against Kafka's topic name rule).
+    pub fn new(topic: &str) -> Result<Batch> {
+        check_topic(topic)?;
+        Ok(Batch { topic: topic.to_owned(), records: Vec::new() })
+    }
+
+    /// The batch's topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Checks and encodes one record with `publisher`'s schema and limits, and keeps it; an error
+    /// (as `Publisher::publish` would give) keeps nothing.
+    pub fn add(
+        &mut self,
+        publisher: &Publisher,
+        json: &str,
+        headers: &[(String, String)],
+        key: Option<&[u8]>,
+    ) -> Result<()> {
+        let value = publisher.encode(&Record { topic: &self.topic, json, headers, key })?;
+        self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec() });
+        Ok(())
+    }
+}
+
+impl Publisher {
+    /// Queues every record of `batch` in order without waiting; record i completes through
+    /// [`Publisher::completions`] with token `first_token + i`. Returns how many were queued and,
+    /// if not all, why the next one was not: the queued ones complete as usual, the rest are
+    /// not written (and get no completion).
+    pub fn start_batch(&self, batch: &Batch, first_token: u64) -> (usize, Result<()>) {
+        for (i, r) in batch.records.iter().enumerate() {
+            let token = first_token + i as u64;
+            let queued = match self.producer() {
+                Some(producer) => {
+                    let reply = Reply::Queue { queue: self.completion_queue(), token, value_len: r.value.len() };
+                    producer.enqueue(&batch.topic, &r.value, r.key.as_deref(), &r.headers, reply)
+                }
+                None => {
+                    self.completion_queue().push(token, 0, Ok(Delivery::DRY_RUN));
+                    Ok(())
+                }
+            };
+            if let Err(e) = queued {
+                return (i, Err(e));
+            }
+        }
+        (batch.records.len(), Ok(()))
+    }
+
+    /// Writes `batch` as one Kafka transaction and returns each record's delivery, in order, once
+    /// committed; on an error nothing of the batch is visible to a `read_committed` consumer
+    /// (a 504 says the commit's outcome is unknown). Blocks for up to `transactions.timeout_ms`
+    /// more than the delivery timeout.
+    pub fn commit_batch(&self, batch: &Batch) -> Result<Vec<Delivery>> {
+        if batch.is_empty() {
+            return Err(Error::bad_request("batch: no records"));
+        }
+        match self.transactions() {
+            Some(transactions) => transactions.write(&batch.topic, &batch.records),
+            None => Ok(vec![Delivery::DRY_RUN; batch.len()]),
+        }
+    }
+}
