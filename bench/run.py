@@ -54,6 +54,7 @@ GOGC400 = {"GOGC": "400"}
 # BENCH_PROPERTIES: a JSON object of librdkafka properties added to every topicgate contender, for experiments.
 EXTRA_PROPERTIES = json.loads(os.environ.get("BENCH_PROPERTIES") or "{}")
 
+BATCH = 100  # records per request of the batch contender
 # id, label in the table, kind, details. Order = order of the table.
 CONTENDERS = [
     ("ceiling", "ceiling", "gateway", {"mount": "client", "dry_run": True}),
@@ -72,8 +73,12 @@ CONTENDERS = [
     ("topicgate-backend-gogc400", "topicgate-backend GOGC=400", "gateway", {"mount": "client", "env": GOGC400}),
     ("topicgate-backend-acks1-gogc400", "topicgate-backend-acks1 GOGC=400", "gateway",
      {"mount": "client", "properties": ACKS1, "env": GOGC400}),
+    # Batches: 100 records of the payload per request (application/x-ndjson); its req/s column is records/s.
+    ("topicgate-batch", f"topicgate-backend batch of {BATCH} (records/s)", "gateway", {"mount": "client", "batch": BATCH}),
     ("core-ffi", "core-ffi", "ffi", {}),
     ("rdkafka-bare", "rdkafka-bare", "bare", {}),
+    # The same producer sending asynchronously: delivery reports collected, no per-record wait.
+    ("rdkafka-bare-async", "rdkafka-bare async", "bare", {"env": {"BENCH_ASYNC": "1"}}),
 ]
 # Experiments measured side by side with the contenders above, named in BENCH_ONLY: librdkafka's
 # linger.ms 0 instead of topicgate's default 1 (bench/README.md, "Where the time goes").
@@ -88,6 +93,8 @@ OPTIONAL = [
     ("topicgate-server-gogc400", "topicgate-server GOGC=400", "gateway", {"mount": "server", "env": GOGC400}),
 ]
 RATIOS = [
+    ("topicgate-batch", "topicgate-backend"),
+    ("topicgate-batch", "rdkafka-bare-async"),
     ("topicgate-backend", "topicgate-backend-nometrics"),
     ("topicgate-backend", "ceiling"),
     ("topicgate-backend", "krakend-pubsub"),
@@ -217,14 +224,24 @@ class Bench:
 
     # ---- load generator ----------------------------------------------------------------------
 
-    def vegeta_run(self, url, seconds, workers, rate=0, tag="step"):
-        """Runs vegeta against url; returns its JSON report. rate 0: `workers` in a closed loop."""
+    def batch_body(self, n):
+        """The payload n times, one line each (application/x-ndjson)."""
+        path = self.work / f"batch-{n}.ndjson"
+        if not path.exists():
+            line = json.dumps(json.loads(PAYLOAD.read_text()), separators=(",", ":"))
+            path.write_text((line + "\n") * n)
+        return path
+
+    def vegeta_run(self, url, seconds, workers, rate=0, tag="step", batch=0):
+        """Runs vegeta against url; returns its JSON report. rate 0: `workers` in a closed loop.
+        batch n: each request is a batch of n payloads."""
         targets = self.work / "targets.txt"
         targets.write_text(f"POST {url}\n")
         results = self.work / f"{tag}.bin"
+        body, ctype = (self.batch_body(batch), "application/x-ndjson") if batch else (PAYLOAD, "application/json")
         attack = [
-            self.vegeta, "attack", f"-targets={targets}", f"-body={PAYLOAD}",
-            "-header=Content-Type: application/json", f"-duration={seconds}s", "-timeout=30s",
+            self.vegeta, "attack", f"-targets={targets}", f"-body={body}",
+            f"-header=Content-Type: {ctype}", f"-duration={seconds}s", "-timeout=30s",
         ]
         if rate > 0:
             # Open model: `rate` requests/s whatever the answers take (up to 1024 in flight).
@@ -329,10 +346,12 @@ class Bench:
 
     def http_step(self, tag, details, topic, workers, rate):
         proc, url = self.start_http(details, topic, tag)
+        n = details.get("batch", 0)
         try:
-            warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup")
+            warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup", batch=n)
             cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
-            rep = self.vegeta_run(url, self.seconds, workers, rate, tag=tag)
+            # A fixed rate is in records/s: a batch contender sends it as rate/n requests/s.
+            rep = self.vegeta_run(url, self.seconds, workers, rate / n if (rate and n) else rate, tag=tag, batch=n)
             cpu, broker_cpu = cpu_seconds(proc.pid) - cpu0, broker_cpu_seconds() - broker0
             rss = peak_rss_mb(proc.pid)
         finally:
@@ -341,17 +360,18 @@ class Bench:
         ok200 = int(codes.get("200", 0))
         lat = rep["latencies"]
         errors = sorted(set(rep.get("errors") or []))[:3]
+        per = max(n, 1)  # records per request (a 200 batch has all of them on the topic)
         return {
-            "ok": ok200 + int((warm.get("status_codes") or {}).get("200", 0)),
+            "ok": (ok200 + int((warm.get("status_codes") or {}).get("200", 0))) * per,
             "failed": int(rep["requests"]) - ok200 + int(warm["requests"]) - int((warm.get("status_codes") or {}).get("200", 0)),
-            "measured": ok200,
-            "rps": rep["throughput"],
+            "measured": ok200 * per,
+            "rps": rep["throughput"] * per,
             "p50_ms": lat["50th"] / 1e6,
             "p99_ms": lat["99th"] / 1e6,
             "max_ms": lat["max"] / 1e6,
             "cpu_s": cpu,
             "broker_cpu_s": broker_cpu,
-            "broker_records": ok200,
+            "broker_records": ok200 * per,
             "rss_mb": rss,
             "errors": errors,
         }
@@ -359,7 +379,7 @@ class Bench:
     def process_step(self, cid, kind, topic, workers, rate):
         """core-ffi and rdkafka-bare: the contender measures itself and prints one JSON line."""
         timing = [str(workers), str(self.seconds), str(rate), str(int(WARMUP_S * 1000))]
-        env = dict(os.environ)
+        env = dict(os.environ, **dict(self.contender(cid)[3].get("env", {})))
         if kind == "ffi":
             cmd = self.core_ffi_cmd(cid, topic, timing)
         else:
@@ -386,6 +406,9 @@ class Bench:
             "rss_mb": r["rss_mb"],
             "errors": [out.stderr.decode(errors="replace").strip()[-300:]] if r["errors"] else [],
         }
+
+    def contender(self, cid):
+        return next(c for c in CONTENDERS + OPTIONAL if c[0] == cid)
 
     def core_ffi_cmd(self, tag, topic, timing):
         """bench/core_ffi with the core's default config (written to <tag>-core.json), the payload and

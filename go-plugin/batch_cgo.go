@@ -38,8 +38,15 @@ func (c *corePublisher) publishBatch(ctx context.Context, topic string, records 
 		if len(r.headersJSON) > 0 {
 			hdrPtr = bytesPtr(r.headersJSON)
 		}
+		partition, timestamp := C.int32_t(-1), C.int64_t(-1) // the producer's choice
+		if r.partition != nil {
+			partition = C.int32_t(*r.partition)
+		}
+		if r.timestampMs != nil {
+			timestamp = C.int64_t(*r.timestampMs)
+		}
 		st := C.tg_batch_add(c.p, b, bytesPtr(r.value), C.size_t(len(r.value)), hdrPtr, C.size_t(len(r.headersJSON)),
-			keyPtr, C.size_t(len(r.key)), &errbuf[0], C.size_t(len(errbuf)))
+			keyPtr, C.size_t(len(r.key)), partition, timestamp, &errbuf[0], C.size_t(len(errbuf)))
 		if int(st) != 200 {
 			out[i] = outcome{status: int(st), msg: C.GoString(&errbuf[0])}
 			continue

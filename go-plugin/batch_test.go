@@ -29,7 +29,7 @@ func TestBatchWritesEveryLineInOrderWithTheRequestsKeyAndHeaders(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 	if len(f.written) != 3 || string(f.written[1].value) != `{"sample_message":"b"}` {
-		t.Fatalf("written %q", f.written)
+		t.Fatalf("written %+v", f.written)
 	}
 	for _, w := range f.written {
 		if string(w.key) != "k" || string(w.headersJSON) != `{"h":"1"}` {

@@ -22,6 +22,9 @@ func clientFactory(_ context.Context, extra map[string]interface{}) (http.Handle
 func newClientHandler(cfg *pluginConfig, pub publisher) http.Handler {
 	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds, traceHeaders: cfg.TraceHeaders}
 	rc := &cfg.Routes[0]
+	if rc.Confluent {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ph.serveConfluent(w, r, rc) })
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ph.serve(w, r, rc)
 	})

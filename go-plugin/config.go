@@ -33,6 +33,10 @@ type routeConfig struct {
 	MaxBodyBytes int64
 	// Batch is how the route takes many records per request.
 	Batch batchConfig
+	// Confluent serves Confluent REST Proxy's v3 produce API on the route instead (confluent.go).
+	Confluent bool
+	// ClusterID is the v3 cluster id the route answers to ("" accepts any and echoes it).
+	ClusterID string
 }
 
 // pluginConfig is the parsed "topicgate" block of an extra_config.
@@ -57,6 +61,8 @@ type rawRoute struct {
 	TopicPattern *string   `json:"topic_pattern"`
 	MaxBodyBytes *int64    `json:"max_body_bytes"`
 	Batch        *rawBatch `json:"batch"`
+	API          *string   `json:"api"`
+	ClusterID    *string   `json:"cluster_id"`
 }
 
 // rawConfig is the JSON shape of the plugin's block. Server mode uses Routes; client
@@ -143,7 +149,7 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	}
 
 	own := raw.rawRoute
-	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil || own.Batch != nil
+	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil || own.Batch != nil || own.API != nil || own.ClusterID != nil
 	switch {
 	case server && hasOwn:
 		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics, topic_pattern and batch inside \"routes\"", pluginName)
@@ -214,6 +220,21 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (rc ro
 			return rc, fmt.Errorf("%s: %s: max_body_bytes must be at least 1", pluginName, where)
 		}
 		rc.MaxBodyBytes = *rr.MaxBodyBytes
+	}
+	if rr.API != nil {
+		switch *rr.API {
+		case "topicgate":
+		case "confluent-v3":
+			rc.Confluent = true
+		default:
+			return rc, fmt.Errorf("%s: %s: api %q is unknown (\"topicgate\" or \"confluent-v3\")", pluginName, where, *rr.API)
+		}
+	}
+	if rr.ClusterID != nil {
+		if !rc.Confluent {
+			return rc, fmt.Errorf("%s: %s: cluster_id belongs to an \"api\": \"confluent-v3\" route", pluginName, where)
+		}
+		rc.ClusterID = *rr.ClusterID
 	}
 	rc.Batch, err = parseBatch(rr.Batch, rc.MaxBodyBytes, where)
 	return rc, err

@@ -35,6 +35,8 @@ type batchRecord struct {
 	value       []byte
 	headersJSON []byte // nil: no headers
 	key         []byte // nil: no key
+	partition   *int32 // nil: the partitioner's choice
+	timestampMs *int64 // nil: the time of sending
 }
 
 // batchMode says what a batch with invalid records does and how it is written.

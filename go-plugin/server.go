@@ -48,6 +48,10 @@ func newServerHandler(cfg *pluginConfig, pub publisher, next http.Handler) http.
 			next.ServeHTTP(w, r)
 			return
 		}
+		if rc.Confluent {
+			ph.serveConfluent(w, r, rc)
+			return
+		}
 		ph.serve(w, r, rc)
 	})
 }

@@ -224,7 +224,9 @@ enum tg_status tg_batch_new(const uint8_t *topic,
 
 /**
  * Checks and encodes one record for `batch` with `publisher`'s schema and limits, as `tg_publish`
- * would, and keeps it. Any other status than 200 is that record's answer; it is not kept.
+ * would, and keeps it. `partition` -1 lets the partitioner choose, else the record goes there;
+ * `timestamp_ms` -1 is the time of sending, else the record's timestamp (epoch milliseconds).
+ * Any other status than 200 is that record's answer; it is not kept.
  *
  * # Safety
  * `publisher` and `batch` must be valid; the rest as for `tg_publish`.
@@ -237,6 +239,8 @@ enum tg_status tg_batch_add(const struct tg_publisher *publisher,
                             size_t headers_json_len,
                             const uint8_t *key,
                             size_t key_len,
+                            int32_t partition,
+                            int64_t timestamp_ms,
                             char *errbuf,
                             size_t errbuf_len);
 

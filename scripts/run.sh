@@ -33,6 +33,15 @@ Publish (server-plugin route; /v2/event/MyTopic is the same through an ordinary 
     -H 'message-headers: my_key=myvalue,my_other_key=42' \\
     -d '{"sample_message":"hello world"}'
 
+A batch, one record per line (/v1/atomic/MyTopic writes it as one Kafka transaction):
+  printf '{"sample_message":"a"}\\n{"sample_message":"b"}\\n' | curl -i -X POST \\
+    http://127.0.0.1:$PORT/v1/event/MyTopic -H 'Content-Type: application/x-ndjson' --data-binary @-
+
+Confluent REST Proxy v3:
+  curl -i -X POST http://127.0.0.1:$PORT/kafka/v3/clusters/local/topics/MyTopic/records \\
+    -H 'Content-Type: application/json' \\
+    -d '{"key":{"type":"STRING","data":"k"},"value":{"data":{"sample_message":"hello"}}}'
+
 Read it back (use the partition and offset from the answer):
   java -cp '$KAFKA_CLASSPATH' tests/kafka/ReadBack.java $KAFKA_BOOTSTRAP MyTopic 0 0 1
 

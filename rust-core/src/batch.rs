@@ -3,7 +3,7 @@
 //! or written as one Kafka transaction (crate::transaction).
 
 use crate::error::{Error, Result};
-use crate::producer::{Delivery, Reply};
+use crate::producer::{Delivery, Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record};
 
 /// Records for one topic, checked and encoded, waiting to be produced together.
@@ -22,6 +22,8 @@ pub struct Encoded {
     pub key: Option<Vec<u8>>,
     /// Record headers, in order.
     pub headers: Vec<(String, String)>,
+    /// Its partition and timestamp, if the caller chose them.
+    pub placement: Placement,
 }
 
 impl Batch {
@@ -47,16 +49,20 @@ impl Batch {
     }
 
     /// Checks and encodes one record with `publisher`'s schema and limits, and keeps it; an error
-    /// (as `Publisher::publish` would give) keeps nothing.
+    /// (as `Publisher::publish` would give) keeps nothing. A negative partition is 400.
     pub fn add(
         &mut self,
         publisher: &Publisher,
         json: &str,
         headers: &[(String, String)],
         key: Option<&[u8]>,
+        placement: Placement,
     ) -> Result<()> {
+        if placement.partition.is_some_and(|p| p < 0) {
+            return Err(Error::bad_request("partition: must be 0 or more"));
+        }
         let value = publisher.encode(&Record { topic: &self.topic, json, headers, key })?;
-        self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec() });
+        self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec(), placement });
         Ok(())
     }
 }
@@ -72,7 +78,7 @@ impl Publisher {
             let queued = match self.producer() {
                 Some(producer) => {
                     let reply = Reply::Queue { queue: self.completion_queue(), token, value_len: r.value.len() };
-                    producer.enqueue(&batch.topic, &r.value, r.key.as_deref(), &r.headers, reply)
+                    producer.enqueue(&batch.topic, &r.value, r.key.as_deref(), &r.headers, r.placement, reply)
                 }
                 None => {
                     self.completion_queue().push(token, 0, Ok(Delivery::DRY_RUN));

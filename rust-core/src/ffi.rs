@@ -10,7 +10,7 @@ use crate::batch::Batch;
 use crate::completion::Completion;
 use crate::error::{Error, Result, Status};
 use crate::logging;
-use crate::producer::Delivery;
+use crate::producer::{Delivery, Placement};
 use crate::publisher::{Publisher, Record};
 
 /// Every function's result; the numeric value is the HTTP status to answer with.
@@ -297,7 +297,9 @@ pub unsafe extern "C" fn tg_batch_new(
 }
 
 /// Checks and encodes one record for `batch` with `publisher`'s schema and limits, as `tg_publish`
-/// would, and keeps it. Any other status than 200 is that record's answer; it is not kept.
+/// would, and keeps it. `partition` -1 lets the partitioner choose, else the record goes there;
+/// `timestamp_ms` -1 is the time of sending, else the record's timestamp (epoch milliseconds).
+/// Any other status than 200 is that record's answer; it is not kept.
 ///
 /// # Safety
 /// `publisher` and `batch` must be valid; the rest as for `tg_publish`.
@@ -312,6 +314,8 @@ pub unsafe extern "C" fn tg_batch_add(
     headers_json_len: usize,
     key: *const u8,
     key_len: usize,
+    partition: i32,
+    timestamp_ms: i64,
     errbuf: *mut c_char,
     errbuf_len: usize,
 ) -> tg_status {
@@ -329,7 +333,11 @@ pub unsafe extern "C" fn tg_batch_add(
             key,
             key_len,
         };
-        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key))
+        let placement = Placement {
+            partition: (partition != -1).then_some(partition),
+            timestamp_ms: (timestamp_ms != -1).then_some(timestamp_ms),
+        };
+        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key, placement))
     })
 }
 

@@ -39,6 +39,16 @@ impl Delivery {
 
 type DeliveryOutcome = std::result::Result<Delivery, Error>;
 
+/// Where and when a record goes: a fixed partition and a timestamp (CreateTime, epoch
+/// milliseconds), each `None` for the producer's choice (the partitioner; the time of sending).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The partition, or `None` for the partitioner's choice.
+    pub partition: Option<i32>,
+    /// The record's timestamp, or `None` for now.
+    pub timestamp_ms: Option<i64>,
+}
+
 /// Where a record's delivery report goes.
 pub enum Reply {
     /// To a caller blocked in [`Producer::send`].
@@ -419,7 +429,7 @@ impl Producer {
         headers: &[(String, String)],
     ) -> Result<Delivery> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.enqueue(topic, value, key, headers, Reply::Wait(reply))?;
+        self.enqueue(topic, value, key, headers, Placement::default(), Reply::Wait(reply))?;
         // librdkafka reports every record by message.timeout.ms; the margin covers callback scheduling.
         match answer.recv_timeout(self.timeout + Duration::from_secs(5)) {
             Ok(outcome) => outcome,
@@ -430,7 +440,7 @@ impl Producer {
         }
     }
 
-    /// Queues one record for sending; its outcome goes to `reply` exactly once, by the delivery
+    /// Queues one record for sending (to `placement`'s partition and time, if given); its outcome goes to `reply` exactly once, by the delivery
     /// timeout (librdkafka's message.timeout.ms). An error here means the record was not queued
     /// and `reply` hears nothing.
     pub fn enqueue(
@@ -439,10 +449,11 @@ impl Producer {
         value: &[u8],
         key: Option<&[u8]>,
         headers: &[(String, String)],
+        placement: Placement,
         reply: Reply,
     ) -> Result<()> {
         let mut generation = self.usable_generation()?;
-        let mut sent = generation.inner.send(base_record(topic, value, key, headers, reply));
+        let mut sent = generation.inner.send(base_record(topic, value, key, headers, placement, reply));
         if let Err((e, record)) = sent {
             if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
                 // Raised between the check above and now; the record was not queued, so the
@@ -597,11 +608,18 @@ pub(crate) fn base_record<'a>(
     value: &'a [u8],
     key: Option<&'a [u8]>,
     headers: &[(String, String)],
+    placement: Placement,
     reply: Reply,
 ) -> BaseRecord<'a, [u8], [u8], Box<Reply>> {
     let mut record = BaseRecord::with_opaque_to(topic, Box::new(reply)).payload(value);
     if let Some(key) = key {
         record = record.key(key);
+    }
+    if let Some(partition) = placement.partition {
+        record = record.partition(partition);
+    }
+    if let Some(ms) = placement.timestamp_ms {
+        record = record.timestamp(ms);
     }
     if !headers.is_empty() {
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());

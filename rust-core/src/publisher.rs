@@ -8,7 +8,7 @@ use crate::completion::{Completion, CompletionQueue};
 use crate::config::{Config, ValueFormat};
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::producer::{Delivery, Producer, Reply};
+use crate::producer::{Delivery, Placement, Producer, Reply};
 use crate::registry::Registry;
 use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
@@ -82,7 +82,7 @@ impl Publisher {
         match &self.producer {
             Some(producer) => {
                 let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
-                producer.enqueue(record.topic, &value, record.key, record.headers, reply)
+                producer.enqueue(record.topic, &value, record.key, record.headers, Placement::default(), reply)
             }
             None => {
                 self.completions.push(token, 0, Ok(Delivery::DRY_RUN));

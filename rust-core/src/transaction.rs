@@ -106,7 +106,8 @@ impl Transactions {
         let mut answers = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
             let (reply, answer) = mpsc::sync_channel(1);
-            let record = producer::base_record(topic, &r.value, r.key.as_deref(), &r.headers, Reply::Wait(reply));
+            let record =
+                producer::base_record(topic, &r.value, r.key.as_deref(), &r.headers, r.placement, Reply::Wait(reply));
             if let Err((e, _)) = producer.send(record) {
                 let e = match e.rdkafka_error_code() {
                     Some(code) => producer::produce_error(code),

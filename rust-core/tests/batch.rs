@@ -7,12 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use topicgate::producer::Placement;
 use topicgate::{Batch, Publisher, Status};
 
 fn batch(p: &Publisher, topic: &str, texts: &[String]) -> Batch {
     let mut b = Batch::new(topic).unwrap();
     for t in texts {
-        b.add(p, &format!(r#"{{"sample_message":"{t}"}}"#), &[], Some(b"k")).unwrap();
+        b.add(p, &format!(r#"{{"sample_message":"{t}"}}"#), &[], Some(b"k"), Placement::default()).unwrap();
     }
     b
 }
@@ -27,8 +28,8 @@ fn an_invalid_record_is_refused_by_add_and_kept_out() {
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
     let p = Publisher::new(&file_config(&dir, "")).unwrap();
     let mut b = Batch::new(&topic).unwrap();
-    b.add(&p, r#"{"sample_message":"ok"}"#, &[], None).unwrap();
-    let e = b.add(&p, r#"{"sample_message":1}"#, &[], None).unwrap_err();
+    b.add(&p, r#"{"sample_message":"ok"}"#, &[], None, Placement::default()).unwrap();
+    let e = b.add(&p, r#"{"sample_message":1}"#, &[], None, Placement::default()).unwrap_err();
     assert_eq!(e.status, Status::BadRequest);
     assert!(e.message.contains("sample_message"), "{}", e.message);
     assert_eq!(b.len(), 1);

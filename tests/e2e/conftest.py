@@ -75,6 +75,7 @@ SMALL_LIMIT = 48  # max_body_bytes of the /v1/small/ route
 BATCH_TOPICS = "Batch[0-9a-f]{12}"  # the topics of the batch routes (test_batch.new_topic)
 TIGHT_RECORDS, TIGHT_BODY = 5, 400  # batch limits of the /v1/tight/ route
 ATOMIC_MAX_RECORD = 2000  # message.max.bytes of the /v2/atomic/ endpoint's producer
+V3_MAX_RECORDS = 50  # batch.max_records of the /kafka/v3/ route
 DOWN_RETRY_AFTER = 7  # retry_after_seconds of the broker-down endpoint
 
 
@@ -243,6 +244,9 @@ class Gateway:
             {"path_prefix": "/v1/atomic/", "topic_pattern": BATCH_TOPICS, "batch": {"atomic": True}},
             {"path_prefix": "/v1/tight/", "topic_pattern": BATCH_TOPICS, "max_body_bytes": 64,
              "batch": {"max_records": TIGHT_RECORDS, "max_body_bytes": TIGHT_BODY}},
+            # Confluent REST Proxy v3 (test_confluent.py).
+            {"path_prefix": "/kafka/v3/", "api": "confluent-v3", "topic_pattern": BATCH_TOPICS,
+             "batch": {"max_records": V3_MAX_RECORDS}},
         ]
         file_block = copy.deepcopy(example_endpoint["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"])
         file_block["core"] = core()  # same core as the server plugin: one shared producer
@@ -275,7 +279,19 @@ class Gateway:
         atomic_block["core"] = core(kafka={"bootstrap_servers": self.bootstrap,
                                            "properties": {"message.max.bytes": ATOMIC_MAX_RECORD}})
         atomic_block["batch"] = {"atomic": True}
+        v3_block = copy.deepcopy(batch_block)
+        v3_block["api"] = "confluent-v3"
+        v3_down_block = copy.deepcopy(down_block)
+        v3_down_block["api"] = "confluent-v3"
+
+        def v3_endpoint(path, block):
+            e = client_endpoint(path + "/clusters/{cluster_id}/topics/{topic}/records", block)
+            e["backend"][0]["url_pattern"] = "/clusters/{cluster_id}/topics/{topic}/records"
+            return e
+
         cfg["endpoints"] = [
+            v3_endpoint("/cv3", v3_block),
+            v3_endpoint("/cv3down", v3_down_block),
             client_endpoint("/v2/event/{topic}", file_block),  # the client-style path of krakend.json
             client_endpoint("/v2/batch/{topic}", batch_block),
             client_endpoint("/v2/atomic/{topic}", atomic_block),

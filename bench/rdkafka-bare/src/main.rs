@@ -5,12 +5,16 @@
 //! concurrency model of `tg_publish`. bench/run.py reads those bytes back from a record the core
 //! wrote (its broker warm-up), so this program does not link the core.
 //!
+//! With BENCH_ASYNC=1 each thread instead sends records as fast as the producer's queue takes them
+//! and collects their delivery reports without waiting for each (the limit a batch can approach);
+//! a latency is then from send to delivery report.
+//!
 //! usage: rdkafka_bare <value_file> <topic> <threads> <seconds> <rate> <warmup_ms>
 //! (KAFKA_BOOTSTRAP from the environment; BENCH_ACKS=1 for acks=1 without idempotence.)
 //! rate 0 is a closed loop; rate R spreads R records/s over the threads on fixed schedules.
 //! Prints one JSON line, the same fields as bench/core_ffi.c.
 
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -18,16 +22,22 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-/// Answers each delivery report to the thread waiting for it, as topicgate's producer does.
+/// Answers each delivery report to the thread that sent the record, as topicgate's producer does.
 struct Replies;
+
+/// Where a record's delivery report goes, and when the record was sent.
+struct Reply {
+    to: Sender<(bool, Instant)>,
+    sent: Instant,
+}
 
 impl ClientContext for Replies {}
 
 impl ProducerContext for Replies {
-    type DeliveryOpaque = Box<SyncSender<bool>>;
+    type DeliveryOpaque = Box<Reply>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, reply: Self::DeliveryOpaque) {
-        let _ = reply.send(result.is_ok());
+        let _ = reply.to.send((result.is_ok(), reply.sent));
     }
 }
 
@@ -58,6 +68,70 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Sends one record and waits for its delivery report (the concurrency model of `tg_publish`).
+fn send_and_wait(
+    producer: &ThreadedProducer<Replies>,
+    topic: &str,
+    value: &[u8],
+    measure_from: Instant,
+    r: &mut WorkerResult,
+) {
+    let (to, answer) = mpsc::channel();
+    let record =
+        BaseRecord::<(), [u8], _>::with_opaque_to(topic, Box::new(Reply { to, sent: Instant::now() })).payload(value);
+    match producer.send(record) {
+        Ok(()) => match answer.recv_timeout(Duration::from_secs(15)) {
+            Ok((ok, sent)) => count(r, ok, sent, measure_from),
+            Err(_) => r.errors += 1,
+        },
+        Err((e, _)) => {
+            eprintln!("rdkafka_bare: send: {e}");
+            r.errors += 1;
+        }
+    }
+}
+
+/// Sends one record without waiting; its report arrives on `reports`. A full queue is waited out;
+/// false when the record could not be sent.
+fn send_async(
+    producer: &ThreadedProducer<Replies>,
+    topic: &str,
+    value: &[u8],
+    reports: &(Sender<(bool, Instant)>, mpsc::Receiver<(bool, Instant)>),
+    in_flight: &mut u64,
+) -> bool {
+    let reply = Box::new(Reply { to: reports.0.clone(), sent: Instant::now() });
+    let mut record = BaseRecord::<(), [u8], _>::with_opaque_to(topic, reply).payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => {
+                *in_flight += 1;
+                return true;
+            }
+            Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                record = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => {
+                eprintln!("rdkafka_bare: send: {e}");
+                return false;
+            }
+        }
+    }
+}
+
+/// Counts one delivery report; a latency is kept for records sent after the warm-up.
+fn count(r: &mut WorkerResult, ok: bool, sent: Instant, measure_from: Instant) {
+    if !ok {
+        r.errors += 1;
+        return;
+    }
+    r.ok += 1;
+    if sent >= measure_from {
+        r.latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -79,6 +153,7 @@ fn main() {
     let warmup = Duration::from_millis(args[6].parse().expect("warmup_ms"));
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect("KAFKA_BOOTSTRAP (make kafka-up)");
     let acks1 = std::env::var("BENCH_ACKS").is_ok_and(|v| v == "1");
+    let async_mode = std::env::var("BENCH_ASYNC").is_ok_and(|v| v == "1");
 
     let producer: ThreadedProducer<Replies> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -102,6 +177,8 @@ fn main() {
                         if rate > 0.0 { Duration::from_secs_f64(threads as f64 / rate) } else { Duration::ZERO };
                     let mut next = start + period.mul_f64(i as f64 / threads as f64);
                     let mut r = WorkerResult::default();
+                    let reports = mpsc::channel::<(bool, Instant)>();
+                    let mut in_flight = 0u64;
                     loop {
                         if rate > 0.0 {
                             if next >= end {
@@ -112,25 +189,25 @@ fn main() {
                         } else if Instant::now() >= end {
                             break;
                         }
-                        let t0 = Instant::now();
-                        let (reply, answer) = mpsc::sync_channel(1);
-                        let record = BaseRecord::<(), [u8], _>::with_opaque_to(topic.as_str(), Box::new(reply))
-                            .payload(value.as_slice());
-                        let delivered = match producer.send(record) {
-                            Ok(()) => answer.recv_timeout(Duration::from_secs(15)).unwrap_or(false),
-                            Err((e, _)) => {
-                                eprintln!("rdkafka_bare: send: {e}");
-                                false
+                        if async_mode {
+                            if !send_async(producer, topic, value, &reports, &mut in_flight) {
+                                r.errors += 1;
                             }
-                        };
-                        if !delivered {
-                            r.errors += 1;
-                            continue;
+                        } else {
+                            send_and_wait(producer, topic, value, measure_from, &mut r);
                         }
-                        r.ok += 1;
-                        if t0 >= measure_from {
-                            r.latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                        while let Ok((ok, sent)) = reports.1.try_recv() {
+                            in_flight -= 1;
+                            count(&mut r, ok, sent, measure_from);
                         }
+                    }
+                    // Async: the reports of the records still in flight.
+                    while in_flight > 0 {
+                        match reports.1.recv_timeout(Duration::from_secs(15)) {
+                            Ok((ok, sent)) => count(&mut r, ok, sent, measure_from),
+                            Err(_) => r.errors += in_flight,
+                        }
+                        in_flight = in_flight.saturating_sub(1);
                     }
                     r
                 })

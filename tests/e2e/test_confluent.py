@@ -1,0 +1,118 @@
+"""Confluent REST Proxy v3 produce API (README "Confluent REST Proxy v3"): Confluent's documented
+request shapes, produced and read back by Kafka's own consumer; its response shapes and error
+codes. Server mounting at /kafka/v3/, client mounting at /cv3/ (and /cv3down/, broker down)."""
+
+import base64
+import json
+
+import pytest
+
+from conftest import CLASSIC_VALUE, V3_MAX_RECORDS
+from test_batch import new_topic, value
+
+CLUSTER = "lkc-abc123"
+JSON_CT = {"Content-Type": "application/json"}
+
+# Confluent's documented produce request, with the value in the topic's schema (no "type").
+DOC_REQUEST = {
+    "partition_id": 1,
+    "headers": [{"name": "Header-1", "value": "SGVhZGVyLTE="}, {"name": "Header-2", "value": "SGVhZGVyLTI="}],
+    "key": {"type": "BINARY", "data": "Zm9vYmFy"},
+    "value": {"data": {"sample_message": "hello world"}},
+    "timestamp": "2021-02-05T19:14:42Z",
+}
+
+
+def records_path(prefix, topic, cluster=CLUSTER):
+    return f"{prefix}clusters/{cluster}/topics/{topic}/records"
+
+
+def post(gw, path, body):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return gw.request("POST", path, body=data, headers=JSON_CT)
+
+
+@pytest.mark.parametrize("prefix", ["/kafka/v3/", "/cv3/"])
+def test_documented_request_is_produced_and_answered_as_confluent_does(gw, prefix):
+    topic = new_topic(gw)
+    r = post(gw, records_path(prefix, topic), DOC_REQUEST)
+    assert r.status == 200, r
+    b = r.json()
+    assert b == {
+        "error_code": 200, "cluster_id": CLUSTER, "topic_name": topic, "partition_id": 1,
+        "offset": b["offset"], "timestamp": "2021-02-05T19:14:42.000Z",
+        "key": {"type": "BINARY", "size": 6}, "value": {"type": "PROTOBUF", "size": len(CLASSIC_VALUE)},
+    }, b
+    rec = gw.read_back(topic, 1, b["offset"], 1)[0]
+    assert (rec.key, rec.value) == (b"foobar", CLASSIC_VALUE), rec
+    assert rec.headers == [("Header-1", b"Header-1"), ("Header-2", b"Header-2")], rec
+
+
+def test_concatenated_records_get_one_delivery_report_each_in_order(gw):
+    """Confluent's streaming mode: several JSON records in one body, a report per record."""
+    topic = new_topic(gw)
+    reqs = [{"key": {"type": "STRING", "data": "k"}, "value": {"type": "PROTOBUF", "data": {"sample_message": f"s{i}"}}}
+            for i in range(5)]
+    reqs[3] = {"value": {"data": {"sample_message": 3}}}
+    r = post(gw, records_path("/kafka/v3/", topic), b"".join(json.dumps(q).encode() + b"\n" for q in reqs))
+    assert r.status == 200, r
+    reports = [json.loads(line) for line in r.body.decode().splitlines()]
+    assert [x["error_code"] for x in reports] == [200, 200, 200, 42207, 200], reports
+    assert "sample_message" in reports[3]["message"], reports[3]
+    for i in (0, 1, 2, 4):
+        rec = gw.read_back(topic, reports[i]["partition_id"], reports[i]["offset"], 1)[0]
+        assert (rec.key, rec.value) == (b"k", value(f"s{i}")), rec
+
+
+def test_records_batch_answers_successes_and_failures_by_id(gw):
+    topic = new_topic(gw)
+    entries = [{"id": str(i), "value": {"data": {"sample_message": f"b{i}"}}} for i in range(4)]
+    entries[2]["value"] = {"type": "JSON", "data": {"sample_message": "raw JSON"}}
+    r = post(gw, records_path("/kafka/v3/", topic) + ":batch", {"entries": entries})
+    assert r.status == 207, r
+    b = r.json()
+    assert sorted(s["id"] for s in b["successes"]) == ["0", "1", "3"], b
+    assert [(f["id"], f["error_code"]) for f in b["failures"]] == [("2", 42207)], b
+    for s in b["successes"]:
+        rec = gw.read_back(topic, s["partition_id"], s["offset"], 1)[0]
+        assert rec.value == value(f"b{s['id']}"), rec
+    # Confluent's batch constraints: distinct ids, not empty, at most the limit.
+    for body, why in [({"entries": [entries[0], entries[0]]}, "not distinct"), ({"entries": []}, "Empty batch"),
+                      ({"entries": [{"id": str(i), "value": {"data": {}}} for i in range(V3_MAX_RECORDS + 1)]}, "Too many")]:
+        r = post(gw, records_path("/kafka/v3/", topic) + ":batch", body)
+        assert r.status == 422 and r.json()["error_code"] == 42208 and why in r.json()["message"], r
+
+
+def test_error_bodies(gw):
+    topic = new_topic(gw)
+    # A topic the route does not expose.
+    r = post(gw, records_path("/kafka/v3/", "NotExposed"), DOC_REQUEST)
+    assert r.status == 404 and r.json() == {"error_code": 40401, "message": "Topic not found."}, r
+    # A value that does not fit the schema.
+    r = post(gw, records_path("/kafka/v3/", topic), {"value": {"data": {"sample_message": 5}}})
+    assert r.status == 422 and r.json()["error_code"] == 42207, r
+    assert r.json()["message"].startswith("Error serializing message. ") and "sample_message" in r.json()["message"], r
+    # Not a produce request.
+    r = post(gw, records_path("/kafka/v3/", topic), b'{"value": ')
+    assert r.status == 400 and r.json()["error_code"] == 400, r
+    # A header value that is not base64.
+    r = post(gw, records_path("/kafka/v3/", topic), {"headers": [{"name": "h", "value": "%%"}],
+                                                      "value": {"data": {"sample_message": "x"}}})
+    assert r.status == 400 and "headers[0].value" in r.json()["message"], r
+    # The broker is down: 503 with Confluent's broker-unavailable code, and Retry-After.
+    r = post(gw, records_path("/cv3down/", gw.topic), {"value": {"data": {"sample_message": "x"}}})
+    assert r.status == 503 and r.json()["error_code"] == 50302, r
+    assert r.headers.get("Retry-After"), r.headers
+    assert gw.totals(topic)[topic] in (None, 0)
+
+
+def test_key_types(gw):
+    topic = new_topic(gw)
+    cases = [({"type": "STRING", "data": "plain"}, b"plain"), ({"data": "untyped"}, b"untyped"),
+             ({"type": "JSON", "data": {"a": 1}}, b'{"a": 1}'),
+             ({"type": "BINARY", "data": base64.b64encode(b"\x00\xff").decode()}, b"\x00\xff")]
+    for key, want in cases:
+        r = post(gw, records_path("/kafka/v3/", topic), {"key": key, "value": {"data": {"sample_message": "k"}}})
+        assert r.status == 200, (key, r)
+        b = r.json()
+        assert gw.read_back(topic, b["partition_id"], b["offset"], 1)[0].key == want, key
