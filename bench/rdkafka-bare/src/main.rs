@@ -25,6 +25,9 @@ use rdkafka::ClientContext;
 /// Answers each delivery report to the thread that sent the record, as topicgate's producer does.
 struct Replies;
 
+/// A thread's channel of delivery reports: (delivered, when sent).
+type Reports = (Sender<(bool, Instant)>, mpsc::Receiver<(bool, Instant)>);
+
 /// Where a record's delivery report goes, and when the record was sent.
 struct Reply {
     to: Sender<(bool, Instant)>,
@@ -97,7 +100,7 @@ fn send_async(
     producer: &ThreadedProducer<Replies>,
     topic: &str,
     value: &[u8],
-    reports: &(Sender<(bool, Instant)>, mpsc::Receiver<(bool, Instant)>),
+    reports: &Reports,
     in_flight: &mut u64,
 ) -> bool {
     let reply = Box::new(Reply { to: reports.0.clone(), sent: Instant::now() });
@@ -177,7 +180,7 @@ fn main() {
                         if rate > 0.0 { Duration::from_secs_f64(threads as f64 / rate) } else { Duration::ZERO };
                     let mut next = start + period.mul_f64(i as f64 / threads as f64);
                     let mut r = WorkerResult::default();
-                    let reports = mpsc::channel::<(bool, Instant)>();
+                    let reports: Reports = mpsc::channel();
                     let mut in_flight = 0u64;
                     loop {
                         if rate > 0.0 {
