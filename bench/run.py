@@ -351,7 +351,7 @@ class Bench:
             warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup", batch=n)
             cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
             # A fixed rate is in records/s: a batch contender sends it as rate/n requests/s.
-            rep = self.vegeta_run(url, self.seconds, workers, rate / n if (rate and n) else rate, tag=tag, batch=n)
+            rep = self.vegeta_run(url, self.seconds, workers, max(1, round(rate / n)) if (rate and n) else rate, tag=tag, batch=n)
             cpu, broker_cpu = cpu_seconds(proc.pid) - cpu0, broker_cpu_seconds() - broker0
             rss = peak_rss_mb(proc.pid)
         finally:

@@ -108,12 +108,7 @@ func (h *publishHandler) serveBatch(w http.ResponseWriter, r *http.Request, rc *
 			results[index[j]] = o
 		}
 	} // else each valid record keeps status 0: not written, another record is invalid
-	for _, o := range results {
-		m.batchRecord(o.status)
-		if o.status == http.StatusOK {
-			m.acked(o.d)
-		}
-	}
+	m.batchRecords(results)
 	status, b := batchAnswer(topic, lines, results, !valid && !bc.Partial)
 	if status != http.StatusOK {
 		logOutcome(status, topic, b.Message)

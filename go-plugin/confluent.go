@@ -159,12 +159,7 @@ func (h *publishHandler) serveConfluent(w http.ResponseWriter, r *http.Request, 
 		entries[i] = h.v3Entry(r, &reqs[i])
 	}
 	outs := h.v3Produce(r, topic, rc, entries)
-	for _, o := range outs {
-		m.batchRecord(o.status)
-		if o.status == http.StatusOK {
-			m.acked(o.d)
-		}
-	}
+	m.batchRecords(outs)
 	if batch {
 		writeJSON(w, http.StatusMultiStatus, v3BatchAnswer(cluster, topic, entries, outs))
 		return

@@ -110,10 +110,34 @@ func (m *topicMetrics) answered(status int, started time.Time) {
 	c.(prometheus.Counter).Inc()
 }
 
-// batchRecord counts one record of a batch request by its status.
-func (m *topicMetrics) batchRecord(status int) {
-	if m != nil {
-		batchRecords.WithLabelValues(m.topic, strconv.Itoa(status)).Inc()
+// batchRecords counts the records of a batch request by status (one add per status, not per
+// record), and the acknowledged ones' latency and bytes.
+func (m *topicMetrics) batchRecords(outs []outcome) {
+	if m == nil {
+		return
+	}
+	var byStatus [8]struct{ status, n int } // a batch's answers have few distinct statuses
+	used := 0
+	for _, o := range outs {
+		if o.status == http.StatusOK {
+			m.acked(o.d)
+		}
+		i := 0
+		for i < used && byStatus[i].status != o.status {
+			i++
+		}
+		if i == used {
+			if used == len(byStatus) {
+				batchRecords.WithLabelValues(m.topic, strconv.Itoa(o.status)).Inc()
+				continue
+			}
+			byStatus[i].status = o.status
+			used++
+		}
+		byStatus[i].n++
+	}
+	for _, s := range byStatus[:used] {
+		batchRecords.WithLabelValues(m.topic, strconv.Itoa(s.status)).Add(float64(s.n))
 	}
 }
 
