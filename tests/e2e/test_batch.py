@@ -6,6 +6,7 @@ and checked byte for byte against the answer's partitions and offsets.
 """
 
 import json
+import socket
 import uuid
 
 import pytest
@@ -182,3 +183,29 @@ def test_an_atomic_batch_that_fails_part_way_leaves_nothing_visible(gw):
     after = written(post_batch(gw, "/v2/atomic/" + topic, ndjson(["after"])), 1)
     first = gw.read_back(topic, after[0][0], 0, 1)[0]
     assert (first.offset, first.value) == (after[0][1], value("after")), first
+
+
+def test_hostile_batches_are_refused_quickly_and_write_nothing(gw):
+    """A 100 MB line, a million tiny lines, invalid UTF-8 in the middle: each refused with its
+    reason, nothing written, and the gateway serves on."""
+    topic = new_topic(gw)
+    path = "/v1/batch/" + topic
+    # 100 MB announced, 1 MB of it sent: the answer comes from Content-Length, nothing is buffered.
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {NDJSON}\r\nContent-Length: {100 << 20}\r\n\r\n".encode())
+        s.sendall(b'{"sample_message":"' + b"x" * (1 << 20))
+        head = b""
+        while b"}" not in head and len(head) < 65536:  # the JSON body closes with "}"
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 413") and b"batch limit of 16777216 bytes" in head, head[:300]
+    r = post_batch(gw, path, b"{}\n" * 1_000_000, timeout=120)
+    assert r.status == 413 and "more than 1000 records" in r.json()["message"], r
+    lines = ndjson([f"u{i}" for i in range(10)]).splitlines(keepends=True)
+    lines[4] = b'{"sample_message":"\xff\xfe"}\n'  # line 5
+    r = post_batch(gw, path, b"".join(lines))
+    assert r.status == 400 and r.json()["message"].startswith("line 5: ") and "UTF-8" in r.json()["message"], r
+    assert on_topic(gw, topic) == 0
+    written(post_batch(gw, path, ndjson(["still serving"])), 1)
