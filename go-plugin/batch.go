@@ -233,7 +233,7 @@ func batchAnswer(topic string, lines []batchLine, results []outcome, refused boo
 	case written == len(results):
 		status, b.Message = http.StatusOK, "ok"
 	case written == 0 && same:
-		status, b.Message = results[0].status, "no record written: "+results[0].msg
+		status, b.Message = results[0].status, "no record acknowledged: "+results[0].msg
 	default:
 		b.Message = fmt.Sprintf("%d of %d records written", written, len(results))
 	}

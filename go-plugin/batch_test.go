@@ -121,7 +121,7 @@ func TestBatchThatTheBrokerRefusesWholeAnswersItsStatus(t *testing.T) {
 	f, post := batchHandler(t, `{}`)
 	f.status, f.msg = 503, "Kafka broker unreachable"
 	r := post("{\"sample_message\":\"a\"}\n{\"sample_message\":\"b\"}", nil)
-	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.HasPrefix(r.body["message"].(string), "no record written: Kafka broker unreachable") {
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.HasPrefix(r.body["message"].(string), "no record acknowledged: Kafka broker unreachable") {
 		t.Fatalf("%d %v %s", r.status, r.header, r.raw)
 	}
 	if len(r.body["records"].([]interface{})) != 2 {
