@@ -52,23 +52,10 @@ func (h *publishHandler) serveBatch(w http.ResponseWriter, r *http.Request, rc *
 		fail(http.StatusUnsupportedMediaType, "batches ("+ndjsonType+") are off for this route; send application/json")
 		return
 	}
-	if r.ContentLength > bc.MaxBodyBytes {
-		fail(http.StatusRequestEntityTooLarge, batchTooLarge(bc.MaxBodyBytes))
-		return
-	}
-	var body []byte
-	if r.Body != nil {
-		buf, err := readBody(r.Body, bc.MaxBodyBytes)
-		defer releaseBody(buf)
-		if err != nil {
-			fail(http.StatusBadRequest, "cannot read the request body: "+err.Error())
-			return
-		}
-		body = *buf
-		m.readBytes(len(body))
-	}
-	if int64(len(body)) > bc.MaxBodyBytes {
-		fail(http.StatusRequestEntityTooLarge, batchTooLarge(bc.MaxBodyBytes))
+	body, buf, status, msg := requestBody(r, bc.MaxBodyBytes, batchTooLarge, m)
+	defer releaseBody(buf)
+	if status != 0 {
+		fail(status, msg)
 		return
 	}
 	lines, status, msg := splitBatch(body, bc.MaxRecords)
@@ -78,15 +65,11 @@ func (h *publishHandler) serveBatch(w http.ResponseWriter, r *http.Request, rc *
 	}
 	// The request's message-key and message-headers (with its trace context) apply to every
 	// record that has none of its own.
-	headersJSON, err := parseMessageHeaders(r.Header.Values(headerHeaders))
-	if err == nil && h.traceHeaders {
-		headersJSON, err = withTraceContext(r.Context(), headersJSON, r.Header)
-	}
+	headersJSON, key, err := h.requestHeaders(r)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	key, _ := messageKey(r.Header)
 
 	results := make([]outcome, len(lines))
 	records := make([]batchRecord, 0, len(lines))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net/http"
 	"sync"
 )
 
@@ -39,10 +40,32 @@ func readBody(r io.Reader, limit int64) (buf *[]byte, err error) {
 	}
 }
 
-// releaseBody returns a buffer from readBody for reuse.
+// releaseBody returns a buffer from readBody for reuse (nil: nothing to return).
 func releaseBody(buf *[]byte) {
-	if cap(*buf) <= bodyBufKeepMax {
+	if buf != nil && cap(*buf) <= bodyBufKeepMax {
 		*buf = (*buf)[:0]
 		bodyBufs.Put(buf)
 	}
+}
+
+// requestBody reads r's body, at most limit bytes (from Content-Length before reading, else after
+// reading limit+1), and counts its bytes in m. A status other than 0 refuses the request: 413 with
+// tooLarge(limit), or 400 for a body that cannot be read. The caller hands buf back with
+// releaseBody (nil-safe) once the core has copied what it keeps.
+func requestBody(r *http.Request, limit int64, tooLarge func(int64) string, m *topicMetrics) (body []byte, buf *[]byte, status int, msg string) {
+	if r.ContentLength > limit {
+		return nil, nil, http.StatusRequestEntityTooLarge, tooLarge(limit)
+	}
+	if r.Body != nil {
+		var err error
+		if buf, err = readBody(r.Body, limit); err != nil {
+			return nil, buf, http.StatusBadRequest, "cannot read the request body: " + err.Error()
+		}
+		body = *buf
+		m.readBytes(len(body))
+	}
+	if int64(len(body)) > limit {
+		return nil, buf, http.StatusRequestEntityTooLarge, tooLarge(limit)
+	}
+	return body, buf, 0, ""
 }

@@ -129,24 +129,14 @@ func (h *publishHandler) serveConfluent(w http.ResponseWriter, r *http.Request, 
 		fail(http.StatusUnsupportedMediaType, v3Unsupported, "send Content-Type: application/json")
 		return
 	}
-	limit := rc.Batch.MaxBodyBytes
-	if r.ContentLength > limit {
-		fail(http.StatusRequestEntityTooLarge, v3TooLarge, batchTooLarge(limit))
-		return
-	}
-	var body []byte
-	if r.Body != nil {
-		buf, err := readBody(r.Body, limit)
-		defer releaseBody(buf)
-		if err != nil {
-			fail(http.StatusBadRequest, v3BadRequest, "cannot read the request body: "+err.Error())
-			return
+	body, buf, status, msg := requestBody(r, rc.Batch.MaxBodyBytes, batchTooLarge, m)
+	defer releaseBody(buf)
+	if status != 0 {
+		code := v3BadRequest
+		if status == http.StatusRequestEntityTooLarge {
+			code = v3TooLarge
 		}
-		body = *buf
-		m.readBytes(len(body))
-	}
-	if int64(len(body)) > limit {
-		fail(http.StatusRequestEntityTooLarge, v3TooLarge, batchTooLarge(limit))
+		fail(status, code, msg)
 		return
 	}
 	reqs, code, msg := v3Requests(body, batch, rc.Batch.MaxRecords)

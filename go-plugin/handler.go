@@ -48,38 +48,21 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		h.serveBatch(w, r, rc, topic, m, fail)
 		return
 	}
-	if r.ContentLength > rc.MaxBodyBytes {
-		fail(http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
-		return
-	}
-	var body []byte
-	if r.Body != nil {
-		buf, err := readBody(r.Body, rc.MaxBodyBytes)
-		defer releaseBody(buf) // after the publish call: the core has copied what it keeps
-		if err != nil {
-			fail(http.StatusBadRequest, "cannot read the request body: "+err.Error())
-			return
-		}
-		body = *buf
-		m.readBytes(len(body))
-	}
-	if int64(len(body)) > rc.MaxBodyBytes {
-		fail(http.StatusRequestEntityTooLarge, tooLarge(rc.MaxBodyBytes))
+	body, buf, status, msg := requestBody(r, rc.MaxBodyBytes, tooLarge, m)
+	defer releaseBody(buf) // after the publish call: the core has copied what it keeps
+	if status != 0 {
+		fail(status, msg)
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		fail(http.StatusBadRequest, "the request body is empty; send a JSON object")
 		return
 	}
-	headersJSON, err := parseMessageHeaders(r.Header.Values(headerHeaders))
-	if err == nil && h.traceHeaders {
-		headersJSON, err = withTraceContext(r.Context(), headersJSON, r.Header)
-	}
+	headersJSON, key, err := h.requestHeaders(r)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	key, _ := messageKey(r.Header)
 
 	status, d, msg := h.pub.publish(r.Context(), topic, body, headersJSON, key)
 	httpCode, known := httpStatus(status)
@@ -92,6 +75,17 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 		return
 	}
 	fail(httpCode, msg)
+}
+
+// requestHeaders is the record headers (message-headers, plus the trace context unless off) and
+// the key (message-key; nil for none) a request gives its records.
+func (h *publishHandler) requestHeaders(r *http.Request) (headersJSON, key []byte, err error) {
+	headersJSON, err = parseMessageHeaders(r.Header.Values(headerHeaders))
+	if err == nil && h.traceHeaders {
+		headersJSON, err = withTraceContext(r.Context(), headersJSON, r.Header)
+	}
+	key, _ = messageKey(r.Header)
+	return headersJSON, key, err
 }
 
 func (h *publishHandler) fail(w http.ResponseWriter, status int, msg string) {
