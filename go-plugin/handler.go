@@ -15,6 +15,7 @@ type publishHandler struct {
 	pub          publisher
 	retryAfter   int
 	traceHeaders bool // copy the request's trace context into the record (withTraceContext)
+	streams      bool // the mounting can stream an answer (the http-server one; KrakenD buffers a backend's)
 }
 
 // serve answers r for route rc.
@@ -42,6 +43,10 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 	batch, msg, ok := requestType(r.Header.Get("Content-Type"))
 	if !ok {
 		fail(http.StatusUnsupportedMediaType, msg)
+		return
+	}
+	if batch && wantsStream(r) {
+		h.serveStream(w, r, rc, topic, m, fail)
 		return
 	}
 	if batch {
@@ -123,3 +128,6 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.status = status
 	w.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap gives http.ResponseController the server's writer (flushes, deadlines, full duplex).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -72,6 +72,33 @@ func (f *fakePublisher) publishBatch(_ context.Context, topic string, records []
 	return out, valid == len(records)
 }
 
+// openStream's records are checked like publishBatch's; the valid ones are written at once (or
+// answered f.status) and their outcomes are on the channel before start returns.
+func (f *fakePublisher) openStream(topic string, capacity int) recordStream {
+	return &fakeStream{f: f, topic: topic, done: make(chan outcome, capacity)}
+}
+
+type fakeStream struct {
+	f     *fakePublisher
+	topic string
+	next  uint64
+	done  chan outcome
+}
+
+func (s *fakeStream) outcomes() <-chan outcome { return s.done }
+
+func (s *fakeStream) start(r batchRecord) (uint64, int, string) {
+	s.next++
+	out, _ := s.f.publishBatch(context.Background(), s.topic, []batchRecord{r}, batchMode{})
+	o := out[0]
+	if o.status == 400 {
+		return s.next, o.status, o.msg
+	}
+	o.token = s.next
+	s.done <- o
+	return s.next, 200, ""
+}
+
 func serverCfg(t *testing.T) *pluginConfig {
 	t.Helper()
 	cfg, err := parseServerConfig([]byte(`{"core":{"k":"v"},"max_body_bytes":64,

@@ -28,6 +28,19 @@ type publisher interface {
 	// produced because another one is invalid has status 0; valid is false when any record
 	// failed the checks. ctx bounds the wait as for publish.
 	publishBatch(ctx context.Context, topic string, records []batchRecord, mode batchMode) (out []outcome, valid bool)
+	// openStream starts a stream of records to topic; the caller keeps at most capacity of them
+	// unanswered at once (their outcomes are buffered for that many, so the core never waits).
+	openStream(topic string, capacity int) recordStream
+}
+
+// recordStream produces one request's records as they arrive, without waiting for any.
+type recordStream interface {
+	// start checks, encodes and queues r. 200 means queued: exactly one outcome carrying token
+	// follows on outcomes(), within the delivery timeout; tokens grow from call to call. Any other
+	// status is r's answer (msg says why) and nothing follows.
+	start(r batchRecord) (token uint64, status int, msg string)
+	// outcomes delivers the outcomes of queued records, in the order the broker answers them.
+	outcomes() <-chan outcome
 }
 
 // batchRecord is one record of a batch request.

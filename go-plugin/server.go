@@ -27,7 +27,7 @@ func serverFactory(_ context.Context, extra map[string]interface{}, next http.Ha
 }
 
 func newServerHandler(cfg *pluginConfig, pub publisher, next http.Handler) http.Handler {
-	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds, traceHeaders: cfg.TraceHeaders}
+	ph := &publishHandler{pub: pub, retryAfter: cfg.RetryAfterSeconds, traceHeaders: cfg.TraceHeaders, streams: true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			switch r.URL.Path {

@@ -76,6 +76,7 @@ BATCH_TOPICS = "Batch[0-9a-f]{12}"  # the topics of the batch routes (test_batch
 TIGHT_RECORDS, TIGHT_BODY = 5, 400  # batch limits of the /v1/tight/ route
 ATOMIC_MAX_RECORD = 2000  # message.max.bytes of the /v2/atomic/ endpoint's producer
 V3_MAX_RECORDS = 50  # batch.max_records of the /kafka/v3/ route
+STREAM_LINE, STREAM_IDLE_MS = 4096, 1000  # line limit and idle timeout of the /v1/stream/ route
 DOWN_RETRY_AFTER = 7  # retry_after_seconds of the broker-down endpoint
 
 
@@ -242,6 +243,9 @@ class Gateway:
             {"path_prefix": "/v1/partial/", "topic_pattern": BATCH_TOPICS, "batch": {"partial": True}},
             {"path_prefix": "/v1/envelope/", "topic_pattern": BATCH_TOPICS, "batch": {"envelope": True}},
             {"path_prefix": "/v1/atomic/", "topic_pattern": BATCH_TOPICS, "batch": {"atomic": True}},
+            # Streams (test_stream.py): a short idle timeout, lines of at most STREAM_LINE bytes.
+            {"path_prefix": "/v1/stream/", "topic_pattern": BATCH_TOPICS, "max_body_bytes": STREAM_LINE,
+             "batch": {"stream": {"idle_timeout_ms": STREAM_IDLE_MS}}},
             {"path_prefix": "/v1/tight/", "topic_pattern": BATCH_TOPICS, "max_body_bytes": 64,
              "batch": {"max_records": TIGHT_RECORDS, "max_body_bytes": TIGHT_BODY}},
             # Confluent REST Proxy v3 (test_confluent.py).

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// streamFlushBytes: answer lines are written when this many are ready, or when nothing else is.
+const streamFlushBytes = 32 << 10
+
+// wantsStream: an NDJSON request that accepts an NDJSON answer is a stream (README "Streams").
+func wantsStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == ndjsonType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// streamEnd is a stream's last answer line: how it ended. It is told from a record's line by
+// having no "line".
+type streamEnd struct {
+	StatusCode    string `json:"statusCode"`
+	Message       string `json:"message"`
+	Topic         string `json:"topic"`
+	Records       int    `json:"records"`
+	Written       int    `json:"written"`
+	StoppedAtLine *int   `json:"stoppedAtLine,omitempty"`
+}
+
+// streamEntry is a record of a stream from the time it is read until it is answered.
+type streamEntry struct {
+	line   int
+	token  uint64 // the core's token; an entry answered at once carries the token before it
+	queued time.Time
+	o      outcome
+	done   bool
+}
+
+// streamRun is one stream's state: its records in order, from the oldest unanswered on.
+type streamRun struct {
+	h        *publishHandler
+	r        *http.Request
+	bc       *batchConfig
+	topic    string
+	s        recordStream
+	m        *topicMetrics
+	out      *streamWriter
+	key      []byte
+	headers  []byte
+	pending  []streamEntry
+	head     int // pending[:head] are answered and written
+	inFlight int
+	last     uint64 // the last token queued
+	records  int    // answered
+	written  int
+	answered []outcome // reused: a round's outcomes, for the metrics
+
+	// Where and why the stream stopped early (stopStatus 0: it did not).
+	stopStatus int
+	stopLine   int
+	stopMsg    string
+}
+
+// serveStream answers an NDJSON request that accepts an NDJSON answer: records are produced as
+// their lines arrive, at most batch.stream.in_flight of them unanswered (reading waits), and the
+// answer streams one line per record in order, then a streamEnd line. A failed record stops the
+// stream (with batch.partial, the stream goes on past it); so do a read error and a client idle
+// for batch.stream.idle_timeout_ms. Records answered before a stop stay as answered.
+func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc *routeConfig, topic string, m *topicMetrics, fail func(int, string)) {
+	bc := &rc.Batch
+	const plain = "; send the batch without Accept: " + ndjsonType
+	switch {
+	case !h.streams:
+		fail(http.StatusNotAcceptable, "streams need the http-server mounting: KrakenD buffers a backend's whole answer"+plain)
+		return
+	case bc.MaxRecords == 0 || bc.StreamInFlight == 0:
+		fail(http.StatusNotAcceptable, "streams are off for this route (batch.stream.in_flight or batch.max_records is 0)"+plain)
+		return
+	case bc.Atomic:
+		fail(http.StatusNotAcceptable, "an all-or-nothing route (batch.atomic) takes whole batches, not streams"+plain)
+		return
+	}
+	headersJSON, key, err := h.requestHeaders(r)
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+
+	// Reading the body while the answer is written needs full duplex in HTTP/1.1 (HTTP/2 always is).
+	ctl := http.NewResponseController(w)
+	_ = ctl.EnableFullDuplex()
+	chunks := make(chan *streamChunk, streamChunksQueued)
+	// The reader ends at stop, or at its read's deadline. No earlier: net/http reads on after the
+	// handler, looking for the body's end, and a connection closed with unread input is reset,
+	// losing the answer; a failed read there would do just that.
+	stop := make(chan struct{})
+	defer close(stop)
+	go readStream(&idleReader{r: r.Body, ctl: ctl, idle: bc.StreamIdle, m: m}, bc.MaxLineBytes, bc.Partial, chunks, stop)
+
+	sr := &streamRun{h: h, r: r, bc: bc, topic: topic, m: m, key: key, headers: headersJSON,
+		s:   h.pub.openStream(topic, bc.StreamInFlight+streamChunkLines),
+		out: &streamWriter{w: w, ctl: ctl, idle: bc.StreamIdle}}
+	for reading := true; reading || sr.inFlight > 0; {
+		var in <-chan *streamChunk
+		if reading && sr.inFlight < bc.StreamInFlight {
+			in = chunks // else backpressure: the reader fills its queue and stops reading
+		}
+		if len(in) == 0 && len(sr.s.outcomes()) == 0 {
+			sr.out.flush() // about to wait: send what is ready
+		}
+		select {
+		case c := <-in:
+			reading = sr.take(c)
+			c.release()
+		case o := <-sr.s.outcomes():
+			sr.settle(o)
+		}
+		sr.emit()
+		if sr.stopStatus != 0 {
+			reading = false
+		}
+		if sr.out.err != nil && reading {
+			reading = false // the client is gone; the records in flight are still answered (metrics, log)
+			logOutcome(http.StatusBadRequest, topic, "a stream's client stopped reading its answer: "+sr.out.err.Error())
+		}
+	}
+	sr.finish()
+}
+
+// take produces c's lines in order; false when the stream reads no further.
+func (sr *streamRun) take(c *streamChunk) bool {
+	now := time.Now()
+	for _, ln := range c.lines {
+		var status int
+		var msg string
+		rec := batchRecord{}
+		if ln.text == nil {
+			status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("the line is larger than the limit of %d bytes (batch.max_line_bytes)", sr.bc.MaxLineBytes)
+		} else {
+			rec, status, msg = sr.h.record(sr.r, ln.text, sr.bc, sr.headers, sr.key)
+		}
+		if status == 0 {
+			token, st, m := sr.s.start(rec)
+			if st == http.StatusOK {
+				sr.pending = append(sr.pending, streamEntry{line: ln.n, token: token, queued: now})
+				sr.inFlight++
+				sr.last = token
+				continue
+			}
+			status, msg = coreStatus(st, m)
+		}
+		sr.pending = append(sr.pending, streamEntry{line: ln.n, token: sr.last, done: true, o: outcome{status: status, msg: msg}})
+		if !sr.bc.Partial {
+			sr.stopAt(ln.n, status, msg)
+			return false
+		}
+	}
+	switch {
+	case c.err == nil:
+		return true
+	case c.err == io.EOF:
+	case c.err == errIdle:
+		sr.stopAt(c.next, http.StatusRequestTimeout,
+			fmt.Sprintf("the client sent nothing for %s (batch.stream.idle_timeout_ms); the stream was cut", sr.bc.StreamIdle))
+	default:
+		sr.stopAt(c.next, http.StatusBadRequest, "cannot read the request body: "+c.err.Error())
+	}
+	return false
+}
+
+// settle records a queued record's outcome.
+func (sr *streamRun) settle(o outcome) {
+	p := sr.pending[sr.head:]
+	i := sort.Search(len(p), func(i int) bool { return p[i].token >= o.token })
+	if i == len(p) || p[i].token != o.token || p[i].done {
+		logError("a stream got an outcome for a token it does not wait for:", o.token)
+		return
+	}
+	e := &p[i]
+	o.status, o.msg = coreStatus(o.status, o.msg)
+	o.d.Acked = time.Since(e.queued)
+	e.o, e.done = o, true
+	sr.inFlight--
+	if o.status != http.StatusOK && !sr.bc.Partial && sr.stopStatus == 0 {
+		sr.stopAt(e.line, o.status, o.msg)
+	}
+}
+
+// emit writes the answers that are next in order.
+func (sr *streamRun) emit() {
+	sr.answered = sr.answered[:0]
+	for sr.head < len(sr.pending) && sr.pending[sr.head].done {
+		e := &sr.pending[sr.head]
+		sr.out.record(e.line, e.o)
+		sr.answered = append(sr.answered, e.o)
+		sr.records++
+		if e.o.status == http.StatusOK {
+			sr.written++
+		}
+		sr.head++
+	}
+	sr.m.batchRecords(sr.answered)
+	if sr.head > 4096 && 2*sr.head > len(sr.pending) { // keep the queue from growing with the stream
+		sr.pending = sr.pending[:copy(sr.pending, sr.pending[sr.head:])]
+		sr.head = 0
+	}
+}
+
+func (sr *streamRun) stopAt(line, status int, msg string) {
+	sr.stopLine, sr.stopStatus, sr.stopMsg = line, status, msg
+}
+
+// finish writes the stream's last line.
+func (sr *streamRun) finish() {
+	end := streamEnd{Topic: sr.topic, Records: sr.records, Written: sr.written}
+	status := http.StatusOK
+	switch {
+	case sr.stopStatus != 0:
+		status = sr.stopStatus
+		end.StoppedAtLine = &sr.stopLine
+		end.Message = fmt.Sprintf("the stream stopped at line %d: %s; every line answered above stays as answered, no later line was produced", sr.stopLine, sr.stopMsg)
+	case sr.records == 0:
+		status, end.Message = http.StatusBadRequest, "the request body has no records; send one JSON object per line"
+	case sr.written < sr.records:
+		status, end.Message = http.StatusMultiStatus, fmt.Sprintf("%d of %d records written", sr.written, sr.records)
+	default:
+		end.Message = "ok"
+	}
+	end.StatusCode = strconv.Itoa(status)
+	if status != http.StatusOK {
+		logOutcome(status, sr.topic, end.Message)
+	}
+	b, _ := json.Marshal(end) // plain strings and numbers: cannot fail
+	sr.out.line(b)
+	sr.out.flush()
+	_ = sr.out.ctl.SetWriteDeadline(time.Time{}) // the connection may serve further requests
+}
+
+// coreStatus maps a core status to its HTTP status, explaining an unknown one.
+func coreStatus(st int, msg string) (int, string) {
+	status, known := httpStatus(st)
+	if !known {
+		msg = fmt.Sprintf("the core answered an unknown status %d: %s", st, msg)
+	}
+	return status, msg
+}
+
+// streamWriter writes a stream's answer lines, the header before the first, each write bounded
+// by the idle timeout (a client that reads nothing is cut like one that sends nothing).
+type streamWriter struct {
+	w       http.ResponseWriter
+	ctl     *http.ResponseController
+	idle    time.Duration
+	buf     []byte
+	started bool
+	err     error // the first failed write: nothing more is written
+}
+
+// record adds a record's answer line: {"line":n,"statusCode":"200","partition":p,"offset":o}, or
+// {"line":n,"statusCode":"<status>","message":"line n: ..."} (batchResult's shape).
+func (sw *streamWriter) record(line int, o outcome) {
+	b := append(sw.buf, `{"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	b = append(b, `,"statusCode":"`...)
+	b = strconv.AppendInt(b, int64(o.status), 10)
+	if o.status == http.StatusOK {
+		b = append(b, `","partition":`...)
+		b = strconv.AppendInt(b, int64(o.d.Partition), 10)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, o.d.Offset, 10)
+	} else {
+		msg, _ := json.Marshal(fmt.Sprintf("line %d: %s", line, o.msg)) // a string: cannot fail
+		b = append(b, `","message":`...)
+		b = append(b, msg...)
+	}
+	sw.buf = append(b, "}\n"...)
+	if len(sw.buf) >= streamFlushBytes {
+		sw.flush()
+	}
+}
+
+// line adds a whole JSON document as a line.
+func (sw *streamWriter) line(doc []byte) {
+	sw.buf = append(append(sw.buf, doc...), '\n')
+}
+
+// flush sends the lines added so far.
+func (sw *streamWriter) flush() {
+	if sw.err != nil || (len(sw.buf) == 0 && sw.started) {
+		sw.buf = sw.buf[:0]
+		return
+	}
+	if !sw.started {
+		h := sw.w.Header()
+		h.Set("Content-Type", ndjsonType+"; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		sw.w.WriteHeader(http.StatusOK)
+		sw.started = true
+	}
+	_ = sw.ctl.SetWriteDeadline(time.Now().Add(sw.idle))
+	if _, sw.err = sw.w.Write(sw.buf); sw.err == nil {
+		sw.err = sw.ctl.Flush()
+	}
+	sw.buf = sw.buf[:0]
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// A streamed body is cut into chunks of lines as it arrives: a chunk ends at streamChunkLines
+// lines, streamChunkBytes bytes, or when no more input is buffered, so that records go out
+// without waiting for the next packet.
+const (
+	streamChunkLines = 256
+	streamChunkBytes = 256 << 10
+	streamReadBuf    = 64 << 10
+	// streamChunksQueued chunks may wait between the reader and the producer; with the records in
+	// flight this bounds a stream's memory.
+	streamChunksQueued = 2
+)
+
+// streamLine is one non-blank line of a stream: its 1-based number and its text, or, for a line
+// over the limit, its size (text nil; the line was skipped, not kept).
+type streamLine struct {
+	n       int
+	text    []byte
+	tooLong int64
+}
+
+// streamChunk is a run of lines; err ends the stream after them (io.EOF: the body's end).
+type streamChunk struct {
+	lines []streamLine
+	buf   []byte // holds the lines' text
+	err   error
+	next  int // the number the line after these would have
+}
+
+var streamChunks = sync.Pool{New: func() any {
+	return &streamChunk{lines: make([]streamLine, 0, streamChunkLines), buf: make([]byte, 0, streamChunkBytes)}
+}}
+
+// release hands c back for reuse; its lines' text is gone after this.
+func (c *streamChunk) release() {
+	if cap(c.buf) > 4*streamChunkBytes { // grown by a long line: let the collector have it
+		c.buf = make([]byte, 0, streamChunkBytes)
+	}
+	c.lines, c.buf, c.err, c.next = c.lines[:0], c.buf[:0], nil, 0
+	streamChunks.Put(c)
+}
+
+// errIdle is the read error of a stream whose client sent nothing for the idle timeout.
+var errIdle = errors.New("idle")
+
+// idleReader reads a request body, each read bounded by the idle timeout through the
+// connection's read deadline (http.ResponseController), and counts the bytes in m.
+type idleReader struct {
+	r    io.Reader
+	ctl  *http.ResponseController
+	idle time.Duration
+	m    *topicMetrics
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	_ = ir.ctl.SetReadDeadline(time.Now().Add(ir.idle)) // unsupported: the server's own timeouts apply
+	n, err := ir.r.Read(p)
+	ir.m.readBytes(n)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errIdle
+	}
+	return n, err
+}
+
+// errLineTooLong ends the reading of a stream at a line over the limit, when skipLong is false.
+var errLineTooLong = errors.New("a line is over the limit")
+
+// readStream reads body line by line into chunks sent on out, until the body ends, a read fails
+// or stop is closed. maxLine bounds a line: one over it is read to its end and reported when
+// skipLong, else reported at once and the reading ends (a 100 MB line is not read in vain). It
+// closes nothing; the last chunk sent has err set.
+func readStream(body io.Reader, maxLine int64, skipLong bool, out chan<- *streamChunk, stop <-chan struct{}) {
+	br := bufio.NewReaderSize(body, streamReadBuf)
+	n := 0
+	for {
+		c := streamChunks.Get().(*streamChunk)
+		for len(c.lines) < streamChunkLines && len(c.buf) < streamChunkBytes {
+			select {
+			case <-stop:
+				c.release()
+				return
+			default:
+			}
+			start := len(c.buf)
+			var size int64
+			var err error
+			c.buf, size, err = appendLine(br, c.buf, maxLine, skipLong)
+			if err != nil && err != io.EOF { // a line cut by a failed read is no record
+				c.buf, c.err = c.buf[:start], err
+				break
+			}
+			n++
+			if size > maxLine {
+				c.lines = append(c.lines, streamLine{n: n, tooLong: size})
+				if !skipLong && err == nil {
+					err = errLineTooLong
+				}
+			} else if len(bytes.TrimSpace(c.buf[start:])) > 0 {
+				c.lines = append(c.lines, streamLine{n: n, text: c.buf[start:]})
+			} else {
+				c.buf = c.buf[:start] // a blank line: no record
+			}
+			if err != nil {
+				c.err = err
+				break
+			}
+			if br.Buffered() == 0 {
+				break
+			}
+		}
+		c.next = n + 1
+		last := c.err != nil // c is the receiver's once sent
+		select {
+		case out <- c:
+		case <-stop:
+			c.release()
+			return
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// appendLine appends the next line of br to buf, without its "\n" or "\r\n", and returns its size
+// in bytes. A line over maxLine is not kept (buf unchanged, size > maxLine; then size may count
+// the line's end too), and is read to its end only when skipLong. err is the read error that
+// ended the line (io.EOF after the last line).
+func appendLine(br *bufio.Reader, buf []byte, maxLine int64, skipLong bool) ([]byte, int64, error) {
+	start := len(buf)
+	var size int64 // the line's bytes so far, its end included
+	for {
+		frag, err := br.ReadSlice('\n')
+		size += int64(len(frag))
+		if size <= maxLine+2 { // beyond the limit and room for "\r\n", stop keeping it
+			buf = append(buf, frag...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) && (skipLong || size <= maxLine+2) {
+			continue
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil // the reading ends here: the caller is told the line is too long
+		}
+		if size > maxLine+2 {
+			return buf[:start], size, err
+		}
+		line := bytes.TrimSuffix(bytes.TrimSuffix(buf[start:], []byte{'\n'}), []byte{'\r'})
+		if int64(len(line)) > maxLine {
+			return buf[:start], int64(len(line)), err
+		}
+		return buf[:start+len(line)], int64(len(line)), err
+	}
+}
