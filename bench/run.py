@@ -75,6 +75,9 @@ CONTENDERS = [
      {"mount": "client", "properties": ACKS1, "env": GOGC400}),
     # Batches: 100 records of the payload per request (application/x-ndjson); its req/s column is records/s.
     ("topicgate-batch", f"topicgate-backend batch of {BATCH} (records/s)", "gateway", {"mount": "client", "batch": BATCH}),
+    # Streams (bench/streamload): one NDJSON stream per connection, answered line by line; records/s.
+    # Streams need the http-server mounting (KrakenD buffers a backend's answer).
+    ("topicgate-stream", "topicgate-server stream (records/s)", "gateway", {"mount": "server", "stream": True}),
     ("core-ffi", "core-ffi", "ffi", {}),
     ("rdkafka-bare", "rdkafka-bare", "bare", {}),
     # The same producer sending asynchronously: delivery reports collected, no per-record wait.
@@ -95,6 +98,8 @@ OPTIONAL = [
 RATIOS = [
     ("topicgate-batch", "topicgate-backend"),
     ("topicgate-batch", "rdkafka-bare-async"),
+    ("topicgate-stream", "topicgate-batch"),
+    ("topicgate-stream", "rdkafka-bare-async"),
     ("topicgate-backend", "topicgate-backend-nometrics"),
     ("topicgate-backend", "ceiling"),
     ("topicgate-backend", "krakend-pubsub"),
@@ -344,7 +349,43 @@ class Bench:
                 proc.wait(timeout=10)
         proc._logf.close()
 
+    def streamload(self, url, seconds, workers, rate=0):
+        """bench/streamload: `workers` streams for `seconds`; its JSON line (ok, failed, rps, p50_ms, ...)."""
+        cmd = [str(BENCH_BUILD / "streamload"), f"-url={url}", f"-payload={PAYLOAD}", f"-streams={workers}",
+               f"-seconds={seconds}", f"-rate={rate}"]
+        out = subprocess.run(cmd, capture_output=True, timeout=seconds + 120)
+        if out.returncode != 0:
+            raise RuntimeError(f"streamload failed (exit {out.returncode}): {out.stderr.decode(errors='replace')[-3000:]}")
+        return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+    def stream_step(self, tag, details, topic, workers, rate):
+        proc, url = self.start_http(details, topic, tag)
+        try:
+            warm = self.streamload(url, WARMUP_S, min(workers, 8))
+            cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
+            rep = self.streamload(url, self.seconds, workers, rate)
+            cpu, broker_cpu = cpu_seconds(proc.pid) - cpu0, broker_cpu_seconds() - broker0
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            self.stop(proc)
+        return {
+            "ok": warm["ok"] + rep["ok"],
+            "failed": warm["failed"] + rep["failed"],
+            "measured": rep["ok"],
+            "rps": rep["rps"],
+            "p50_ms": rep["p50_ms"],  # from a chunk's write to its first record's answer
+            "p99_ms": rep["p99_ms"],
+            "max_ms": rep["max_ms"],
+            "cpu_s": cpu,
+            "broker_cpu_s": broker_cpu,
+            "broker_records": rep["ok"],
+            "rss_mb": rss,
+            "errors": [e for e in (warm["error"], rep["error"]) if e][:3],
+        }
+
     def http_step(self, tag, details, topic, workers, rate):
+        if details.get("stream"):
+            return self.stream_step(tag, details, topic, workers, rate)
         proc, url = self.start_http(details, topic, tag)
         n = details.get("batch", 0)
         try:

@@ -192,7 +192,8 @@ func (sr *streamRun) settle(o outcome) {
 	o.d.Acked = time.Since(e.queued)
 	e.o, e.done = o, true
 	sr.inFlight--
-	if o.status != http.StatusOK && !sr.bc.Partial && sr.stopStatus == 0 {
+	// Outcomes come in the broker's order: the stream stopped at the earliest line that failed.
+	if o.status != http.StatusOK && !sr.bc.Partial && (sr.stopStatus == 0 || e.line < sr.stopLine) {
 		sr.stopAt(e.line, o.status, o.msg)
 	}
 }

@@ -33,4 +33,5 @@ bench-bins: core-release
 	$(CARGO) build --release -p topicgate -p rdkafka-bare
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -Iinclude bench/core_ffi.c $(CORE_LIB) \
 		-lssl -lcrypto -lz -lm -ldl -lpthread -o $(BENCH_BIN)/core_ffi
+	$(GO) build -o $(BENCH_BIN)/streamload ./bench/streamload
 	cd bench/pubsubplugin && CGO_ENABLED=1 $(GO) build -buildmode=plugin -o $(CURDIR)/$(BENCH_BIN)/krakend-pubsub-standin.so .

@@ -10,6 +10,8 @@ FAULTS_SCRIPTS := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../scripts)
 # Records in the soak of test-faults; `make soak` sends SOAK_RECORDS.
 FAULTS_SOAK_RECORDS ?= 50000
 SOAK_RECORDS ?= 1000000
+# Records of the big stream of test-stream.
+STREAM_RECORDS ?= 1000000
 
 # Starts the fault servers, runs pytest on $(1) with their addresses (and the assignments $(2)), stops them.
 define run_faults
@@ -20,10 +22,13 @@ define run_faults
 	$(FAULTS_SCRIPTS)/kafka.sh down; $(FAULTS_SCRIPTS)/glue.sh down; exit $$rc
 endef
 
-.PHONY: test-faults soak faults-down
+.PHONY: test-faults test-stream soak faults-down
 
 test-faults: plugin kdhost ## fault tests: broker restart, registry outage, full queue, SIGTERM, 50k soak (own broker+moto in .run/faults)
-	$(call run_faults,tests/faults,SOAK_RECORDS=$(FAULTS_SOAK_RECORDS))
+	$(call run_faults,tests/faults --ignore=tests/faults/test_long_stream.py,SOAK_RECORDS=$(FAULTS_SOAK_RECORDS))
+
+test-stream: plugin kdhost ## long streams: 100,000 records across a broker stop, RSS of a STREAM_RECORDS (1000000) stream
+	$(call run_faults,tests/faults/test_long_stream.py,STREAM_RECORDS=$(STREAM_RECORDS))
 
 soak: plugin kdhost ## soak: SOAK_RECORDS (default 1000000) records through the gateway; RSS flat, every record read back
 	$(call run_faults,tests/faults/test_soak.py,SOAK_RECORDS=$(SOAK_RECORDS))

@@ -6,62 +6,14 @@ The long cases (100,000 records across a broker restart, the memory of a 1M-reco
 tests/faults/test_long_stream.py (make test-stream).
 """
 
-import http.client
 import json
 import threading
 import time
 
-from conftest import STREAM_IDLE_MS, STREAM_LINE
+from conftest import STREAM_IDLE_MS, STREAM_LINE, Stream
 from test_batch import new_topic, on_topic, read_all, value
 
 NDJSON = "application/x-ndjson"
-
-
-class Stream:
-    """One streamed request on its own connection: the body goes in chunks as the test sends them,
-    and the answer's lines are read as they arrive."""
-
-    def __init__(self, gw, path, key="stream-key", headers="h=1", timeout=60):
-        self.conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=timeout)
-        self.conn.putrequest("POST", path)
-        hdrs = {"Content-Type": NDJSON, "Accept": NDJSON, "Transfer-Encoding": "chunked"}
-        if key is not None:
-            hdrs["message-key"] = key
-        if headers is not None:
-            hdrs["message-headers"] = headers
-        for k, v in hdrs.items():
-            self.conn.putheader(k, v)
-        self.conn.endheaders()
-        self.resp = None
-
-    def send(self, data):
-        if data:
-            self.conn.send(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def end(self):
-        self.conn.send(b"0\r\n\r\n")
-
-    def response(self):
-        if self.resp is None:
-            self.resp = self.conn.getresponse()
-            assert self.resp.status == 200, (self.resp.status, self.resp.read())
-            assert self.resp.getheader("Content-Type").startswith(NDJSON), self.resp.getheaders()
-        return self.resp
-
-    def lines(self, n):
-        """The next n answer lines."""
-        out = []
-        for _ in range(n):
-            line = self.response().readline()
-            assert line.endswith(b"\n"), f"the answer ended after {len(out)} of {n} lines: {line!r}"
-            out.append(json.loads(line))
-        return out
-
-    def rest(self):
-        """The answer's remaining lines, to its end."""
-        out = [json.loads(line) for line in self.response().read().splitlines() if line.strip()]
-        self.conn.close()
-        return out
 
 
 def ndjson(texts):
