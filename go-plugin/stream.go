@@ -97,20 +97,26 @@ func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc 
 		return
 	}
 
-	// Reading the body while the answer is written needs full duplex in HTTP/1.1 (HTTP/2 always is).
-	ctl := http.NewResponseController(w)
-	_ = ctl.EnableFullDuplex()
-	chunks := make(chan *streamChunk, streamChunksQueued)
+	conn, err := openStreamConn(w, r)
+	if err != nil {
+		fail(http.StatusNotAcceptable, err.Error()+plain)
+		return
+	}
 	// The reader ends at stop, or at its read's deadline. No earlier: net/http reads on after the
 	// handler, looking for the body's end, and a connection closed with unread input is reset,
 	// losing the answer; a failed read there would do just that.
-	stop := make(chan struct{})
+	chunks := make(chan *streamChunk, streamChunksQueued)
+	stop, readerDone := make(chan struct{}), make(chan struct{})
 	defer close(stop)
-	go readStream(&idleReader{r: r.Body, ctl: ctl, idle: bc.StreamIdle, m: m}, bc.MaxLineBytes, bc.Partial, chunks, stop)
+	go func() {
+		defer close(readerDone)
+		readStream(&idleReader{c: conn, idle: bc.StreamIdle, m: m}, bc.MaxLineBytes, bc.Partial, chunks, stop)
+	}()
 
 	sr := &streamRun{h: h, r: r, bc: bc, topic: topic, m: m, key: key, headers: headersJSON,
 		s:   h.pub.openStream(topic, bc.StreamInFlight+streamChunkLines),
-		out: &streamWriter{w: w, ctl: ctl, idle: bc.StreamIdle}}
+		out: &streamWriter{c: conn, idle: bc.StreamIdle}}
+	defer conn.end(readerDone)
 	for reading := true; reading || sr.inFlight > 0; {
 		var in <-chan *streamChunk
 		if reading && sr.inFlight < bc.StreamInFlight {
@@ -245,7 +251,6 @@ func (sr *streamRun) finish() {
 	b, _ := json.Marshal(end) // plain strings and numbers: cannot fail
 	sr.out.line(b)
 	sr.out.flush()
-	_ = sr.out.ctl.SetWriteDeadline(time.Time{}) // the connection may serve further requests
 }
 
 // coreStatus maps a core status to its HTTP status, explaining an unknown one.
@@ -260,8 +265,7 @@ func coreStatus(st int, msg string) (int, string) {
 // streamWriter writes a stream's answer lines, the header before the first, each write bounded
 // by the idle timeout (a client that reads nothing is cut like one that sends nothing).
 type streamWriter struct {
-	w       http.ResponseWriter
-	ctl     *http.ResponseController
+	c       streamConn
 	idle    time.Duration
 	buf     []byte
 	started bool
@@ -303,15 +307,10 @@ func (sw *streamWriter) flush() {
 		return
 	}
 	if !sw.started {
-		h := sw.w.Header()
-		h.Set("Content-Type", ndjsonType+"; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		sw.w.WriteHeader(http.StatusOK)
+		sw.c.begin()
 		sw.started = true
 	}
-	_ = sw.ctl.SetWriteDeadline(time.Now().Add(sw.idle))
-	if _, sw.err = sw.w.Write(sw.buf); sw.err == nil {
-		sw.err = sw.ctl.Flush()
-	}
+	_ = sw.c.setWriteDeadline(time.Now().Add(sw.idle))
+	sw.err = sw.c.send(sw.buf)
 	sw.buf = sw.buf[:0]
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"net"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,13 +16,35 @@ import (
 // full duplex need one).
 func streamServer(t *testing.T, batch string) (*fakePublisher, *httptest.Server) {
 	t.Helper()
+	return streamServerWrapped(t, batch, nil)
+}
+
+// trackingWriter hides the server's writer as KrakenD's telemetry/opentelemetry wrapper does:
+// Flush and Hijack, no Unwrap.
+type trackingWriter struct {
+	http.ResponseWriter
+}
+
+func (w trackingWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+func (w trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.ResponseWriter.(http.Hijacker).Hijack()
+}
+
+// streamServerWrapped is streamServer with wrap (nil: none) around the writer the handler gets.
+func streamServerWrapped(t *testing.T, batch string, wrap func(http.ResponseWriter) http.ResponseWriter) (*fakePublisher, *httptest.Server) {
+	t.Helper()
 	cfg, err := parseServerConfig([]byte(`{"core":{"k":"v"},"max_body_bytes":64,
 		"routes":[{"path_prefix":"/v1/event/","topics":["MyTopic"],"batch":`+batch+`}]}`), env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fakePublisher{status: 200}
-	srv := httptest.NewServer(newServerHandler(cfg, f, nextHandler))
+	h := newServerHandler(cfg, f, nextHandler)
+	if wrap != nil {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(wrap(w), r) })
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return f, srv
 }
@@ -197,5 +220,55 @@ func TestStreamStoppedWhileTheClientSendsIsAnsweredWhole(t *testing.T) {
 	status, lines := postStream(t, srv, pr)
 	if status != 200 || len(lines) != 3 || len(f.written) != 1 || lines[2]["stoppedAtLine"].(float64) != 2 {
 		t.Fatalf("%d %v", status, lines)
+	}
+}
+
+// Behind a writer without Unwrap the stream takes the connection over: the same answers, an idle
+// cut, and a whole answer to a client that still sends.
+func TestStreamThroughAWrappedWriterTakesTheConnectionOver(t *testing.T) {
+	wrap := func(w http.ResponseWriter) http.ResponseWriter { return trackingWriter{w} }
+	f, srv := streamServerWrapped(t, `{"max_line_bytes":4096,"stream":{"idle_timeout_ms":300}}`, wrap)
+	var b strings.Builder
+	for range 2000 {
+		b.WriteString("{\"sample_message\":\"a\"}\n")
+	}
+	status, lines := postStream(t, srv, io.MultiReader(strings.NewReader(b.String())))
+	if status != 200 || len(lines) != 2001 || len(f.written) != 2000 || lines[2000]["statusCode"] != "200" {
+		t.Fatalf("%d, %d lines, %d written, end %v", status, len(lines), len(f.written), lines[len(lines)-1])
+	}
+	// Content-Length framing, on the same kind of connection.
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/event/MyTopic", strings.NewReader("{\"sample_message\":\"a\"}\n"))
+	req.Header.Set("Content-Type", ndjsonType)
+	req.Header.Set("Accept", ndjsonType)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasSuffix(string(body), "\"records\":1,\"written\":1}\n") {
+		t.Fatalf("%s", body)
+	}
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("{\"sample_message\":\"a\"}\n")) }()
+	if _, lines := postStream(t, srv, pr); len(lines) != 2 || lines[1]["statusCode"] != "408" {
+		t.Fatalf("idle: %v", lines)
+	}
+
+	pr2, pw2 := io.Pipe()
+	go func() {
+		_, _ = pw2.Write([]byte("{\"sample_message\":\"a\"}\n"))
+		x := []byte(strings.Repeat("x", 1<<20))
+		for range 100 {
+			if _, err := pw2.Write(x); err != nil {
+				return
+			}
+		}
+		pw2.Close()
+	}()
+	if _, lines := postStream(t, srv, pr2); len(lines) != 3 || lines[2]["stoppedAtLine"].(float64) != 2 {
+		t.Fatalf("stopped while sending: %v", lines)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -55,18 +54,17 @@ func (c *streamChunk) release() {
 // errIdle is the read error of a stream whose client sent nothing for the idle timeout.
 var errIdle = errors.New("idle")
 
-// idleReader reads a request body, each read bounded by the idle timeout through the
-// connection's read deadline (http.ResponseController), and counts the bytes in m.
+// idleReader reads a stream's body, each read bounded by the idle timeout through the
+// connection's read deadline, and counts the bytes in m.
 type idleReader struct {
-	r    io.Reader
-	ctl  *http.ResponseController
+	c    streamConn
 	idle time.Duration
 	m    *topicMetrics
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
-	_ = ir.ctl.SetReadDeadline(time.Now().Add(ir.idle)) // unsupported: the server's own timeouts apply
-	n, err := ir.r.Read(p)
+	_ = ir.c.setReadDeadline(time.Now().Add(ir.idle))
+	n, err := ir.c.body().Read(p)
 	ir.m.readBytes(n)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errIdle
