@@ -443,14 +443,17 @@ class Stream:
         for k, v in hdrs.items():
             self.conn.putheader(k, v)
         self.conn.endheaders()
+        # http.client drops its socket once an answer says "Connection: close" (a stream taken
+        # over from net/http does) and would send the rest on a new connection: keep our own.
+        self.sock = self.conn.sock
         self.resp = None
 
     def send(self, data):
         if data:
-            self.conn.send(b"%x\r\n%s\r\n" % (len(data), data))
+            self.sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
 
     def end(self):
-        self.conn.send(b"0\r\n\r\n")
+        self.sock.sendall(b"0\r\n\r\n")
 
     def response(self):
         if self.resp is None:
@@ -472,6 +475,7 @@ class Stream:
         """The answer's remaining lines, to its end."""
         out = [json.loads(line) for line in self.response().read().splitlines() if line.strip()]
         self.conn.close()
+        self.sock.close()
         return out
 
 

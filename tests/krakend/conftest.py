@@ -89,12 +89,13 @@ class FeatureGateway(e2e.Gateway):
         self.rate_topic = f"KRate{self.run_id}"
         self.cors_topic = f"KCors{self.run_id}"
         self.trace_topic = f"KTrace{self.run_id}"
+        self.stream_topic = f"KStream{self.run_id}"  # a stream through the http-server mounting
         self.jwk_path = tmp / "jwk.json"
         self.spans = SpanSink()
 
     def write_schemas(self):
         self.schema_dir.mkdir()
-        for t in (self.jwt_topic, self.rate_topic, self.cors_topic, self.trace_topic):
+        for t in (self.jwt_topic, self.rate_topic, self.cors_topic, self.trace_topic, self.stream_topic):
             (self.schema_dir / f"{t}.proto").write_text(e2e.CLASSIC_PROTO)
 
     def create_glue_schema(self):  # no Glue here
@@ -132,6 +133,12 @@ class FeatureGateway(e2e.Gateway):
             "trace_sample_rate": 1,
             "exporters": {"otlp": [{"name": "sink", "host": "127.0.0.1", "port": self.spans.port,
                                     "use_http": True, "disable_metrics": True}]},
+        }}
+        # Streams behind KrakenD's telemetry/opentelemetry, which wraps the server's writer.
+        cfg["extra_config"]["plugin/http-server"] = {"name": ["topicgate"], "topicgate": {
+            "core": block["core"],
+            "routes": [{"path_prefix": "/k/stream/", "topics": [self.stream_topic],
+                        "batch": {"stream": {"idle_timeout_ms": 1000}}}],
         }}
         cfg["endpoints"] = [
             endpoint("/k/jwt/{topic}", self.jwt_topic, {"auth/validator": {

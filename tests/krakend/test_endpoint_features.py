@@ -1,7 +1,8 @@
 """KrakenD's JWT validation, router rate limit and CORS in front of a plugin/http-client endpoint:
 what KrakenD refuses never reaches topicgate, so nothing of it is on the topic; what it lets
 through is published and read back byte for byte. And KrakenD's OpenTelemetry span as the
-record's trace context."""
+record's trace context. And a stream through the http-server mounting behind that telemetry,
+which hides the server's writer (the plugin takes the connection over)."""
 
 import time
 
@@ -91,3 +92,33 @@ def test_the_record_carries_krakends_own_span_when_its_telemetry_is_on(kd):
     while not kd.spans.exported(span):
         assert time.monotonic() < deadline, f"span {span} was never exported ({len(kd.spans.bodies)} exports)"
         time.sleep(0.2)
+
+
+def test_a_stream_behind_krakends_telemetry_is_produced_while_it_arrives(kd):
+    """KrakenD's telemetry/opentelemetry wraps the writer without Unwrap, so full duplex is out of
+    reach: the stream takes the connection over. Answers come while the body is still open, every
+    record is read back in order, and a silent client is cut by the idle timeout."""
+    topic = kd.stream_topic
+    s = e2e.Stream(kd, f"/k/stream/{topic}", key="sk", headers="h=1")
+    texts = [f"k{i}" for i in range(3000)]
+    s.send("".join(f'{{"sample_message": "{t}"}}\n' for t in texts[:10]).encode())
+    first = s.lines(10)
+    assert s.response().getheader("Connection") == "close", s.response().getheaders()
+    for i in range(10, 3000, 500):
+        s.send("".join(f'{{"sample_message": "{t}"}}\n' for t in texts[i:i + 500]).encode())
+    s.end()
+    rest = s.rest()
+    end = rest.pop()
+    answers = first + rest
+    assert end["statusCode"] == "200" and end["written"] == 3000, end
+    assert [a["line"] for a in answers] == list(range(1, 3001)) and all(a["statusCode"] == "200" for a in answers)
+    p, o = answers[0]["partition"], answers[0]["offset"]
+    assert [(a["partition"], a["offset"]) for a in answers] == [(p, o + i) for i in range(3000)]
+    recs = kd.read_back(topic, p, o, 3000)
+    assert [r.value for r in recs] == [b"\x0a" + bytes([len(t)]) + t.encode() for t in texts]
+    assert all(r.key == b"sk" and dict(r.headers).get("h") == b"1" for r in recs), recs[0]
+
+    s = e2e.Stream(kd, f"/k/stream/{topic}")
+    s.send(b'{"sample_message": "idle"}\n')
+    out = s.rest()
+    assert out[-1]["statusCode"] == "408" and out[-1]["stoppedAtLine"] == 2 and out[0]["statusCode"] == "200", out
