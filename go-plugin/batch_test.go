@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
 
-func batchHandler(t *testing.T, batch string) (*fakePublisher, func(body string, hdr map[string]string) reply) {
+// batchServer is the server handler of one route, /v1/event/ for MyTopic, with the given batch
+// block, over a fake publisher.
+func batchServer(t *testing.T, batch string) (*fakePublisher, http.Handler) {
 	t.Helper()
 	cfg, err := parseServerConfig([]byte(`{"core":{"k":"v"},"max_body_bytes":64,
 		"routes":[{"path_prefix":"/v1/event/","topics":["MyTopic"],"batch":`+batch+`}]}`), env(nil))
@@ -13,7 +16,12 @@ func batchHandler(t *testing.T, batch string) (*fakePublisher, func(body string,
 		t.Fatal(err)
 	}
 	f := &fakePublisher{status: 200}
-	h := newServerHandler(cfg, f, nextHandler)
+	return f, newServerHandler(cfg, f, nextHandler)
+}
+
+func batchHandler(t *testing.T, batch string) (*fakePublisher, func(body string, hdr map[string]string) reply) {
+	t.Helper()
+	f, h := batchServer(t, batch)
 	return f, func(body string, hdr map[string]string) reply {
 		return do(t, h, "POST", "/v1/event/MyTopic", "application/x-ndjson", body, hdr)
 	}

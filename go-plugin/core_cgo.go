@@ -66,31 +66,11 @@ func coreNewPublisher(config []byte) (publisher, int, string) {
 
 func (c *corePublisher) publish(ctx context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
 	w := waiters.Get().(*waiter)
-	c.mu.Lock()
-	c.next++
-	token := c.next
-	c.waiting[token] = w.done
-	c.mu.Unlock()
-
-	var keyPtr *C.uint8_t // NULL = no key
-	if key != nil {
-		keyPtr = bytesPtr(key)
-	}
-	var hdrPtr *C.uint8_t
-	if len(headersJSON) > 0 {
-		hdrPtr = bytesPtr(headersJSON)
-	}
-	st := C.tg_publish_start(c.p,
-		stringPtr(topic), C.size_t(len(topic)),
-		bytesPtr(body), C.size_t(len(body)),
-		hdrPtr, C.size_t(len(headersJSON)),
-		keyPtr, C.size_t(len(key)),
-		C.uint64_t(token), &w.errbuf[0], C.size_t(len(w.errbuf)))
-	if int(st) != 200 {
-		c.take(token) // not queued: this is the final answer and no completion will come
+	token, st := c.queue(topic, body, headersJSON, key, w.done, &w.errbuf)
+	if st != 200 {
 		msg := C.GoString(&w.errbuf[0])
 		waiters.Put(w)
-		return int(st), delivery{}, msg
+		return st, delivery{}, msg
 	}
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
 	// the request's context bounds the wait too, and a deadline ends it a little early so that the
@@ -113,6 +93,36 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 	}
 	w.release() // unregistered: nothing will be sent on w.done any more
 	return 504, delivery{}, endedMessage(ctx)
+}
+
+// queue registers done under a new token and queues the record with tg_publish_start. 200: its
+// outcome follows on done. Any other status is the record's answer, its message in errbuf, and
+// nothing follows (the token is unregistered).
+func (c *corePublisher) queue(topic string, body, headersJSON, key []byte, done chan<- outcome, errbuf *[errBufLen]C.char) (uint64, int) {
+	c.mu.Lock()
+	c.next++
+	token := c.next
+	c.waiting[token] = done
+	c.mu.Unlock()
+
+	var keyPtr *C.uint8_t // NULL = no key
+	if key != nil {
+		keyPtr = bytesPtr(key)
+	}
+	var hdrPtr *C.uint8_t
+	if len(headersJSON) > 0 {
+		hdrPtr = bytesPtr(headersJSON)
+	}
+	st := C.tg_publish_start(c.p,
+		stringPtr(topic), C.size_t(len(topic)),
+		bytesPtr(body), C.size_t(len(body)),
+		hdrPtr, C.size_t(len(headersJSON)),
+		keyPtr, C.size_t(len(key)),
+		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
+	if int(st) != 200 {
+		c.take(token)
+	}
+	return token, int(st)
 }
 
 // answer releases w and returns its record's outcome, timed from queued.

@@ -70,10 +70,7 @@ func (h *publishHandler) serve(w http.ResponseWriter, r *http.Request, rc *route
 	}
 
 	status, d, msg := h.pub.publish(r.Context(), topic, body, headersJSON, key)
-	httpCode, known := httpStatus(status)
-	if !known {
-		msg = fmt.Sprintf("the core answered an unknown status %d: %s", status, msg)
-	}
+	httpCode, msg := coreStatus(status, msg)
 	if httpCode == http.StatusOK {
 		m.acked(d)
 		writeOK(w, topic, d)

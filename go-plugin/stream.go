@@ -151,7 +151,7 @@ func (sr *streamRun) take(c *streamChunk) bool {
 		var status int
 		var msg string
 		rec := batchRecord{}
-		if ln.text == nil {
+		if ln.tooLong {
 			status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("the line is larger than the limit of %d bytes (batch.max_line_bytes)", sr.bc.MaxLineBytes)
 		} else {
 			rec, status, msg = sr.h.record(sr.r, ln.text, sr.bc, sr.headers, sr.key)

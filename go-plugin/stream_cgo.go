@@ -7,7 +7,7 @@ package main
 */
 import "C"
 
-// coreStream queues a stream's records with tg_publish_start, one cgo call each, and receives
+// coreStream queues a stream's records as publish does (corePublisher.queue), and receives
 // their outcomes from the publisher's poller on one buffered channel.
 type coreStream struct {
 	c     *corePublisher
@@ -24,29 +24,9 @@ func (c *corePublisher) openStream(topic string, capacity int) recordStream {
 func (s *coreStream) outcomes() <-chan outcome { return s.done }
 
 func (s *coreStream) start(r batchRecord) (uint64, int, string) {
-	c := s.c
-	c.mu.Lock()
-	c.next++
-	token := c.next
-	c.waiting[token] = s.done
-	c.mu.Unlock()
-
-	var keyPtr, hdrPtr *C.uint8_t // NULL = none
-	if r.key != nil {
-		keyPtr = bytesPtr(r.key)
-	}
-	if len(r.headersJSON) > 0 {
-		hdrPtr = bytesPtr(r.headersJSON)
-	}
-	st := C.tg_publish_start(c.p,
-		stringPtr(s.topic), C.size_t(len(s.topic)),
-		bytesPtr(r.value), C.size_t(len(r.value)),
-		hdrPtr, C.size_t(len(r.headersJSON)),
-		keyPtr, C.size_t(len(r.key)),
-		C.uint64_t(token), &s.errbuf[0], C.size_t(len(s.errbuf)))
-	if int(st) != 200 {
-		c.take(token) // not queued: no completion will come
-		return token, int(st), C.GoString(&s.errbuf[0])
+	token, st := s.c.queue(s.topic, r.value, r.headersJSON, r.key, s.done, &s.errbuf)
+	if st != 200 {
+		return token, st, C.GoString(&s.errbuf[0])
 	}
 	return token, 200, ""
 }

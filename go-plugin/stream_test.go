@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
-	"net"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,13 +33,7 @@ func (w trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // streamServerWrapped is streamServer with wrap (nil: none) around the writer the handler gets.
 func streamServerWrapped(t *testing.T, batch string, wrap func(http.ResponseWriter) http.ResponseWriter) (*fakePublisher, *httptest.Server) {
 	t.Helper()
-	cfg, err := parseServerConfig([]byte(`{"core":{"k":"v"},"max_body_bytes":64,
-		"routes":[{"path_prefix":"/v1/event/","topics":["MyTopic"],"batch":`+batch+`}]}`), env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakePublisher{status: 200}
-	h := newServerHandler(cfg, f, nextHandler)
+	f, h := batchServer(t, batch)
 	if wrap != nil {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(wrap(w), r) })

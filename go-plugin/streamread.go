@@ -22,12 +22,12 @@ const (
 	streamChunksQueued = 2
 )
 
-// streamLine is one non-blank line of a stream: its 1-based number and its text, or, for a line
-// over the limit, its size (text nil; the line was skipped, not kept).
+// streamLine is one non-blank line of a stream: its 1-based number and its text, or none for a
+// line over the limit (tooLong: the line was skipped, not kept).
 type streamLine struct {
 	n       int
 	text    []byte
-	tooLong int64
+	tooLong bool
 }
 
 // streamChunk is a run of lines; err ends the stream after them (io.EOF: the body's end).
@@ -101,7 +101,7 @@ func readStream(body io.Reader, maxLine int64, skipLong bool, out chan<- *stream
 			}
 			n++
 			if size > maxLine {
-				c.lines = append(c.lines, streamLine{n: n, tooLong: size})
+				c.lines = append(c.lines, streamLine{n: n, tooLong: true})
 				if !skipLong && err == nil {
 					err = errLineTooLong
 				}
