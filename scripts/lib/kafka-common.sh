@@ -62,7 +62,14 @@ print(*[s.getsockname()[1] for s in ss])' "${1:-2}"
 
 # A KRaft cluster id: 16 random bytes, base64url without padding (what `random-uuid` prints).
 cluster_id() {
-  python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+  # Like Kafka's Uuid.randomUuid: never start with '-', which kafka-storage's parser takes for an option.
+  python3 -c '
+import base64, os
+for _ in range(1000):  # each try starts with "-" 1 time in 64
+    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break'
 }
 
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
