@@ -162,6 +162,7 @@ func (w *waiter) release() {
 // (publishers are never freed: KrakenD CE builds its handlers once).
 func (c *corePublisher) poll() {
 	var batch [completionBatch]C.tg_completion
+	var dones [completionBatch]chan<- outcome
 	for {
 		var n C.size_t
 		st := C.tg_publisher_completions(c.p, &batch[0], completionBatch, &n, pollTimeoutMs)
@@ -171,17 +172,27 @@ func (c *corePublisher) poll() {
 			time.Sleep(time.Second)
 			continue
 		}
+		// One lock for the round's tokens, not one per token: a batch's records complete together.
+		c.mu.Lock()
+		for i := range int(n) {
+			token := uint64(batch[i].token)
+			dones[i] = c.waiting[token] // nil if already taken
+			delete(c.waiting, token)
+		}
+		c.mu.Unlock()
 		for i := range int(n) {
 			cp := &batch[i]
+			if dones[i] == nil {
+				continue
+			}
 			o := outcome{status: int(cp.status), token: uint64(cp.token)}
 			if o.status == 200 {
 				o.d = delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset), Bytes: int(cp.value_len)}
 			} else {
 				o.msg = C.GoString(&cp.message[0])
 			}
-			if done := c.take(uint64(cp.token)); done != nil {
-				done <- o // buffered: never blocks the poller
-			}
+			dones[i] <- o // buffered: never blocks the poller
+			dones[i] = nil
 		}
 	}
 }

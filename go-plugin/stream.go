@@ -272,24 +272,9 @@ type streamWriter struct {
 	err     error // the first failed write: nothing more is written
 }
 
-// record adds a record's answer line: {"line":n,"statusCode":"200","partition":p,"offset":o}, or
-// {"line":n,"statusCode":"<status>","message":"line n: ..."} (batchResult's shape).
+// record adds a record's answer line (appendRecordResult).
 func (sw *streamWriter) record(line int, o outcome) {
-	b := append(sw.buf, `{"line":`...)
-	b = strconv.AppendInt(b, int64(line), 10)
-	b = append(b, `,"statusCode":"`...)
-	b = strconv.AppendInt(b, int64(o.status), 10)
-	if o.status == http.StatusOK {
-		b = append(b, `","partition":`...)
-		b = strconv.AppendInt(b, int64(o.d.Partition), 10)
-		b = append(b, `,"offset":`...)
-		b = strconv.AppendInt(b, o.d.Offset, 10)
-	} else {
-		msg, _ := json.Marshal(fmt.Sprintf("line %d: %s", line, o.msg)) // a string: cannot fail
-		b = append(b, `","message":`...)
-		b = append(b, msg...)
-	}
-	sw.buf = append(b, "}\n"...)
+	sw.buf = append(appendRecordResult(sw.buf, line, o), '\n')
 	if len(sw.buf) >= streamFlushBytes {
 		sw.flush()
 	}

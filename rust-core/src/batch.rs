@@ -2,15 +2,22 @@
 //! then the batch is queued at once (each record completes on its own, like `Publisher::start`)
 //! or written as one Kafka transaction (crate::transaction).
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::producer::{Delivery, Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record};
+use crate::schema::CompiledSchema;
 
 /// Records for one topic, checked and encoded, waiting to be produced together.
 #[derive(Debug)]
 pub struct Batch {
     topic: String,
     records: Vec<Encoded>,
+    /// The topic's schema, looked up for the first record and used for the rest, and the
+    /// publisher (by address) whose lookup it was: another publisher looks up its own.
+    schema: Option<Arc<CompiledSchema>>,
+    schema_of: usize,
 }
 
 /// One checked record: its encoded value (framing included), key and headers.
@@ -30,7 +37,7 @@ impl Batch {
     /// An empty batch for `topic` (checked against Kafka's topic name rule).
     pub fn new(topic: &str) -> Result<Batch> {
         check_topic(topic)?;
-        Ok(Batch { topic: topic.to_owned(), records: Vec::new() })
+        Ok(Batch { topic: topic.to_owned(), records: Vec::new(), schema: None, schema_of: 0 })
     }
 
     /// The batch's topic.
@@ -61,7 +68,11 @@ impl Batch {
         if placement.partition.is_some_and(|p| p < 0) {
             return Err(Error::bad_request("partition: must be 0 or more"));
         }
-        let value = publisher.encode(&Record { topic: &self.topic, json, headers, key })?;
+        let of = publisher as *const Publisher as usize;
+        if self.schema_of != of {
+            (self.schema, self.schema_of) = (None, of);
+        }
+        let value = publisher.encode_with(&mut self.schema, &Record { topic: &self.topic, json, headers, key })?;
         self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec(), placement });
         Ok(())
     }

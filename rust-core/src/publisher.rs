@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::headers;
 use crate::producer::{Delivery, Placement, Producer, Reply};
 use crate::registry::Registry;
+use crate::schema::CompiledSchema;
 use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
 use crate::wire::Framing;
@@ -99,6 +100,13 @@ impl Publisher {
 
     /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
     pub fn encode(&self, record: &Record<'_>) -> Result<Vec<u8>> {
+        self.encode_with(&mut None, record)
+    }
+
+    /// `encode`, with the topic's schema looked up into `schema` when it is `None` and reused
+    /// when it is not (a batch's records share one lookup, and one schema version). `schema` must
+    /// only ever hold `record.topic`'s schema.
+    pub(crate) fn encode_with(&self, schema: &mut Option<Arc<CompiledSchema>>, record: &Record<'_>) -> Result<Vec<u8>> {
         check_topic(record.topic)?;
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
@@ -118,11 +126,16 @@ impl Publisher {
             }
         }
         headers::check(record.headers, limits)?;
-        let timing = schema_cache::Timing {
-            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
-            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+        let schema = match schema {
+            Some(schema) => schema,
+            None => {
+                let timing = schema_cache::Timing {
+                    refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
+                    not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+                };
+                schema.insert(schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?)
+            }
         };
-        let schema = schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?;
         let message = schema.encoder.encode(record.json, self.config.schema.allow_unknown_fields)?;
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,

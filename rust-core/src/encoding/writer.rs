@@ -356,7 +356,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         // Entries as prost writes them: key (1) and value (2), each left out when default.
-        let mut keys = HashSet::new();
+        let mut keys = SeenKeys::default();
         loop {
             let before = self.w.out.len();
             let start = self.w.begin_len(Some(self.number));
@@ -365,7 +365,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
                 self.w.out.truncate(before);
                 return Ok(());
             }
-            if !keys.insert(self.w.out[start..].to_vec()) {
+            if !keys.insert(&self.w.out[start..]) {
                 self.w.duplicate = Some(format!("field `{}`: a map key", self.w.describe_path()));
                 return Err(stop());
             }
@@ -373,6 +373,48 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
             map.next_value_seed(ValueSeed { w: self.w, value: self.value, ctx })?;
             self.w.end_len(start);
         }
+    }
+}
+
+/// The (encoded) keys of one map so far, to refuse a repeated one. Compared in place while few:
+/// most maps are small, and a hash set per map (a hash and an allocation per key) was ~7% of a
+/// batch's CPU. Beyond `LINEAR_MAX` keys they are hashed, so a huge map stays linear in time.
+#[derive(Default)]
+struct SeenKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    hashed: Option<HashSet<Vec<u8>>>,
+}
+
+impl SeenKeys {
+    const LINEAR_MAX: usize = 32;
+
+    /// Adds `key`; false when it was already there.
+    fn insert(&mut self, key: &[u8]) -> bool {
+        if let Some(set) = &mut self.hashed {
+            return set.insert(key.to_vec());
+        }
+        let mut start = 0;
+        for &end in &self.ends {
+            if &self.bytes[start..end] == key {
+                return false;
+            }
+            start = end;
+        }
+        if self.ends.len() < Self::LINEAR_MAX {
+            self.bytes.extend_from_slice(key);
+            self.ends.push(self.bytes.len());
+            return true;
+        }
+        let mut set = HashSet::with_capacity(2 * Self::LINEAR_MAX);
+        let mut start = 0;
+        for &end in &self.ends {
+            set.insert(self.bytes[start..end].to_vec());
+            start = end;
+        }
+        set.insert(key.to_vec());
+        self.hashed = Some(set);
+        true
     }
 }
 
@@ -628,4 +670,27 @@ fn integer_wire(s: Scalar, n: i128) -> Option<Wire<'static>> {
         Scalar::Sfixed64 => Wire::Fixed64(i64::try_from(n).ok()? as u64),
         Scalar::Double | Scalar::Float | Scalar::Bool | Scalar::String | Scalar::Bytes => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeenKeys;
+
+    #[test]
+    fn seen_keys_refuses_a_repeat_below_and_beyond_the_linear_limit() {
+        for n in [1, SeenKeys::LINEAR_MAX - 1, SeenKeys::LINEAR_MAX, SeenKeys::LINEAR_MAX + 1, 500] {
+            let mut keys = SeenKeys::default();
+            let key = |i: usize| format!("k{i}").into_bytes();
+            for i in 0..n {
+                assert!(keys.insert(&key(i)), "n {n}: key {i} is new");
+            }
+            for i in [0, n / 2, n - 1] {
+                assert!(!keys.insert(&key(i)), "n {n}: key {i} is a repeat");
+            }
+            assert!(keys.insert(&key(n)), "n {n}: key {n} is new");
+            assert!(!keys.insert(&key(n)), "n {n}: key {n} is now a repeat");
+            // "k1" is a prefix of "k10": in place, whole keys are compared, not prefixes.
+            assert!(!keys.insert(b"k1") || n < 2);
+        }
+    }
 }
