@@ -75,6 +75,8 @@ CONTENDERS = [
      {"mount": "client", "properties": ACKS1, "env": GOGC400}),
     # Batches: 100 records of the payload per request (application/x-ndjson); its req/s column is records/s.
     ("topicgate-batch", f"topicgate-backend batch of {BATCH} (records/s)", "gateway", {"mount": "client", "batch": BATCH}),
+    # The same batches through the http-server mounting, which skips KrakenD's endpoint pipeline.
+    ("topicgate-server-batch", f"topicgate-server batch of {BATCH} (records/s)", "gateway", {"mount": "server", "batch": BATCH}),
     # Streams (bench/streamload): one NDJSON stream per connection, answered line by line; records/s.
     # Streams need the http-server mounting (KrakenD buffers a backend's answer).
     ("topicgate-stream", "topicgate-server stream (records/s)", "gateway", {"mount": "server", "stream": True}),
@@ -98,6 +100,7 @@ OPTIONAL = [
 RATIOS = [
     ("topicgate-batch", "topicgate-backend"),
     ("topicgate-batch", "rdkafka-bare-async"),
+    ("topicgate-server-batch", "rdkafka-bare-async"),
     ("topicgate-stream", "topicgate-batch"),
     ("topicgate-stream", "rdkafka-bare-async"),
     ("topicgate-backend", "topicgate-backend-nometrics"),
