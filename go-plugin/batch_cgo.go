@@ -31,22 +31,9 @@ func (c *corePublisher) publishBatch(ctx context.Context, topic string, records 
 
 	valid := make([]int, 0, len(records)) // indexes of the records the batch holds, in order
 	for i, r := range records {
-		var keyPtr, hdrPtr *C.uint8_t // NULL = none
-		if r.key != nil {
-			keyPtr = bytesPtr(r.key)
-		}
-		if len(r.headersJSON) > 0 {
-			hdrPtr = bytesPtr(r.headersJSON)
-		}
-		partition, timestamp := C.int32_t(-1), C.int64_t(-1) // the producer's choice
-		if r.partition != nil {
-			partition = C.int32_t(*r.partition)
-		}
-		if r.timestampMs != nil {
-			timestamp = C.int64_t(*r.timestampMs)
-		}
-		st := C.tg_batch_add(c.p, b, bytesPtr(r.value), C.size_t(len(r.value)), hdrPtr, C.size_t(len(r.headersJSON)),
-			keyPtr, C.size_t(len(r.key)), partition, timestamp, &errbuf[0], C.size_t(len(errbuf)))
+		a := recordArgs(r)
+		st := C.tg_batch_add(c.p, b, bytesPtr(r.value), C.size_t(len(r.value)), a.headers, C.size_t(len(r.headersJSON)),
+			a.key, C.size_t(len(r.key)), a.partition, a.timestamp, &errbuf[0], C.size_t(len(errbuf)))
 		if int(st) != 200 {
 			out[i] = outcome{status: int(st), msg: C.GoString(&errbuf[0])}
 			continue

@@ -89,11 +89,18 @@ type v3Error struct {
 
 // v3Entry is one parsed record of a request, or why it cannot be produced.
 type v3Entry struct {
-	id      string
-	rec     batchRecord
-	keyType string
-	code    int // 0 when rec can be produced
-	msg     string
+	id   string
+	rec  batchRecord
+	meta v3Meta
+}
+
+// v3Meta is what a record's delivery report states besides its outcome.
+type v3Meta struct {
+	code        int // the request's own error code; 0 when the record can be produced
+	msg         string
+	keyType     string
+	keySize     int
+	timestampMs int64
 }
 
 // serveConfluent answers a v3 produce request on rc.
@@ -129,6 +136,9 @@ func (h *publishHandler) serveConfluent(w http.ResponseWriter, r *http.Request, 
 		fail(http.StatusUnsupportedMediaType, v3Unsupported, "send Content-Type: application/json")
 		return
 	}
+	if !batch && h.serveConfluentStream(w, r, rc, cluster, topic, m) {
+		return
+	}
 	body, buf, status, msg := requestBody(r, rc.Batch.MaxBodyBytes, batchTooLarge, m)
 	defer releaseBody(buf)
 	if status != 0 {
@@ -155,7 +165,7 @@ func (h *publishHandler) serveConfluent(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	if len(entries) == 1 { // one record: its answer, with the HTTP status of its error code
-		res := v3Answer(cluster, topic, &entries[0], outs[0])
+		res := v3Answer(cluster, topic, &entries[0].meta, outs[0])
 		status := http.StatusOK
 		if res.ErrorCode != http.StatusOK {
 			status = v3HTTPStatus(res.ErrorCode)
@@ -167,13 +177,13 @@ func (h *publishHandler) serveConfluent(w http.ResponseWriter, r *http.Request, 
 		writeJSON(w, status, res)
 		return
 	}
-	// Concatenated records (Confluent's streaming mode): 200 and one delivery report per record, in order.
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	// Concatenated records (Confluent's streaming format): 200 and one delivery report per record,
+	// in order, each followed by "\r\n" as Confluent writes them.
+	var b []byte
 	for i := range entries {
-		_ = enc.Encode(v3Answer(cluster, topic, &entries[i], outs[i])) // plain structs: cannot fail
+		b = appendV3Report(b, v3Answer(cluster, topic, &entries[i].meta, outs[i]))
 	}
-	writeBody(w, http.StatusOK, b.Bytes())
+	writeBody(w, http.StatusOK, b)
 }
 
 // v3Produce produces the entries that parsed, each answered on its own (or in one transaction
@@ -183,7 +193,7 @@ func (h *publishHandler) v3Produce(r *http.Request, topic string, rc *routeConfi
 	var records []batchRecord
 	var index []int
 	for i := range entries {
-		if entries[i].code == 0 {
+		if entries[i].meta.code == 0 {
 			records = append(records, entries[i].rec)
 			index = append(index, i)
 		}
@@ -235,15 +245,12 @@ func v3Requests(body []byte, batch bool, maxRecords int) ([]v3Request, int, stri
 	var reqs []v3Request
 	for {
 		var req v3Request
-		err := dec.Decode(&req)
-		if errors.Is(err, io.EOF) {
+		end, msg := decodeV3Request(dec, len(reqs)+1, &req)
+		if end {
 			break
 		}
-		if err != nil {
-			return nil, v3BadRequest, fmt.Sprintf("record %d: the request body is not a produce request: %v", len(reqs)+1, err)
-		}
-		if req.ID != nil {
-			return nil, v3BadRequest, fmt.Sprintf("record %d: \"id\" belongs in a records:batch entry", len(reqs)+1)
+		if msg != "" {
+			return nil, v3BadRequest, msg
 		}
 		if len(reqs) == maxRecords {
 			return nil, v3TooLarge, fmt.Sprintf("more than %d records in one request, the limit (batch.max_records)", maxRecords)
@@ -256,13 +263,28 @@ func v3Requests(body []byte, batch bool, maxRecords int) ([]v3Request, int, stri
 	return reqs, 0, ""
 }
 
+// decodeV3Request decodes the nth of a body's concatenated produce requests into req: end after
+// the last; else msg says why it is not a produce request ("": it is).
+func decodeV3Request(dec *json.Decoder, n int, req *v3Request) (end bool, msg string) {
+	err := dec.Decode(req)
+	switch {
+	case errors.Is(err, io.EOF):
+		return true, ""
+	case err != nil:
+		return false, fmt.Sprintf("record %d: the request body is not a produce request: %v", n, err)
+	case req.ID != nil:
+		return false, fmt.Sprintf("record %d: \"id\" belongs in a records:batch entry", n)
+	}
+	return false, ""
+}
+
 // v3Entry turns a request into the record to produce: the value's JSON (PROTOBUF or no type:
 // encoded with the topic's schema), the key's bytes, the headers as text, partition and timestamp.
 func (h *publishHandler) v3Entry(r *http.Request, req *v3Request) v3Entry {
 	var e v3Entry
 	_ = json.Unmarshal(req.ID, &e.id) // checked by v3Requests for batch entries
 	bad := func(code int, format string, a ...any) v3Entry {
-		e.code, e.msg = code, fmt.Sprintf(format, a...)
+		e.meta.code, e.meta.msg = code, fmt.Sprintf(format, a...)
 		return e
 	}
 	if req.Value == nil || len(req.Value.Data) == 0 || string(req.Value.Data) == "null" {
@@ -277,7 +299,7 @@ func (h *publishHandler) v3Entry(r *http.Request, req *v3Request) v3Entry {
 		if err != nil {
 			return bad(v3SerializationErr, "key: %v", err)
 		}
-		e.rec.key, e.keyType = key, keyType
+		e.rec.key, e.meta.keyType, e.meta.keySize = key, keyType, len(key)
 	}
 	headers, err := v3Headers(req.Headers)
 	if err == nil && h.traceHeaders {
@@ -299,7 +321,7 @@ func (h *publishHandler) v3Entry(r *http.Request, req *v3Request) v3Entry {
 		ts = *req.Timestamp
 	}
 	ms := ts.UnixMilli()
-	e.rec.timestampMs = &ms
+	e.rec.timestampMs, e.meta.timestampMs = &ms, ms
 	return e
 }
 
@@ -372,7 +394,7 @@ func v3Headers(hs []v3Header) ([]byte, error) {
 }
 
 // v3Answer is one record's delivery report.
-func v3Answer(cluster, topic string, e *v3Entry, o outcome) v3Response {
+func v3Answer(cluster, topic string, e *v3Meta, o outcome) v3Response {
 	if e.code != 0 {
 		return v3Response{ErrorCode: e.code, Message: e.msg}
 	}
@@ -387,13 +409,20 @@ func v3Answer(cluster, topic string, e *v3Entry, o outcome) v3Response {
 	res := v3Response{
 		ErrorCode: http.StatusOK, ClusterID: cluster, TopicName: topic,
 		PartitionID: &o.d.Partition, Offset: &o.d.Offset,
-		Timestamp: time.UnixMilli(*e.rec.timestampMs).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Timestamp: time.UnixMilli(e.timestampMs).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		Value:     &v3Size{Type: "PROTOBUF", Size: o.d.Bytes},
 	}
-	if e.rec.key != nil {
-		res.Key = &v3Size{Type: e.keyType, Size: len(e.rec.key)}
+	if e.keyType != "" {
+		res.Key = &v3Size{Type: e.keyType, Size: e.keySize}
 	}
 	return res
+}
+
+// appendV3Report appends a delivery report (or error) as Confluent's streaming answers carry
+// them: its JSON, then "\r\n".
+func appendV3Report(b []byte, doc any) []byte {
+	j, _ := json.Marshal(doc) // plain structs: cannot fail
+	return append(append(b, j...), "\r\n"...)
 }
 
 // v3BatchAnswer is a records:batch answer: successes and failures by entry id.
@@ -404,7 +433,7 @@ func v3BatchAnswer(cluster, topic string, entries []v3Entry, outs []outcome) any
 	}
 	a := answer{Successes: []v3Response{}, Failures: []v3Failure{}}
 	for i := range entries {
-		res := v3Answer(cluster, topic, &entries[i], outs[i])
+		res := v3Answer(cluster, topic, &entries[i].meta, outs[i])
 		if res.ErrorCode == http.StatusOK {
 			res.ID, res.ErrorCode = entries[i].id, 0
 			a.Successes = append(a.Successes, res)

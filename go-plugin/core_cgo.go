@@ -66,7 +66,7 @@ func coreNewPublisher(config []byte) (publisher, int, string) {
 
 func (c *corePublisher) publish(ctx context.Context, topic string, body, headersJSON, key []byte) (int, delivery, string) {
 	w := waiters.Get().(*waiter)
-	token, st := c.queue(topic, body, headersJSON, key, w.done, &w.errbuf)
+	token, st := c.queue(topic, batchRecord{value: body, headersJSON: headersJSON, key: key}, w.done, &w.errbuf)
 	if st != 200 {
 		msg := C.GoString(&w.errbuf[0])
 		waiters.Put(w)
@@ -98,31 +98,50 @@ func (c *corePublisher) publish(ctx context.Context, topic string, body, headers
 // queue registers done under a new token and queues the record with tg_publish_start. 200: its
 // outcome follows on done. Any other status is the record's answer, its message in errbuf, and
 // nothing follows (the token is unregistered).
-func (c *corePublisher) queue(topic string, body, headersJSON, key []byte, done chan<- outcome, errbuf *[errBufLen]C.char) (uint64, int) {
+func (c *corePublisher) queue(topic string, r batchRecord, done chan<- outcome, errbuf *[errBufLen]C.char) (uint64, int) {
 	c.mu.Lock()
 	c.next++
 	token := c.next
 	c.waiting[token] = done
 	c.mu.Unlock()
 
-	var keyPtr *C.uint8_t // NULL = no key
-	if key != nil {
-		keyPtr = bytesPtr(key)
-	}
-	var hdrPtr *C.uint8_t
-	if len(headersJSON) > 0 {
-		hdrPtr = bytesPtr(headersJSON)
-	}
+	a := recordArgs(r)
 	st := C.tg_publish_start(c.p,
 		stringPtr(topic), C.size_t(len(topic)),
-		bytesPtr(body), C.size_t(len(body)),
-		hdrPtr, C.size_t(len(headersJSON)),
-		keyPtr, C.size_t(len(key)),
+		bytesPtr(r.value), C.size_t(len(r.value)),
+		a.headers, C.size_t(len(r.headersJSON)),
+		a.key, C.size_t(len(r.key)),
+		a.partition, a.timestamp,
 		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
 	if int(st) != 200 {
 		c.take(token)
 	}
 	return token, int(st)
+}
+
+// cRecord is a record's optional parts as the C ABI takes them.
+type cRecord struct {
+	headers, key *C.uint8_t // NULL: none
+	partition    C.int32_t  // -1: the partitioner's choice
+	timestamp    C.int64_t  // -1: the time of sending
+}
+
+// recordArgs is r's optional parts for a C call; they point into r, valid while r is.
+func recordArgs(r batchRecord) cRecord {
+	a := cRecord{partition: -1, timestamp: -1}
+	if len(r.headersJSON) > 0 {
+		a.headers = bytesPtr(r.headersJSON)
+	}
+	if r.key != nil {
+		a.key = bytesPtr(r.key)
+	}
+	if r.partition != nil {
+		a.partition = C.int32_t(*r.partition)
+	}
+	if r.timestampMs != nil {
+		a.timestamp = C.int64_t(*r.timestampMs)
+	}
+	return a
 }
 
 // answer releases w and returns its record's outcome, timed from queued.

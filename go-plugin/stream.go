@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -40,24 +41,36 @@ type streamEnd struct {
 
 // streamEntry is a record of a stream from the time it is read until it is answered.
 type streamEntry struct {
-	line   int
+	line   int    // the line (NDJSON) or record (v3) number
 	token  uint64 // the core's token; an entry answered at once carries the token before it
 	queued time.Time
 	o      outcome
 	done   bool
+	v3     v3Meta // on a v3 stream, what the record's delivery report states besides o
+}
+
+// streamFormat is what one kind of stream reads and answers: NDJSON lines (ndjsonStream, README
+// "Streams") or Confluent v3's concatenated produce requests (v3Stream).
+type streamFormat interface {
+	// read cuts body into records on out, as readStream does.
+	read(body io.Reader, bc *batchConfig, out chan<- *streamChunk, stop <-chan struct{})
+	// record makes it's record; a status other than 0 refuses it, msg says why.
+	record(it streamLine) (rec batchRecord, v3 v3Meta, status int, msg string)
+	// answer appends e's answer.
+	answer(b []byte, e *streamEntry) []byte
+	// end writes what ends the answer, for how sr ended.
+	end(sr *streamRun)
 }
 
 // streamRun is one stream's state: its records in order, from the oldest unanswered on.
 type streamRun struct {
-	h        *publishHandler
-	r        *http.Request
 	bc       *batchConfig
 	topic    string
+	format   streamFormat
+	goesOn   bool // a failed record does not stop the stream
 	s        recordStream
 	m        *topicMetrics
 	out      *streamWriter
-	key      []byte
-	headers  []byte
 	pending  []streamEntry
 	head     int // pending[:head] are answered and written
 	inFlight int
@@ -73,22 +86,12 @@ type streamRun struct {
 }
 
 // serveStream answers an NDJSON request that accepts an NDJSON answer: records are produced as
-// their lines arrive, at most batch.stream.in_flight of them unanswered (reading waits), and the
-// answer streams one line per record in order, then a streamEnd line. A failed record stops the
-// stream (with batch.partial, the stream goes on past it); so do a read error and a client idle
-// for batch.stream.idle_timeout_ms. Records answered before a stop stay as answered.
+// their lines arrive, and the answer streams one line per record in order, then a streamEnd
+// line (runStream). A failed record stops the stream; with batch.partial it goes on past it.
 func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc *routeConfig, topic string, m *topicMetrics, fail func(int, string)) {
-	bc := &rc.Batch
 	const plain = "; send the batch without Accept: " + ndjsonType
-	switch {
-	case !h.streams:
-		fail(http.StatusNotAcceptable, "streams need the http-server mounting: KrakenD buffers a backend's whole answer"+plain)
-		return
-	case bc.MaxRecords == 0 || bc.StreamInFlight == 0:
-		fail(http.StatusNotAcceptable, "streams are off for this route (batch.stream.in_flight or batch.max_records is 0)"+plain)
-		return
-	case bc.Atomic:
-		fail(http.StatusNotAcceptable, "an all-or-nothing route (batch.atomic) takes whole batches, not streams"+plain)
+	if msg := h.streamRefusal(&rc.Batch); msg != "" {
+		fail(http.StatusNotAcceptable, msg+plain)
 		return
 	}
 	headersJSON, key, err := h.requestHeaders(r)
@@ -96,12 +99,32 @@ func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc 
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-
-	conn, err := openStreamConn(w, r)
+	conn, err := openStreamConn(w, r, ndjsonType+"; charset=utf-8")
 	if err != nil {
 		fail(http.StatusNotAcceptable, err.Error()+plain)
 		return
 	}
+	runStream(conn, &rc.Batch, topic, m, h.pub, &ndjsonStream{h: h, r: r, bc: &rc.Batch, key: key, headers: headersJSON}, rc.Batch.Partial)
+}
+
+// streamRefusal says why rc's batch config cannot stream ("" when it can).
+func (h *publishHandler) streamRefusal(bc *batchConfig) string {
+	switch {
+	case !h.streams:
+		return "streams need the http-server mounting: KrakenD buffers a backend's whole answer"
+	case bc.MaxRecords == 0 || bc.StreamInFlight == 0:
+		return "streams are off for this route (batch.stream.in_flight or batch.max_records is 0)"
+	case bc.Atomic:
+		return "an all-or-nothing route (batch.atomic) takes whole batches, not streams"
+	}
+	return ""
+}
+
+// runStream produces a stream's records as they arrive on conn, at most batch.stream.in_flight
+// of them unanswered (reading waits), and streams their answers in order. A failed record stops
+// the stream unless goesOn; so do a read error and a client idle for batch.stream.idle_timeout_ms.
+// Records answered before a stop stay as answered.
+func runStream(conn streamConn, bc *batchConfig, topic string, m *topicMetrics, pub publisher, f streamFormat, goesOn bool) {
 	// The reader ends at stop, or at its read's deadline. No earlier: net/http reads on after the
 	// handler, looking for the body's end, and a connection closed with unread input is reset,
 	// losing the answer; a failed read there would do just that.
@@ -110,11 +133,11 @@ func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc 
 	defer close(stop)
 	go func() {
 		defer close(readerDone)
-		readStream(&idleReader{c: conn, idle: bc.StreamIdle, m: m}, bc.MaxLineBytes, bc.Partial, chunks, stop)
+		f.read(&idleReader{c: conn, idle: bc.StreamIdle, m: m}, bc, chunks, stop)
 	}()
 
-	sr := &streamRun{h: h, r: r, bc: bc, topic: topic, m: m, key: key, headers: headersJSON,
-		s:   h.pub.openStream(topic, bc.StreamInFlight+streamChunkLines),
+	sr := &streamRun{bc: bc, topic: topic, m: m, format: f, goesOn: goesOn,
+		s:   pub.openStream(topic, bc.StreamInFlight+streamChunkLines),
 		out: &streamWriter{c: conn, idle: bc.StreamIdle}}
 	defer conn.end(readerDone)
 	for reading := true; reading || sr.inFlight > 0; {
@@ -141,41 +164,38 @@ func (h *publishHandler) serveStream(w http.ResponseWriter, r *http.Request, rc 
 			logOutcome(http.StatusBadRequest, topic, "a stream's client stopped reading its answer: "+sr.out.err.Error())
 		}
 	}
-	sr.finish()
+	sr.format.end(sr)
+	sr.out.flush()
 }
 
-// take produces c's lines in order; false when the stream reads no further.
+// take produces c's records in order; false when the stream reads no further.
 func (sr *streamRun) take(c *streamChunk) bool {
 	now := time.Now()
 	for _, ln := range c.lines {
-		var status int
-		var msg string
-		rec := batchRecord{}
-		if ln.tooLong {
-			status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("the line is larger than the limit of %d bytes (batch.max_line_bytes)", sr.bc.MaxLineBytes)
-		} else {
-			rec, status, msg = sr.h.record(sr.r, ln.text, sr.bc, sr.headers, sr.key)
-		}
+		rec, v3, status, msg := sr.format.record(ln)
 		if status == 0 {
 			token, st, m := sr.s.start(rec)
 			if st == http.StatusOK {
-				sr.pending = append(sr.pending, streamEntry{line: ln.n, token: token, queued: now})
+				sr.pending = append(sr.pending, streamEntry{line: ln.n, token: token, queued: now, v3: v3})
 				sr.inFlight++
 				sr.last = token
 				continue
 			}
 			status, msg = coreStatus(st, m)
 		}
-		sr.pending = append(sr.pending, streamEntry{line: ln.n, token: sr.last, done: true, o: outcome{status: status, msg: msg}})
-		if !sr.bc.Partial {
+		sr.pending = append(sr.pending, streamEntry{line: ln.n, token: sr.last, done: true, o: outcome{status: status, msg: msg}, v3: v3})
+		if !sr.goesOn {
 			sr.stopAt(ln.n, status, msg)
 			return false
 		}
 	}
+	var re *streamReadError
 	switch {
 	case c.err == nil:
 		return true
 	case c.err == io.EOF:
+	case errors.As(c.err, &re):
+		sr.stopAt(c.next, re.status, re.msg)
 	case c.err == errIdle:
 		sr.stopAt(c.next, http.StatusRequestTimeout,
 			fmt.Sprintf("the client sent nothing for %s (batch.stream.idle_timeout_ms); the stream was cut", sr.bc.StreamIdle))
@@ -199,7 +219,7 @@ func (sr *streamRun) settle(o outcome) {
 	e.o, e.done = o, true
 	sr.inFlight--
 	// Outcomes come in the broker's order: the stream stopped at the earliest line that failed.
-	if o.status != http.StatusOK && !sr.bc.Partial && (sr.stopStatus == 0 || e.line < sr.stopLine) {
+	if o.status != http.StatusOK && !sr.goesOn && (sr.stopStatus == 0 || e.line < sr.stopLine) {
 		sr.stopAt(e.line, o.status, o.msg)
 	}
 }
@@ -209,7 +229,7 @@ func (sr *streamRun) emit() {
 	sr.answered = sr.answered[:0]
 	for sr.head < len(sr.pending) && sr.pending[sr.head].done {
 		e := &sr.pending[sr.head]
-		sr.out.record(e.line, e.o)
+		sr.out.answer(sr.format, e)
 		sr.answered = append(sr.answered, e.o)
 		sr.records++
 		if e.o.status == http.StatusOK {
@@ -228,8 +248,34 @@ func (sr *streamRun) stopAt(line, status int, msg string) {
 	sr.stopLine, sr.stopStatus, sr.stopMsg = line, status, msg
 }
 
-// finish writes the stream's last line.
-func (sr *streamRun) finish() {
+// ndjsonStream is an NDJSON stream: a record per line, its answer line in batchResult's shape,
+// and a streamEnd line last.
+type ndjsonStream struct {
+	h            *publishHandler
+	r            *http.Request
+	bc           *batchConfig
+	key, headers []byte // the request's, for records without their own
+}
+
+func (f *ndjsonStream) read(body io.Reader, bc *batchConfig, out chan<- *streamChunk, stop <-chan struct{}) {
+	readStream(body, bc.MaxLineBytes, bc.Partial, out, stop)
+}
+
+func (f *ndjsonStream) record(it streamLine) (batchRecord, v3Meta, int, string) {
+	if it.tooLong {
+		return batchRecord{}, v3Meta{}, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the line is larger than the limit of %d bytes (batch.max_line_bytes)", f.bc.MaxLineBytes)
+	}
+	rec, status, msg := f.h.record(f.r, it.text, f.bc, f.headers, f.key)
+	return rec, v3Meta{}, status, msg
+}
+
+func (f *ndjsonStream) answer(b []byte, e *streamEntry) []byte {
+	return append(appendRecordResult(b, e.line, e.o), '\n')
+}
+
+// end writes the streamEnd line.
+func (f *ndjsonStream) end(sr *streamRun) {
 	end := streamEnd{Topic: sr.topic, Records: sr.records, Written: sr.written}
 	status := http.StatusOK
 	switch {
@@ -249,9 +295,16 @@ func (sr *streamRun) finish() {
 		logOutcome(status, sr.topic, end.Message)
 	}
 	b, _ := json.Marshal(end) // plain strings and numbers: cannot fail
-	sr.out.line(b)
-	sr.out.flush()
+	sr.out.add(append(b, '\n'))
 }
+
+// streamReadError ends a stream's reading with an answer of its own: status and msg.
+type streamReadError struct {
+	status int
+	msg    string
+}
+
+func (e *streamReadError) Error() string { return e.msg }
 
 // coreStatus maps a core status to its HTTP status, explaining an unknown one.
 func coreStatus(st int, msg string) (int, string) {
@@ -272,17 +325,17 @@ type streamWriter struct {
 	err     error // the first failed write: nothing more is written
 }
 
-// record adds a record's answer line (appendRecordResult).
-func (sw *streamWriter) record(line int, o outcome) {
-	sw.buf = append(appendRecordResult(sw.buf, line, o), '\n')
+// answer adds record e's answer in f's format.
+func (sw *streamWriter) answer(f streamFormat, e *streamEntry) {
+	sw.buf = f.answer(sw.buf, e)
 	if len(sw.buf) >= streamFlushBytes {
 		sw.flush()
 	}
 }
 
-// line adds a whole JSON document as a line.
-func (sw *streamWriter) line(doc []byte) {
-	sw.buf = append(append(sw.buf, doc...), '\n')
+// add adds b as it is.
+func (sw *streamWriter) add(b []byte) {
+	sw.buf = append(sw.buf, b...)
 }
 
 // flush sends the lines added so far.

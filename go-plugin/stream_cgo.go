@@ -24,7 +24,7 @@ func (c *corePublisher) openStream(topic string, capacity int) recordStream {
 func (s *coreStream) outcomes() <-chan outcome { return s.done }
 
 func (s *coreStream) start(r batchRecord) (uint64, int, string) {
-	token, st := s.c.queue(s.topic, r.value, r.headersJSON, r.key, s.done, &s.errbuf)
+	token, st := s.c.queue(s.topic, r, s.done, &s.errbuf)
 	if st != 200 {
 		return token, st, C.GoString(&s.errbuf[0])
 	}

@@ -16,7 +16,8 @@ type streamConn interface {
 	body() io.Reader
 	setReadDeadline(t time.Time) error
 	setWriteDeadline(t time.Time) error
-	// begin answers 200 with the stream's headers; send writes p and flushes it.
+	// begin answers 200 with the stream's headers (its Content-Type given to openStreamConn);
+	// send writes p and flushes it.
 	begin()
 	send(p []byte) error
 	// end finishes the answer once nothing reads the body any more (readerDone is closed then).
@@ -27,10 +28,10 @@ type streamConn interface {
 // (full duplex, http.ResponseController), or, when a wrapper hides it (KrakenD's
 // telemetry/opentelemetry wraps the writer without Unwrap), the connection taken over with Hijack.
 // Without either, net/http would discard unread input at the first write, losing records.
-func openStreamConn(w http.ResponseWriter, r *http.Request) (streamConn, error) {
+func openStreamConn(w http.ResponseWriter, r *http.Request, contentType string) (streamConn, error) {
 	ctl := http.NewResponseController(w)
 	if err := ctl.EnableFullDuplex(); err == nil {
-		return &duplexConn{w: w, r: r, ctl: ctl}, nil
+		return &duplexConn{w: w, r: r, ctl: ctl, contentType: contentType}, nil
 	}
 	if r.ProtoMajor != 1 {
 		return nil, errors.New("this server cannot read a request while answering it over " + r.Proto)
@@ -42,14 +43,15 @@ func openStreamConn(w http.ResponseWriter, r *http.Request) (streamConn, error) 
 	if sw, ok := w.(*statusWriter); ok {
 		sw.status = http.StatusOK // for the metrics: the answer no longer goes through w
 	}
-	return newHijackedConn(conn, brw, r)
+	return newHijackedConn(conn, brw, r, contentType)
 }
 
 // duplexConn streams through the ResponseWriter in full duplex mode.
 type duplexConn struct {
-	w   http.ResponseWriter
-	r   *http.Request
-	ctl *http.ResponseController
+	w           http.ResponseWriter
+	r           *http.Request
+	ctl         *http.ResponseController
+	contentType string
 }
 
 func (c *duplexConn) body() io.Reader                    { return c.r.Body }
@@ -58,7 +60,7 @@ func (c *duplexConn) setWriteDeadline(t time.Time) error { return c.ctl.SetWrite
 
 func (c *duplexConn) begin() {
 	h := c.w.Header()
-	h.Set("Content-Type", ndjsonType+"; charset=utf-8")
+	h.Set("Content-Type", c.contentType)
 	h.Set("Cache-Control", "no-store")
 	c.w.WriteHeader(http.StatusOK)
 }
@@ -77,10 +79,11 @@ func (c *duplexConn) end(<-chan struct{}) { _ = c.ctl.SetWriteDeadline(time.Time
 // hijackedConn streams over a connection taken from net/http: it reads the body's framing and
 // writes a chunked HTTP/1.1 answer itself, and closes the connection at the end.
 type hijackedConn struct {
-	conn net.Conn
-	brw  *bufio.ReadWriter
-	in   io.Reader
-	out  io.WriteCloser // chunked encoding onto brw
+	conn        net.Conn
+	brw         *bufio.ReadWriter
+	in          io.Reader
+	out         io.WriteCloser // chunked encoding onto brw
+	contentType string
 }
 
 // lingerAfterAnswer: how long a taken-over connection goes on reading (and dropping) input after
@@ -88,8 +91,8 @@ type hijackedConn struct {
 // answer (as net/http does).
 const lingerAfterAnswer = 500 * time.Millisecond
 
-func newHijackedConn(conn net.Conn, brw *bufio.ReadWriter, r *http.Request) (*hijackedConn, error) {
-	c := &hijackedConn{conn: conn, brw: brw}
+func newHijackedConn(conn net.Conn, brw *bufio.ReadWriter, r *http.Request, contentType string) (*hijackedConn, error) {
+	c := &hijackedConn{conn: conn, brw: brw, contentType: contentType}
 	switch {
 	case len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked":
 		c.in = httputil.NewChunkedReader(brw.Reader)
@@ -116,7 +119,7 @@ func (c *hijackedConn) setReadDeadline(t time.Time) error  { return c.conn.SetRe
 func (c *hijackedConn) setWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 func (c *hijackedConn) begin() {
-	_, _ = c.brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + ndjsonType + "; charset=utf-8\r\n" +
+	_, _ = c.brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + c.contentType + "\r\n" +
 		"Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n" +
 		"Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n\r\n")
 	c.out = httputil.NewChunkedWriter(c.brw)

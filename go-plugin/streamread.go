@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -159,5 +162,110 @@ func appendLine(br *bufio.Reader, buf []byte, maxLine int64, skipLong bool) ([]b
 			return buf[:start], int64(len(line)), err
 		}
 		return buf[:start+len(line)], int64(len(line)), err
+	}
+}
+
+// readValues reads body as concatenated JSON values (Confluent's streaming format) into chunks
+// on out, as readStream reads lines: a chunk ends at streamChunkLines values, streamChunkBytes
+// bytes, or where no further input is buffered. A value over maxValue bytes is reported (tooLong)
+// when whole; one still unfinished after maxValue bytes ends the reading with 413, malformed JSON
+// with 400 (a streamReadError each), so that neither is read in vain. It closes nothing; the last
+// chunk sent has err set.
+func readValues(body io.Reader, maxValue int64, out chan<- *streamChunk, stop <-chan struct{}) {
+	lim := &valueLimit{r: body, max: maxValue}
+	dec := json.NewDecoder(lim)
+	lim.dec = dec
+	n := 0
+	for {
+		c := streamChunks.Get().(*streamChunk)
+		for len(c.lines) < streamChunkLines && len(c.buf) < streamChunkBytes {
+			select {
+			case <-stop:
+				c.release()
+				return
+			default:
+			}
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				c.err = valuesError(err, n+1, maxValue)
+				break
+			}
+			n++
+			if int64(len(v)) > maxValue {
+				c.lines = append(c.lines, streamLine{n: n, tooLong: true})
+			} else {
+				start := len(c.buf)
+				c.buf = append(c.buf, v...)
+				c.lines = append(c.lines, streamLine{n: n, text: c.buf[start:]})
+			}
+			if onlySpace(dec.Buffered()) {
+				break // the next value has not arrived: send these first
+			}
+		}
+		c.next = n + 1
+		last := c.err != nil // c is the receiver's once sent
+		select {
+		case out <- c:
+		case <-stop:
+			c.release()
+			return
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// errValueTooLong: the value being read is over the limit before its end.
+var errValueTooLong = errors.New("a value is over the limit")
+
+// valuesError is how a value's read error ends the stream: at record n, 413 for one over the
+// limit, 400 for malformed JSON; a read error (the client's idle timeout, io.EOF) as it is.
+func valuesError(err error, n int, maxValue int64) error {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, errValueTooLong):
+		return &streamReadError{http.StatusRequestEntityTooLarge, fmt.Sprintf("record %d is larger than the limit of %d bytes (batch.max_line_bytes)", n, maxValue)}
+	case errors.As(err, &syntax):
+		return &streamReadError{http.StatusBadRequest, fmt.Sprintf("record %d is not JSON: %v", n, err)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &streamReadError{http.StatusBadRequest, fmt.Sprintf("record %d is cut short: the request body ended inside it", n)}
+	}
+	return err
+}
+
+// valueLimit fails a read once the decoder holds more than max bytes (and a read's worth) of
+// one unfinished value, so that a huge value is refused after max bytes, not read into memory.
+type valueLimit struct {
+	r    io.Reader
+	dec  *json.Decoder
+	read int64
+	max  int64
+}
+
+func (l *valueLimit) Read(p []byte) (int, error) {
+	if l.read-l.dec.InputOffset() > l.max+streamReadBuf {
+		return 0, errValueTooLong
+	}
+	if len(p) > streamReadBuf {
+		p = p[:streamReadBuf]
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
+}
+
+// onlySpace reports whether r holds nothing but JSON whitespace.
+func onlySpace(r io.Reader) bool {
+	var b [1]byte
+	for {
+		if n, _ := r.Read(b[:]); n == 0 {
+			return true
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return false
+		}
 	}
 }

@@ -163,7 +163,7 @@ enum tg_status tg_publish(const struct tg_publisher *publisher,
 
 /**
  * Checks, encodes and queues a record like `tg_publish`, without waiting for the broker.
- * 200 means queued: exactly one `tg_completion` carrying `token` follows, through
+ * `partition` and `timestamp_ms` as for `tg_batch_add` (-1: the producer's choice). 200 means queued: exactly one `tg_completion` carrying `token` follows, through
  * `tg_publisher_completions`, within the delivery timeout. Any other status is the record's
  * final answer (it was not queued) and no completion follows.
  *
@@ -179,6 +179,8 @@ enum tg_status tg_publish_start(const struct tg_publisher *publisher,
                                 size_t headers_json_len,
                                 const uint8_t *key,
                                 size_t key_len,
+                                int32_t partition,
+                                int64_t timestamp_ms,
                                 uint64_t token,
                                 char *errbuf,
                                 size_t errbuf_len);

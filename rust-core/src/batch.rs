@@ -65,9 +65,7 @@ impl Batch {
         key: Option<&[u8]>,
         placement: Placement,
     ) -> Result<()> {
-        if placement.partition.is_some_and(|p| p < 0) {
-            return Err(Error::bad_request("partition: must be 0 or more"));
-        }
+        placement.check()?;
         let of = publisher as *const Publisher as usize;
         if self.schema_of != of {
             (self.schema, self.schema_of) = (None, of);

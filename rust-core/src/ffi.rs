@@ -174,7 +174,7 @@ pub unsafe extern "C" fn tg_publish(
 }
 
 /// Checks, encodes and queues a record like `tg_publish`, without waiting for the broker.
-/// 200 means queued: exactly one `tg_completion` carrying `token` follows, through
+/// `partition` and `timestamp_ms` as for `tg_batch_add` (-1: the producer's choice). 200 means queued: exactly one `tg_completion` carrying `token` follows, through
 /// `tg_publisher_completions`, within the delivery timeout. Any other status is the record's
 /// final answer (it was not queued) and no completion follows.
 ///
@@ -192,6 +192,8 @@ pub unsafe extern "C" fn tg_publish_start(
     headers_json_len: usize,
     key: *const u8,
     key_len: usize,
+    partition: i32,
+    timestamp_ms: i64,
     token: u64,
     errbuf: *mut c_char,
     errbuf_len: usize,
@@ -199,7 +201,7 @@ pub unsafe extern "C" fn tg_publish_start(
     guarded(errbuf, errbuf_len, || {
         let publisher = handle(publisher)?;
         let args = RecordArgs { topic, topic_len, json, json_len, headers_json, headers_json_len, key, key_len };
-        args.with_record(|record| publisher.inner.start(record, token))
+        args.with_record(|record| publisher.inner.start(record, Placement::from_abi(partition, timestamp_ms), token))
     })
 }
 
@@ -333,11 +335,7 @@ pub unsafe extern "C" fn tg_batch_add(
             key,
             key_len,
         };
-        let placement = Placement {
-            partition: (partition != -1).then_some(partition),
-            timestamp_ms: (timestamp_ms != -1).then_some(timestamp_ms),
-        };
-        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key, placement))
+        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key, Placement::from_abi(partition, timestamp_ms)))
     })
 }
 

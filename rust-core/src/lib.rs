@@ -26,5 +26,5 @@ pub use batch::Batch;
 pub use completion::{Completion, CompletionQueue};
 pub use config::Config;
 pub use error::{Error, Result, Status};
-pub use producer::Delivery;
+pub use producer::{Delivery, Placement};
 pub use publisher::{Publisher, Record};

@@ -49,6 +49,21 @@ pub struct Placement {
     pub timestamp_ms: Option<i64>,
 }
 
+impl Placement {
+    /// The C ABI's form: -1 for the producer's choice.
+    pub fn from_abi(partition: i32, timestamp_ms: i64) -> Placement {
+        Placement { partition: (partition != -1).then_some(partition), timestamp_ms: (timestamp_ms != -1).then_some(timestamp_ms) }
+    }
+
+    /// A negative partition is 400.
+    pub fn check(&self) -> Result<()> {
+        if self.partition.is_some_and(|p| p < 0) {
+            return Err(Error::bad_request("partition: must be 0 or more"));
+        }
+        Ok(())
+    }
+}
+
 /// Where a record's delivery report goes.
 pub enum Reply {
     /// To a caller blocked in [`Producer::send`].

@@ -78,12 +78,13 @@ impl Publisher {
     /// will be taken by [`Publisher::completions`] exactly once, tagged with `token`, within the
     /// delivery timeout; an error means it was not queued and no completion follows.
     /// In dry-run mode the completion (partition -1, offset -1) is ready at once.
-    pub fn start(&self, record: &Record<'_>, token: u64) -> Result<()> {
+    pub fn start(&self, record: &Record<'_>, placement: Placement, token: u64) -> Result<()> {
+        placement.check()?;
         let value = self.encode(record)?;
         match &self.producer {
             Some(producer) => {
                 let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
-                producer.enqueue(record.topic, &value, record.key, record.headers, Placement::default(), reply)
+                producer.enqueue(record.topic, &value, record.key, record.headers, placement, reply)
             }
             None => {
                 self.completions.push(token, 0, Ok(Delivery::DRY_RUN));
@@ -212,8 +213,10 @@ mod tests {
         let e = publisher.publish(&record(r#"{"s":1}"#)).unwrap_err();
         assert_eq!(e.status, crate::Status::BadRequest);
         // Started: valid records complete at once, invalid ones are refused at the start.
-        publisher.start(&record(r#"{"s":"y"}"#), 7).unwrap();
-        assert_eq!(publisher.start(&record(r#"{"s":2}"#), 8).unwrap_err().status, crate::Status::BadRequest);
+        publisher.start(&record(r#"{"s":"y"}"#), Placement::default(), 7).unwrap();
+        assert_eq!(publisher.start(&record(r#"{"s":2}"#), Placement::default(), 8).unwrap_err().status, crate::Status::BadRequest);
+        let negative = Placement { partition: Some(-2), timestamp_ms: None };
+        assert_eq!(publisher.start(&record(r#"{"s":"y"}"#), negative, 9).unwrap_err().status, crate::Status::BadRequest);
         let mut done = Vec::new();
         assert_eq!(publisher.completions(&mut done, 8, Duration::from_millis(100)), 1);
         assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN), value_len: 0 }]);

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use topicgate::{Publisher, Record, Status};
+use topicgate::{Placement, Publisher, Record, Status};
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -187,7 +187,7 @@ fn broker_down_is_503_within_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(30));
 
     // Started without waiting: the same answer arrives as the record's one completion.
-    p.start(&Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None }, 42).unwrap();
+    p.start(&Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None }, Placement::default(), 42).unwrap();
     let mut done = Vec::new();
     while done.is_empty() && started.elapsed() < Duration::from_secs(60) {
         p.completions(&mut done, 8, Duration::from_millis(500));

@@ -112,11 +112,11 @@ int main(int argc, char **argv) {
     char key[32], body[96];
     snprintf(key, sizeof key, "a%d", i);
     snprintf(body, sizeof body, "{\"sample_message\":\"%s\"}", key);
-    s = tg_publish_start(publisher, S(topic), S(body), NULL, 0, S(key), (uint64_t)i, err, sizeof err);
+    s = tg_publish_start(publisher, S(topic), S(body), NULL, 0, S(key), -1, -1, (uint64_t)i, err, sizeof err);
     if (s != TG_STATUS_OK) fail("tg_publish_start", s, err);
   }
   /* Refused at the start: no completion follows for its token. */
-  s = tg_publish_start(publisher, S(topic), S("{\"sample_message\":1}"), NULL, 0, NULL, 0, (uint64_t)total, err, sizeof err);
+  s = tg_publish_start(publisher, S(topic), S("{\"sample_message\":1}"), NULL, 0, NULL, 0, -1, -1, (uint64_t)total, err, sizeof err);
   if (s != TG_STATUS_BAD_REQUEST || !strstr(err, "sample_message")) fail("bad start", s, err);
   tg_completion done[16];
   int collected = 0;

@@ -430,12 +430,17 @@ class Gateway:
 
 class Stream:
     """One streamed request on its own connection: the body goes in chunks as the test sends them,
-    and the answer's lines are read as they arrive."""
+    and the answer's lines are read as they arrive. NDJSON by default; content_type
+    "application/json" with accept None is Confluent v3's streaming mode (answers end in "\r\n")."""
 
-    def __init__(self, gw, path, key="stream-key", headers="h=1", timeout=60):
+    def __init__(self, gw, path, key="stream-key", headers="h=1", timeout=60,
+                 content_type="application/x-ndjson", accept="application/x-ndjson"):
         self.conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=timeout)
         self.conn.putrequest("POST", path)
-        hdrs = {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson", "Transfer-Encoding": "chunked"}
+        self.answer_type = accept or content_type
+        hdrs = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        if accept is not None:
+            hdrs["Accept"] = accept
         if key is not None:
             hdrs["message-key"] = key
         if headers is not None:
@@ -459,7 +464,7 @@ class Stream:
         if self.resp is None:
             self.resp = self.conn.getresponse()
             assert self.resp.status == 200, (self.resp.status, self.resp.read())
-            assert self.resp.getheader("Content-Type").startswith("application/x-ndjson"), self.resp.getheaders()
+            assert self.resp.getheader("Content-Type").startswith(self.answer_type), self.resp.getheaders()
         return self.resp
 
     def lines(self, n):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conftest import CLASSIC_VALUE, V3_MAX_RECORDS
-from test_batch import new_topic, value
+from conftest import CLASSIC_VALUE, V3_MAX_RECORDS, Stream
+from test_batch import new_topic, on_topic, value
 
 CLUSTER = "lkc-abc123"
 JSON_CT = {"Content-Type": "application/json"}
@@ -116,3 +116,70 @@ def test_key_types(gw):
         assert r.status == 200, (key, r)
         b = r.json()
         assert gw.read_back(topic, b["partition_id"], b["offset"], 1)[0].key == want, key
+
+
+def read_reported(gw, topic, reports):
+    """The records the reports place, by (partition, offset), read back a partition at a time."""
+    got = {}
+    for p in {r["partition_id"] for r in reports}:
+        offsets = [r["offset"] for r in reports if r["partition_id"] == p]
+        for rec in gw.read_back(topic, p, min(offsets), max(offsets) - min(offsets) + 1):
+            got[(p, rec.offset)] = rec
+    return got
+
+
+def v3_stream(gw, topic):
+    return Stream(gw, records_path("/kafka/v3/", topic), key=None, headers=None,
+                  content_type="application/json", accept=None)
+
+
+def test_a_chunked_records_request_is_streamed_and_each_record_read_back(gw):
+    """Confluent's streaming mode, while the body arrives: concatenated requests (with and without
+    whitespace between them), each answered by its report in order; a record's error (off the
+    schema, invalid UTF-8) is its report and the stream goes on."""
+    topic = new_topic(gw)
+    s = v3_stream(gw, topic)
+    req = lambda i: {"key": {"type": "STRING", "data": f"k{i}"}, "value": {"data": {"sample_message": f"v{i}"}}}
+    s.send(json.dumps(req(0)).encode() + json.dumps(req(1)).encode())
+    raw = [s.response().readline() for _ in range(2)]  # answered while the request is still open
+    assert all(line.endswith(b"}\r\n") for line in raw), raw  # Confluent's report separator
+    first = [json.loads(line) for line in raw]
+    assert [r["error_code"] for r in first] == [200, 200], first
+    bad = {2: b'{"value": {"data": {"sample_message": 7}}}', 3: b'{"value": {"data": {"sample_message": "\xff\xfe"}}}'}
+    sent = [req(0), req(1)]
+    for start in range(2, 1502, 300):
+        chunk = b""
+        for i in range(start, start + 300):
+            chunk += bad.get(i) or json.dumps(req(i)).encode() + (b"\n" if i % 2 else b"")
+            sent.append(None if i in bad else req(i))
+        s.send(chunk)
+    s.end()
+    reports = first + s.rest()
+    assert len(reports) == len(sent), (len(reports), reports[-2:])
+    assert reports[3]["error_code"] != 200, reports[3]
+    assert reports[2]["error_code"] == 42207 and "sample_message" in reports[2]["message"], reports[2]
+    for i, (q, r) in enumerate(zip(sent, reports)):
+        if q is None:
+            continue
+        assert r["error_code"] == 200 and r["topic_name"] == topic and r["key"] == {"type": "STRING", "size": len(f"k{i}")}, (i, r)
+    ok = [r for r in reports if r["error_code"] == 200]
+    assert on_topic(gw, topic) == len(ok), "every record answered 200 is on the topic, once"
+    got = read_reported(gw, topic, ok)
+    for i, (q, r) in enumerate(zip(sent, reports)):
+        if q is not None:
+            rec = got[(r["partition_id"], r["offset"])]
+            assert (rec.key, rec.value) == (f"k{i}".encode(), value(f"v{i}")), (i, rec)
+
+
+def test_a_streamed_records_request_ends_at_malformed_json_with_an_error_report(gw):
+    topic = new_topic(gw)
+    s = v3_stream(gw, topic)
+    s.send(b'{"value": {"data": {"sample_message": "before"}}}\n{"value": {"data": nope}}\n'
+           b'{"value": {"data": {"sample_message": "after"}}}\n')
+    reports = s.lines(2)
+    assert reports[0]["error_code"] == 200, reports
+    assert reports[1]["error_code"] == 400 and "stopped at record 2" in reports[1]["message"], reports[1]
+    s.end()
+    assert s.rest() == [], "nothing after the error report"
+    assert [r.value for r in read_reported(gw, topic, reports[:1]).values()] == [value("before")]
+    assert on_topic(gw, topic) == 1

@@ -612,6 +612,8 @@ pub fn check_ffi_publish(data: &[u8]) {
             headers.len(),
             ptr(2, key),
             key.len(),
+            -1,
+            -1,
             token,
             std::ptr::null_mut(),
             0,
