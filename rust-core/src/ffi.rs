@@ -335,7 +335,9 @@ pub unsafe extern "C" fn tg_batch_add(
             key,
             key_len,
         };
-        args.with_record(|r| batch.inner.add(&publisher.inner, r.json, r.headers, r.key, Placement::from_abi(partition, timestamp_ms)))
+        args.with_record(|r| {
+            batch.inner.add(&publisher.inner, r.json, r.headers, r.key, Placement::from_abi(partition, timestamp_ms))
+        })
     })
 }
 

@@ -52,7 +52,10 @@ pub struct Placement {
 impl Placement {
     /// The C ABI's form: -1 for the producer's choice.
     pub fn from_abi(partition: i32, timestamp_ms: i64) -> Placement {
-        Placement { partition: (partition != -1).then_some(partition), timestamp_ms: (timestamp_ms != -1).then_some(timestamp_ms) }
+        Placement {
+            partition: (partition != -1).then_some(partition),
+            timestamp_ms: (timestamp_ms != -1).then_some(timestamp_ms),
+        }
     }
 
     /// A negative partition is 400.

@@ -214,9 +214,15 @@ mod tests {
         assert_eq!(e.status, crate::Status::BadRequest);
         // Started: valid records complete at once, invalid ones are refused at the start.
         publisher.start(&record(r#"{"s":"y"}"#), Placement::default(), 7).unwrap();
-        assert_eq!(publisher.start(&record(r#"{"s":2}"#), Placement::default(), 8).unwrap_err().status, crate::Status::BadRequest);
+        assert_eq!(
+            publisher.start(&record(r#"{"s":2}"#), Placement::default(), 8).unwrap_err().status,
+            crate::Status::BadRequest
+        );
         let negative = Placement { partition: Some(-2), timestamp_ms: None };
-        assert_eq!(publisher.start(&record(r#"{"s":"y"}"#), negative, 9).unwrap_err().status, crate::Status::BadRequest);
+        assert_eq!(
+            publisher.start(&record(r#"{"s":"y"}"#), negative, 9).unwrap_err().status,
+            crate::Status::BadRequest
+        );
         let mut done = Vec::new();
         assert_eq!(publisher.completions(&mut done, 8, Duration::from_millis(100)), 1);
         assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN), value_len: 0 }]);

@@ -187,7 +187,12 @@ fn broker_down_is_503_within_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(30));
 
     // Started without waiting: the same answer arrives as the record's one completion.
-    p.start(&Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None }, Placement::default(), 42).unwrap();
+    p.start(
+        &Record { topic: "T", json: r#"{"sample_message":"lost?"}"#, headers: &[], key: None },
+        Placement::default(),
+        42,
+    )
+    .unwrap();
     let mut done = Vec::new();
     while done.is_empty() && started.elapsed() < Duration::from_secs(60) {
         p.completions(&mut done, 8, Duration::from_millis(500));
