@@ -121,15 +121,7 @@ func readStream(body io.Reader, maxLine int64, skipLong bool, out chan<- *stream
 				break
 			}
 		}
-		c.next = n + 1
-		last := c.err != nil // c is the receiver's once sent
-		select {
-		case out <- c:
-		case <-stop:
-			c.release()
-			return
-		}
-		if last {
+		if !sendChunk(c, n+1, out, stop) {
 			return
 		}
 	}
@@ -202,18 +194,24 @@ func readValues(body io.Reader, maxValue int64, out chan<- *streamChunk, stop <-
 				break // the next value has not arrived: send these first
 			}
 		}
-		c.next = n + 1
-		last := c.err != nil // c is the receiver's once sent
-		select {
-		case out <- c:
-		case <-stop:
-			c.release()
-			return
-		}
-		if last {
+		if !sendChunk(c, n+1, out, stop) {
 			return
 		}
 	}
+}
+
+// sendChunk hands c, its records numbered below next, to the receiver; false when the reading
+// ends here (c carries the last error, or stop is closed).
+func sendChunk(c *streamChunk, next int, out chan<- *streamChunk, stop <-chan struct{}) bool {
+	c.next = next
+	last := c.err != nil // c is the receiver's once sent
+	select {
+	case out <- c:
+	case <-stop:
+		c.release()
+		return false
+	}
+	return !last
 }
 
 // errValueTooLong: the value being read is over the limit before its end.
