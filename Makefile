@@ -7,13 +7,19 @@ CARGO ?= cargo
 RUN_DIR := .run
 # Exports the test servers' addresses into a recipe's shell.
 WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && . $(RUN_DIR)/kafka-secure.env && set +a &&
+# The gateway binary a recipe runs, exported as TG_GATEWAY_BIN: scripts/gateway.sh picks it
+# ($$TG_GATEWAY_BIN, build/krakend, `make krakend`, else build/kdhost with a line saying why).
+WITH_GATEWAY := export TG_GATEWAY_BIN=$$(scripts/gateway.sh) &&
 # Test binaries that need the secure broker (make test-security runs just these).
 SECURITY_TESTS := --test security --test msk_iam --test msk_iam_wrong_secret
 
-.PHONY: help build core core-release header run test test-core test-gateway test-security lint clean
+.PHONY: help deps build core core-release header run test test-core test-gateway test-security lint clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the build and tests need (when missing) and check the toolchains
+	scripts/setup.sh
 
 build: core-release ## build the Rust core (release)
 
@@ -26,10 +32,10 @@ core-release: ## build target/release/libtopicgate.{a,so}
 header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 	TOPICGATE_WRITE_HEADER=1 $(CARGO) test -p topicgate --test header
 
-run: plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
+run: deps plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
 	scripts/run.sh
 
-test: lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream ## run every test (starts the test brokers and moto if needed)
+test: deps lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream ## run every test (starts the test brokers and moto if needed)
 
 test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.

@@ -44,9 +44,10 @@ WARMUP_S = 1.0  # before each measured step; its records are counted, its timing
 # whichever contender would meet it first.
 BROKER_WARMUP_S = 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The gateway every HTTP contender runs in: real KrakenD when build/krakend exists, else kdhost.
-GATEWAY = BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"
-REAL_KRAKEND = GATEWAY.name == "krakend"
+# The gateway every HTTP contender runs in: TG_GATEWAY_BIN (make bench sets it with
+# scripts/gateway.sh), else real KrakenD when build/krakend exists, else kdhost.
+GATEWAY = Path(os.environ.get("TG_GATEWAY_BIN") or (BUILD / "krakend" if (BUILD / "krakend").is_file() else BUILD / "kdhost"))
+REAL_KRAKEND = not subprocess.run([GATEWAY, "version"], capture_output=True, text=True).stdout.startswith("kdhost")
 # KrakenD's own logging setting (kdhost reads it too): no per-request log lines in a measurement.
 QUIET_LOGGING = {"telemetry/logging": {"level": "WARNING", "stdout": True}}
 ACKS1 = {"acks": "1", "enable.idempotence": False}

@@ -16,7 +16,7 @@ BENCH_BIN          = $(BUILD_DIR)/bench
 .PHONY: bench bench-tools bench-bins
 
 bench: plugin kdhost bench-bins bench-tools kafka-up ## HTTP, C-ABI and producer benchmark of every contender (BENCH_SECONDS, BENCH_ROUNDS); writes bench/results/latest.json
-	set -a && . $(RUN_DIR)/kafka.env && set +a && VEGETA=$(VEGETA) VEGETA_VERSION=$(VEGETA_VERSION) BENCH_SECONDS=$(BENCH_SECONDS) \
+	$(WITH_GATEWAY) set -a && . $(RUN_DIR)/kafka.env && set +a && VEGETA=$(VEGETA) VEGETA_VERSION=$(VEGETA_VERSION) BENCH_SECONDS=$(BENCH_SECONDS) \
 		BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) python3 bench/run.py
 
 bench-tools: $(VEGETA)

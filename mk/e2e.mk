@@ -1,12 +1,12 @@
 # End-to-end tests (tests/e2e): the gateway binary with the real plugin against the test Kafka
-# and moto. The gateway is $TG_GATEWAY_BIN, else build/krakend when it is built, else
-# build/kdhost (the KrakenD-compatible host; `make krakend` needs KrakenD's modules).
+# and moto. The gateway is the one scripts/gateway.sh picks ($TG_GATEWAY_BIN, build/krakend,
+# `make krakend`, else build/kdhost, the KrakenD-compatible host).
 # Included by the root Makefile (include mk/*.mk).
 
 .PHONY: test-e2e
 
 test-e2e: plugin kdhost kafka-up glue-up ## end-to-end tests: gateway + plugin + test Kafka + moto (pytest tests/e2e)
-	set -a && . .run/kafka.env && . .run/glue.env && set +a && .venv/bin/python -m pytest -q tests/e2e
+	$(WITH_GATEWAY) set -a && . .run/kafka.env && . .run/glue.env && set +a && .venv/bin/python -m pytest -q tests/e2e
 
 # KrakenD's own endpoint features (JWT, rate limit, CORS) in front of the plugin (tests/krakend).
 # They need the real KrakenD CE binary, so they are not part of `make test` (CI has only kdhost).

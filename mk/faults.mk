@@ -16,7 +16,7 @@ STREAM_RECORDS ?= 1000000
 # Starts the fault servers, runs pytest on $(1) with their addresses (and the assignments $(2)), stops them.
 define run_faults
 	@rc=0; export TOPICGATE_RUN_DIR=$(FAULTS_RUN_DIR); \
-	$(FAULTS_SCRIPTS)/kafka.sh up && $(FAULTS_SCRIPTS)/glue.sh up && \
+	$(WITH_GATEWAY) $(FAULTS_SCRIPTS)/kafka.sh up && $(FAULTS_SCRIPTS)/glue.sh up && \
 	( set -a && . $(FAULTS_RUN_DIR)/kafka.env && . $(FAULTS_RUN_DIR)/glue.env && set +a && \
 	  $(2) .venv/bin/python -m pytest -q $(1) ) || rc=$$?; \
 	$(FAULTS_SCRIPTS)/kafka.sh down; $(FAULTS_SCRIPTS)/glue.sh down; exit $$rc

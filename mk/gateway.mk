@@ -74,25 +74,23 @@ $(PLUGIN_SO): $(CORE_LIB) $(PLUGIN_SRCS)
 	CGO_ENABLED=1 CGO_LDFLAGS="$(CORE_CGO_LDFLAGS) $(PLUGIN_LDFLAGS)" $(GO) build -buildmode=plugin -o $@ ./go-plugin
 	@ls -l $@
 
-# With build/krakend: KrakenD's own test-plugin (server + client registerers) and
-# check-plugin (go.sum, Go and glibc versions against the binary). Without it (KrakenD
-# not buildable here): the same loading protocol through build/kdhost.
+# Is the gateway $$TG_GATEWAY_BIN kdhost (not KrakenD)? Its `version` says so.
+IS_KDHOST = "$$TG_GATEWAY_BIN" version 2>/dev/null | grep -q '^kdhost'
+
+# On KrakenD (scripts/gateway.sh picks it as for every test): its own test-plugin (server + client
+# registerers) and check-plugin (go.sum, Go and glibc versions against the binary). On kdhost: the
+# same loading protocol.
 test-plugin-load: plugin kdhost ## load build/topicgate.so as KrakenD does (test-plugin, check-plugin)
-	@if [ -x $(KRAKEND_BIN) ]; then \
-		set -e; \
-		$(KRAKEND_BIN) test-plugin -sc $(PLUGIN_SO); \
-		$(KRAKEND_BIN) check-plugin -s go.sum -g $(GO_VERSION) -l '$(GLIBC_VERSION)'; \
+	@$(WITH_GATEWAY) if $(IS_KDHOST); then \
+		"$$TG_GATEWAY_BIN" test-plugin -s -c $(PLUGIN_SO); \
 	else \
-		echo "$(KRAKEND_BIN) is not built (make krakend); loading with $(KDHOST_BIN)"; \
-		$(KDHOST_BIN) test-plugin -s -c $(PLUGIN_SO); \
+		set -e; \
+		"$$TG_GATEWAY_BIN" test-plugin -sc $(PLUGIN_SO); \
+		"$$TG_GATEWAY_BIN" check-plugin -s go.sum -g $(GO_VERSION) -l '$(GLIBC_VERSION)'; \
 	fi
 
 krakend-check: kdhost ## validate krakend/krakend.json
-	@if [ -x $(KRAKEND_BIN) ]; then \
-		$(KRAKEND_BIN) check -c $(KRAKEND_CONFIG); \
-	else \
-		$(KDHOST_BIN) check -c $(KRAKEND_CONFIG); \
-	fi
+	@$(WITH_GATEWAY) "$$TG_GATEWAY_BIN" check -c $(KRAKEND_CONFIG)
 
 go-test: core-release ## go vet + go test of the plugin (links the core)
 	CGO_ENABLED=1 CGO_LDFLAGS="$(CORE_CGO_LDFLAGS)" $(GO) vet ./...

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `make run`: the example gateway on :8080 with the local Kafka and krakend/schemas as registry.
-# Uses build/krakend when it exists, else build/kdhost (the stand-in host; see krakend/README.md).
+# The gateway is the one scripts/gateway.sh picks: real KrakenD CE where it is built or can be
+# built, else build/kdhost (the KrakenD-compatible test host; see krakend/README.md).
 # Ctrl-C stops the gateway, and Kafka too if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${PORT:-8080}"
-gateway=build/kdhost
-[ -x build/krakend ] && gateway=build/krakend
+gateway=$(scripts/gateway.sh)
 
 started_kafka=0
 if ! scripts/kafka.sh status >/dev/null 2>&1; then
@@ -23,9 +23,31 @@ export USAGE_DISABLE=1
 # As in the Dockerfile's image: fewer garbage collections for KrakenD's per-request copy buffers.
 export GOGC="${GOGC:-400}"
 
+stop() {
+  [ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+  [ "$started_kafka" = 1 ] && scripts/kafka.sh down
+  exit "${1:-0}"
+}
+trap stop INT TERM
+"$gateway" run -c krakend/krakend.json -p "$PORT" &
+gw_pid=$!
+
+# Wait for the gateway (its health check, KrakenD's GET /__health), then publish a first record,
+# so that a working set-up shows itself end to end.
+for _ in $(seq 1 120); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/__health" 2>/dev/null && break
+  kill -0 "$gw_pid" 2>/dev/null || { echo "run: the gateway exited while starting" >&2; gw_pid=; stop 1; }
+  sleep 0.5
+done
+first=$(curl -sS -X POST "http://127.0.0.1:$PORT/v1/event/MyTopic" -H 'Content-Type: application/json' \
+  -H 'message-key: messageKey' -H 'message-headers: source=make-run' -d '{"sample_message":"hello from make run"}' 2>&1 || true)
+where=$(sed -n 's/.*"partition":\([0-9]*\).*"offset":\([0-9]*\).*/\1 \2/p' <<<"$first")
+
 cat <<MSG
 
 topicgate example gateway ($gateway) on http://127.0.0.1:$PORT, Kafka at $KAFKA_BOOTSTRAP
+
+A first record, published by make run: $first
 
 Publish (server-plugin route; /v2/event/MyTopic is the same through an ordinary endpoint):
   curl -i -X POST http://127.0.0.1:$PORT/v1/event/MyTopic \\
@@ -42,21 +64,13 @@ Confluent REST Proxy v3:
     -H 'Content-Type: application/json' \\
     -d '{"key":{"type":"STRING","data":"k"},"value":{"data":{"sample_message":"hello"}}}'
 
-Read it back (use the partition and offset from the answer):
-  java -cp '$KAFKA_CLASSPATH' tests/kafka/ReadBack.java $KAFKA_BOOTSTRAP MyTopic 0 0 1
+Read the first record back with Kafka's own consumer (arguments: topic, partition, offset, count):
+  java -cp '$KAFKA_CLASSPATH' tests/kafka/ReadBack.java $KAFKA_BOOTSTRAP MyTopic ${where:-0 0} 1
 
 Ctrl-C stops the gateway$( [ "$started_kafka" = 1 ] && echo " and Kafka").
 
 MSG
 
-stop() {
-  [ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
-  [ "$started_kafka" = 1 ] && scripts/kafka.sh down
-  exit 0
-}
-trap stop INT TERM
-"$gateway" run -c krakend/krakend.json -p "$PORT" &
-gw_pid=$!
 wait "$gw_pid" || true
 gw_pid=
 stop
