@@ -13,7 +13,14 @@ const (
 	nsServer  = "plugin/http-server"
 	nsClient  = "plugin/http-client"
 	nsLogging = "telemetry/logging"
+	// KrakenD's router settings, under their alias or lura's own namespace.
+	nsRouter     = "router"
+	nsRouterLura = "github_com/luraproject/lura/router/gin"
 )
+
+// defaultHealthPath is where KrakenD serves its health check unless the router settings move
+// or disable it.
+const defaultHealthPath = "/__health"
 
 // defaultTimeout is KrakenD's endpoint timeout when neither the service nor the endpoint sets one.
 const defaultTimeout = 2 * time.Second
@@ -21,13 +28,20 @@ const defaultTimeout = 2 * time.Second
 // kdConfig is the part of a KrakenD v3 configuration kdhost understands; other
 // fields are ignored.
 type kdConfig struct {
-	Version     int                    `json:"version"`
-	Port        int                    `json:"port"`
-	ListenIP    string                 `json:"listen_ip"` // as KrakenD: empty means all interfaces
-	Timeout     string                 `json:"timeout"`   // every endpoint's default, a Go duration
-	Plugin      *pluginSection         `json:"plugin"`
-	ExtraConfig map[string]interface{} `json:"extra_config"`
-	Endpoints   []endpointConfig       `json:"endpoints"`
+	Version  int    `json:"version"`
+	Port     int    `json:"port"`
+	ListenIP string `json:"listen_ip"` // as KrakenD: empty means all interfaces
+	Timeout  string `json:"timeout"`   // every endpoint's default, a Go duration
+	// The HTTP server's timeouts, as KrakenD's service settings: Go durations, empty or "0s"
+	// means none (KrakenD's default for all four).
+	ReadTimeout       string                 `json:"read_timeout"`
+	WriteTimeout      string                 `json:"write_timeout"`
+	IdleTimeout       string                 `json:"idle_timeout"`
+	ReadHeaderTimeout string                 `json:"read_header_timeout"`
+	MaxHeaderBytes    int                    `json:"max_header_bytes"` // 0: Go's default (1 MB), as in KrakenD
+	Plugin            *pluginSection         `json:"plugin"`
+	ExtraConfig       map[string]interface{} `json:"extra_config"`
+	Endpoints         []endpointConfig       `json:"endpoints"`
 }
 
 type pluginSection struct {
@@ -97,6 +111,9 @@ func (c *kdConfig) validate() error {
 	if _, err := parseTimeout(c.Timeout, defaultTimeout); err != nil {
 		return fmt.Errorf("timeout: %v", err)
 	}
+	if _, err := c.server(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, e := range c.Endpoints {
 		where := fmt.Sprintf("endpoints[%d] (%s)", i, e.Endpoint)
@@ -138,6 +155,49 @@ func (c *kdConfig) endpointTimeout(e endpointConfig) time.Duration {
 	service, _ := parseTimeout(c.Timeout, defaultTimeout)
 	d, _ := parseTimeout(e.Timeout, service)
 	return d
+}
+
+// server is the HTTP server with the service's timeouts and header limit (address and handler
+// are the caller's), as KrakenD builds it.
+func (c *kdConfig) server() (*http.Server, error) {
+	srv := &http.Server{MaxHeaderBytes: c.MaxHeaderBytes}
+	for _, t := range []struct {
+		key string
+		val string
+		dst *time.Duration
+	}{
+		{"read_timeout", c.ReadTimeout, &srv.ReadTimeout},
+		{"write_timeout", c.WriteTimeout, &srv.WriteTimeout},
+		{"idle_timeout", c.IdleTimeout, &srv.IdleTimeout},
+		{"read_header_timeout", c.ReadHeaderTimeout, &srv.ReadHeaderTimeout},
+	} {
+		if t.val == "" {
+			continue
+		}
+		d, err := time.ParseDuration(t.val)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%s: %q is not a duration such as \"5s\"", t.key, t.val)
+		}
+		*t.dst = d
+	}
+	return srv, nil
+}
+
+// healthPath is where the health check is served, "" when the router settings disable it.
+func (c *kdConfig) healthPath() string {
+	for _, ns := range []string{nsRouter, nsRouterLura} {
+		m, ok := c.ExtraConfig[ns].(map[string]interface{})
+		if !ok {
+			continue
+		}
+		if off, _ := m["disable_health"].(bool); off {
+			return ""
+		}
+		if p, _ := m["health_path"].(string); p != "" {
+			return p
+		}
+	}
+	return defaultHealthPath
 }
 
 // parseTimeout reads a Go duration such as "15s"; empty gives def.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -127,6 +128,59 @@ func TestEndpointTimeout(t *testing.T) {
 	for _, bad := range []string{"15", "-1s", "0s"} {
 		if _, err := parseTimeout(bad, time.Second); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// GET /__health answers as KrakenD's: 200, {"agents":{},"now":"…","status":"ok"}; the router
+// settings move or disable it; other methods and paths go on to the endpoints.
+func TestHealthLikeKrakenD(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	var c kdConfig
+	h := withHealth(c.healthPath(), next)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/__health", nil))
+	var body struct {
+		Agents map[string]string `json:"agents"`
+		Now    string            `json:"now"`
+		Status string            `json:"status"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 200 {
+		t.Fatalf("%d %q: %v", w.Code, w.Body, err)
+	}
+	if body.Status != "ok" || body.Agents == nil || body.Now == "" || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Fatalf("%+v %v", body, w.Header())
+	}
+	for _, req := range []*http.Request{httptest.NewRequest("POST", "/__health", nil), httptest.NewRequest("GET", "/__healthz", nil)} {
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusTeapot {
+			t.Errorf("%s %s: %d, want it passed on", req.Method, req.URL, w.Code)
+		}
+	}
+	c.ExtraConfig = map[string]interface{}{nsRouter: map[string]interface{}{"health_path": "/up"}}
+	if p := c.healthPath(); p != "/up" {
+		t.Errorf("health_path: %q", p)
+	}
+	c.ExtraConfig = map[string]interface{}{nsRouterLura: map[string]interface{}{"disable_health": true}}
+	if p := c.healthPath(); p != "" {
+		t.Errorf("disable_health: %q", p)
+	}
+}
+
+// The service's server timeouts are read as KrakenD reads them; none set means none.
+func TestServerTimeouts(t *testing.T) {
+	c := kdConfig{ReadHeaderTimeout: "5s", IdleTimeout: "1m", MaxHeaderBytes: 4096}
+	srv, err := c.server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.ReadHeaderTimeout != 5*time.Second || srv.IdleTimeout != time.Minute || srv.ReadTimeout != 0 || srv.WriteTimeout != 0 || srv.MaxHeaderBytes != 4096 {
+		t.Fatalf("%+v", srv)
+	}
+	for _, bad := range []kdConfig{{ReadTimeout: "5"}, {WriteTimeout: "-1s"}, {IdleTimeout: "soon"}} {
+		if _, err := bad.server(); err == nil {
+			t.Errorf("%+v accepted", bad)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -49,7 +50,7 @@ func serve(cfg *kdConfig, log *logger) error {
 		routes = append(routes, route{method: e.method(), segs: strings.Split(e.Endpoint, "/"), ep: e, timeout: cfg.endpointTimeout(e), backend: h})
 	}
 
-	var handler http.Handler = router(routes, log)
+	var handler http.Handler = withHealth(cfg.healthPath(), router(routes, log))
 	if v, ok := cfg.ExtraConfig[nsServer].(map[string]interface{}); ok {
 		names, _ := serverNames(v)
 		for _, name := range names {
@@ -68,7 +69,11 @@ func serve(cfg *kdConfig, log *logger) error {
 		}
 	}
 
-	srv := &http.Server{Addr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.Port)), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv, err := cfg.server()
+	if err != nil {
+		return err
+	}
+	srv.Addr, srv.Handler = net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.Port)), handler
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("[SERVICE] listening on port", cfg.Port)
@@ -145,6 +150,26 @@ func router(routes []route, log *logger) http.Handler {
 			return
 		}
 		http.NotFound(w, r)
+	})
+}
+
+// withHealth serves KrakenD's health check on GET path (none when path is ""): 200 with
+// {"agents":{},"now":"<time>","status":"ok"}, as lura's gin engine answers it (kdhost runs no
+// async agents); every other request goes to next.
+func withHealth(path string, next http.Handler) http.Handler {
+	if path == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != path {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, _ := json.Marshal(map[string]interface{}{
+			"agents": map[string]string{}, "now": time.Now().String(), "status": "ok",
+		})
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write(body)
 	})
 }
 
