@@ -70,10 +70,16 @@ func TestRouterLikeKrakenD(t *testing.T) {
 	if got.Header.Get("Content-Type") != "application/json" || got.Header.Get("Message-Key") != "k" || got.Header.Get("Message-Headers") != "" {
 		t.Fatalf("headers %v", got.Header)
 	}
+	// Another method on a known path is 405 with Allow, an unknown path 404, as KrakenD answers.
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/event/MyTopic", nil))
-	if w.Code != 404 {
-		t.Fatalf("GET: %d", w.Code)
+	if w.Code != 405 || w.Header().Get("Allow") != "POST" || w.Body.String() != "405 method not allowed" {
+		t.Fatalf("GET: %d %v %q", w.Code, w.Header(), w.Body)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/v2/other/MyTopic", nil))
+	if w.Code != 404 || w.Body.String() != "404 page not found" {
+		t.Fatalf("unknown path: %d %q", w.Code, w.Body)
 	}
 }
 
@@ -151,12 +157,15 @@ func TestHealthLikeKrakenD(t *testing.T) {
 	if body.Status != "ok" || body.Agents == nil || body.Now == "" || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Fatalf("%+v %v", body, w.Header())
 	}
-	for _, req := range []*http.Request{httptest.NewRequest("POST", "/__health", nil), httptest.NewRequest("GET", "/__healthz", nil)} {
-		w = httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusTeapot {
-			t.Errorf("%s %s: %d, want it passed on", req.Method, req.URL, w.Code)
-		}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/__healthz", nil))
+	if w.Code != http.StatusTeapot {
+		t.Errorf("GET /__healthz: %d, want it passed on", w.Code)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("HEAD", "/__health", nil))
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET" {
+		t.Errorf("HEAD /__health: %d %v", w.Code, w.Header())
 	}
 	c.ExtraConfig = map[string]interface{}{nsRouter: map[string]interface{}{"health_path": "/up"}}
 	if p := c.healthPath(); p != "/up" {

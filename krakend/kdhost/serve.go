@@ -149,20 +149,47 @@ func router(routes []route, log *logger) http.Handler {
 			log.Debug("[ENDPOINT:", rt.ep.Endpoint+"]", r.Method, r.URL.Path, res.StatusCode)
 			return
 		}
-		http.NotFound(w, r)
+		var allow []string
+		for _, rt := range routes {
+			if _, ok := match(rt.segs, segs); ok {
+				allow = append(allow, rt.method)
+			}
+		}
+		if len(allow) > 0 {
+			methodNotAllowed(w, strings.Join(allow, ", "))
+			return
+		}
+		plainAnswer(w, http.StatusNotFound, "404 page not found")
 	})
+}
+
+// methodNotAllowed is KrakenD's (gin's) answer to a known path asked with another method.
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	plainAnswer(w, http.StatusMethodNotAllowed, "405 method not allowed")
+}
+
+// plainAnswer writes status with text, as KrakenD writes its 404 and 405 (text/plain, no newline).
+func plainAnswer(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, text)
 }
 
 // withHealth serves KrakenD's health check on GET path (none when path is ""): 200 with
 // {"agents":{},"now":"<time>","status":"ok"}, as lura's gin engine answers it (kdhost runs no
-// async agents); every other request goes to next.
+// async agents); another method gets 405. Every other path goes to next.
 func withHealth(path string, next http.Handler) http.Handler {
 	if path == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != path {
+		if r.URL.Path != path {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, http.MethodGet)
 			return
 		}
 		body, _ := json.Marshal(map[string]interface{}{

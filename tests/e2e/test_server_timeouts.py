@@ -4,7 +4,7 @@ example config") and KrakenD's health check, on whichever gateway runs the suite
 - 200 connections that send half a request header and then nothing are cut once the gateway's
   read_header_timeout has passed, while a normal request and an NDJSON stream that lasts longer
   than that timeout both succeed and are read back.
-- GET /__health answers 200 with KrakenD's body shape.
+- GET /__health answers 200 with KrakenD's body shape; another method 405.
 """
 
 import json
@@ -88,3 +88,6 @@ def test_health_check_answers_as_krakend_does(gw):
     body = r.json()
     assert body["status"] == "ok" and isinstance(body["agents"], dict) and isinstance(body["now"], str), body
     assert set(body) == {"agents", "now", "status"}, body
+    # Another method on it, as on any known path, is 405 with Allow.
+    r = gw.request("POST", "/__health")
+    assert r.status == 405 and r.headers["Allow"] == "GET", r
