@@ -9,6 +9,7 @@ import collections
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -66,6 +67,16 @@ class Servers:
 
     def start_broker(self):
         self._script("kafka.sh", "start-broker")
+
+    def freeze_broker(self):
+        """SIGSTOP the broker JVM: a hung broker (connections stay open, nothing is answered)."""
+        os.kill(self._broker_pid(), signal.SIGSTOP)
+
+    def thaw_broker(self):
+        os.kill(self._broker_pid(), signal.SIGCONT)
+
+    def _broker_pid(self):
+        return int((self.run / "kafka.pid").read_text().strip())
 
     def broker_running(self):
         return (self.run / "kafka.pid").is_file()
