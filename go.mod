@@ -1,7 +1,8 @@
 module github.com/topicgate/topicgate
 
 // The plugin (go-plugin/) uses the standard library, cgo, the Prometheus Go client for its
-// metrics and OpenTelemetry's trace API (KrakenD's span, for the record's traceparent). A
+// metrics, OpenTelemetry's trace API (KrakenD's span, for the record's traceparent) and x/time's
+// rate limiter (the access log's bound). A
 // plugin shares every package with the KrakenD binary that loads it, so each module here is at
 // exactly the version KrakenD CE 2.13.8 pins (its go.mod); `krakend check-plugin -s go.sum`
 // must find no incompatibility. Keep them in step when KrakenD moves.
@@ -10,6 +11,7 @@ go 1.26.0
 require (
 	github.com/prometheus/client_golang v1.23.2
 	go.opentelemetry.io/otel/trace v1.43.0
+	golang.org/x/time v0.15.0
 )
 
 require (
@@ -34,6 +36,5 @@ require (
 	golang.org/x/sync v0.20.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 	golang.org/x/text v0.37.0 // indirect
-	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
