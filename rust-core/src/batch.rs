@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::delivery::Delivery;
 use crate::error::{Error, Result};
-use crate::producer::{Delivery, Placement, Reply};
+use crate::producer::{Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record};
 use crate::schema::CompiledSchema;
 
