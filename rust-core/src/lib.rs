@@ -7,6 +7,7 @@ pub mod batch;
 pub mod completion;
 pub mod config;
 pub mod delivery;
+pub mod encoded;
 pub mod encoding;
 pub mod error;
 pub mod ffi;

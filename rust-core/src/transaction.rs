@@ -15,9 +15,9 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{Producer as _, ThreadedProducer};
 
-use crate::batch::Encoded;
 use crate::config::TransactionsConfig;
 use crate::delivery::Delivery;
+use crate::encoded::Encoded;
 use crate::error::{Error, Result};
 use crate::producer::{self, Context, Properties, Reply};
 use crate::security::AuthConfig;
