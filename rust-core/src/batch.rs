@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::delivery::Delivery;
+use crate::encoded::Encoded;
 use crate::error::{Error, Result};
-use crate::producer::{Delivery, Placement, Reply};
+use crate::producer::{Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record};
 use crate::schema::CompiledSchema;
 
@@ -18,19 +20,6 @@ pub struct Batch {
     /// publisher (by address) whose lookup it was: another publisher looks up its own.
     schema: Option<Arc<CompiledSchema>>,
     schema_of: usize,
-}
-
-/// One checked record: its encoded value (framing included), key and headers.
-#[derive(Debug)]
-pub struct Encoded {
-    /// The value as produced.
-    pub value: Vec<u8>,
-    /// The record key, if any.
-    pub key: Option<Vec<u8>>,
-    /// Record headers, in order.
-    pub headers: Vec<(String, String)>,
-    /// Its partition and timestamp, if the caller chose them.
-    pub placement: Placement,
 }
 
 impl Batch {

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::delivery::Delivery;
 use crate::error::Result;
-use crate::producer::Delivery;
 
 /// The outcome of one started record, tagged with the caller's token.
 #[derive(Debug, Clone, PartialEq, Eq)]

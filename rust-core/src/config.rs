@@ -355,7 +355,7 @@ impl Config {
                 return bad(&format!("kafka.properties.{prop}"), &format!("set it with `{owner}` instead"));
             }
         }
-        crate::security::validate(&self.kafka)?;
+        crate::security::validate(self.kafka.tls.as_ref(), self.kafka.auth.as_ref(), &self.kafka.properties)?;
         match &self.registry {
             RegistryConfig::Glue { registry_name, timeout_ms, .. } => {
                 if registry_name.trim().is_empty() {
@@ -441,7 +441,7 @@ impl Config {
         props.extend(self.kafka.properties.clone());
         props.insert("bootstrap.servers".to_owned(), self.kafka.bootstrap_servers.clone());
         props.insert("message.timeout.ms".to_owned(), self.delivery_timeout_ms.to_string());
-        crate::security::add_properties(&self.kafka, &mut props)?;
+        crate::security::add_properties(self.kafka.tls.as_ref(), self.kafka.auth.as_ref(), &mut props)?;
         Ok(props)
     }
 }

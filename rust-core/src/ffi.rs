@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use crate::batch::Batch;
 use crate::completion::Completion;
+use crate::delivery::Delivery;
 use crate::error::{Error, Result, Status};
 use crate::logging;
-use crate::producer::{Delivery, Placement};
+use crate::producer::Placement;
 use crate::publisher::{Publisher, Record};
 
 /// Every function's result; the numeric value is the HTTP status to answer with.

@@ -1,8 +1,10 @@
 //! Counters and gauges the core keeps for the host to export (`tg_metrics_json`): schema cache
 //! outcomes, failed deliveries by error kind and status, and each producer's state from librdkafka's statistics.
 //!
-//! The publish path only adds to atomics here; everything else (walking the schema cache, reading
-//! the producers' last statistics, building JSON) happens when the host asks for a snapshot.
+//! The publish path only adds to atomics here (a schema's first fetch also registers it); everything
+//! else (reading the cached schemas' and the producers' last reported states, building JSON) happens
+//! when the host asks for a snapshot. The schema cache and the producers report here, never the
+//! other way round, so that the metrics know neither's insides.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -114,6 +116,39 @@ impl ProducerState {
     }
 }
 
+/// One cached schema's state as the schema cache reports it.
+#[derive(Debug)]
+pub struct CachedSchemaState {
+    name: String,
+    /// The version in use and when the registry last gave (or confirmed) it.
+    fetched: Mutex<(Option<i64>, Instant)>,
+}
+
+/// Cached schemas' states; an entry dies with its cache entry.
+static CACHED_SCHEMAS: LazyLock<Mutex<Vec<Weak<CachedSchemaState>>>> = LazyLock::new(Default::default);
+
+impl CachedSchemaState {
+    /// A new, registered state for schema `name`, fetched just now at `version` (`None` for a file).
+    pub fn register(name: &str, version: Option<i64>) -> Arc<CachedSchemaState> {
+        let state =
+            Arc::new(CachedSchemaState { name: name.to_owned(), fetched: Mutex::new((version, Instant::now())) });
+        let mut all = CACHED_SCHEMAS.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&state));
+        state
+    }
+
+    /// The registry gave (or confirmed) the schema again just now; `version` is the one now in use.
+    pub fn fetched(&self, version: Option<i64>) {
+        *self.fetched.lock().unwrap_or_else(|p| p.into_inner()) = (version, Instant::now());
+    }
+
+    fn snapshot(&self) -> CachedSchema {
+        let (version, at) = *self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        CachedSchema { name: self.name.clone(), version, age_seconds: at.elapsed().as_millis() as f64 / 1000.0 }
+    }
+}
+
 /// A cached schema as the snapshot shows it.
 #[derive(Debug, Serialize)]
 pub struct CachedSchema {
@@ -180,6 +215,14 @@ pub fn snapshot_json() -> String {
         .iter()
         .map(|((kind, status), &count)| DeliveryErrors { kind: kind.clone(), status: *status, count })
         .collect();
+    let mut cached: Vec<_> = CACHED_SCHEMAS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .map(|s| s.snapshot())
+        .collect();
+    cached.sort_by(|a, b| a.name.cmp(&b.name));
     let snapshot = Snapshot {
         schema: SchemaSnapshot {
             hits: load(&SCHEMA.hits),
@@ -187,7 +230,7 @@ pub fn snapshot_json() -> String {
             stale_served: load(&SCHEMA.stale_served),
             fetches: load(&SCHEMA.fetches),
             fetch_failures: load(&SCHEMA.fetch_failures),
-            cached: crate::schema_cache::cached(),
+            cached,
         },
         delivery_errors,
         producers,

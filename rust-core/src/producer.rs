@@ -17,25 +17,11 @@ use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
 use crate::completion::CompletionQueue;
+use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::metrics::{self, ProducerState};
 use crate::runtime;
 use crate::security::AuthConfig;
-
-/// Where the broker stored a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C)]
-pub struct Delivery {
-    /// Partition the record was written to.
-    pub partition: i32,
-    /// Offset of the record in that partition.
-    pub offset: i64,
-}
-
-impl Delivery {
-    /// What a dry-run publisher answers: nothing was written anywhere.
-    pub const DRY_RUN: Delivery = Delivery { partition: -1, offset: -1 };
-}
 
 type DeliveryOutcome = std::result::Result<Delivery, Error>;
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use crate::completion::{Completion, CompletionQueue};
 use crate::config::{Config, ValueFormat};
+use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::producer::{Delivery, Placement, Producer, Reply};
+use crate::producer::{Placement, Producer, Reply};
 use crate::registry::Registry;
 use crate::schema::CompiledSchema;
 use crate::schema_cache::{self, CacheKey};

@@ -1,5 +1,6 @@
 //! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure;
-//! "not found" answers are remembered for a while too.
+//! "not found" answers are remembered for a while too. It reports its outcomes and entries to
+//! crate::metrics, which does not look into it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{MessageType, SchemaVersion};
 use crate::error::{Error, Result, Status};
-use crate::metrics::{self, SCHEMA};
+use crate::metrics::{CachedSchemaState, SCHEMA};
 use crate::registry::Registry;
 use crate::runtime;
 use crate::schema::{self, CompiledSchema};
@@ -28,8 +29,8 @@ pub struct CacheKey {
 
 struct Slot {
     schema: RwLock<Arc<CompiledSchema>>,
-    /// Milliseconds since `EPOCH` when the registry last gave (or confirmed) this schema.
-    fetched_ms: AtomicU64,
+    /// What the metrics show of it: told the version in use and when it was last fetched.
+    metrics: Arc<CachedSchemaState>,
     /// Milliseconds since `EPOCH` after which a refresh is due; `u64::MAX` for pinned versions.
     refresh_due_ms: AtomicU64,
     refreshing: AtomicBool,
@@ -94,13 +95,15 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
         SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
         SchemaVersion::Number(_) => u64::MAX,
     };
-    let slot = Arc::new(Slot {
-        schema: RwLock::new(schema.clone()),
-        fetched_ms: AtomicU64::new(now_ms()),
-        refresh_due_ms: AtomicU64::new(due),
-        refreshing: AtomicBool::new(false),
+    // Made only if it wins the race to be cached, so that the metrics list each schema once.
+    CACHE.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert_with(|| {
+        Arc::new(Slot {
+            schema: RwLock::new(schema.clone()),
+            metrics: CachedSchemaState::register(&key.schema_name, schema.version_number),
+            refresh_due_ms: AtomicU64::new(due),
+            refreshing: AtomicBool::new(false),
+        })
     });
-    CACHE.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert(slot);
     Ok(schema)
 }
 
@@ -139,22 +142,6 @@ fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledS
     compiled
 }
 
-/// The schemas in the cache, for metrics: name, version in use and age.
-pub fn cached() -> Vec<metrics::CachedSchema> {
-    let now = now_ms();
-    let cache = CACHE.read().unwrap_or_else(|p| p.into_inner());
-    let mut all: Vec<_> = cache
-        .iter()
-        .map(|(key, slot)| metrics::CachedSchema {
-            name: key.schema_name.clone(),
-            version: slot.schema.read().unwrap_or_else(|p| p.into_inner()).version_number,
-            age_seconds: now.saturating_sub(slot.fetched_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
-        })
-        .collect();
-    all.sort_by(|a, b| a.name.cmp(&b.name));
-    all
-}
-
 fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interval: Duration) {
     let handle = match runtime::handle() {
         Ok(h) => h,
@@ -174,7 +161,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         });
         let next_due = match refreshed {
             Ok(changed) => {
-                slot.fetched_ms.store(now_ms(), Ordering::Relaxed);
+                let version = changed.as_ref().map_or(current.version_number, |new| new.version_number);
                 if let Some(new) = changed {
                     log::info!(
                         "schema `{}` refreshed to version {}",
@@ -183,6 +170,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
                     );
                     *slot.schema.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                 }
+                slot.metrics.fetched(version);
                 interval
             }
             Err(e) => {

@@ -1,12 +1,13 @@
 //! TLS and SASL settings for the brokers, mapped onto librdkafka properties; secrets may be
-//! `${VAR}` references resolved from the environment and never appear in messages.
+//! `${VAR}` references resolved from the environment and never appear in messages. Its functions
+//! take these settings, not the `kafka` config section that holds them: config builds on this
+//! module, not the reverse.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
 
 /// TLS to the brokers.
@@ -103,16 +104,21 @@ const SECURITY_PROPERTIES: &[&str] = &[
     "ssl.endpoint.identification.algorithm",
 ];
 
-/// Checks the security keys without resolving secrets (that happens when the producer is made).
-pub fn validate(kafka: &KafkaConfig) -> Result<()> {
-    if kafka.tls.is_some() || kafka.auth.is_some() {
-        if let Some(p) = SECURITY_PROPERTIES.iter().find(|p| kafka.properties.contains_key(**p)) {
+/// Checks the security keys without resolving secrets (that happens when the producer is made);
+/// `properties` are the user's other librdkafka properties, which must not set what these own.
+pub fn validate(
+    tls: Option<&TlsConfig>,
+    auth: Option<&AuthConfig>,
+    properties: &BTreeMap<String, String>,
+) -> Result<()> {
+    if tls.is_some() || auth.is_some() {
+        if let Some(p) = SECURITY_PROPERTIES.iter().find(|p| properties.contains_key(**p)) {
             return Err(Error::bad_request(format!(
                 "config: kafka.properties.{p}: set by kafka.tls / kafka.auth; remove it"
             )));
         }
     }
-    if let Some(tls) = &kafka.tls {
+    if let Some(tls) = tls {
         for (key, file) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
             if let Some(path) = file {
                 if !path.is_file() {
@@ -131,11 +137,15 @@ pub fn validate(kafka: &KafkaConfig) -> Result<()> {
 }
 
 /// Adds `security.protocol`, `ssl.*` and `sasl.*` for the configured TLS and auth.
-pub fn add_properties(kafka: &KafkaConfig, props: &mut BTreeMap<String, String>) -> Result<()> {
+pub fn add_properties(
+    tls: Option<&TlsConfig>,
+    auth: Option<&AuthConfig>,
+    props: &mut BTreeMap<String, String>,
+) -> Result<()> {
     let mut set = |k: &str, v: String| {
         props.insert(k.to_owned(), v);
     };
-    let protocol = match (kafka.tls.is_some(), kafka.auth.is_some()) {
+    let protocol = match (tls.is_some(), auth.is_some()) {
         (false, false) => None,
         (true, false) => Some("ssl"),
         (false, true) => Some("sasl_plaintext"),
@@ -144,7 +154,7 @@ pub fn add_properties(kafka: &KafkaConfig, props: &mut BTreeMap<String, String>)
     if let Some(protocol) = protocol {
         set("security.protocol", protocol.to_owned());
     }
-    if let Some(tls) = &kafka.tls {
+    if let Some(tls) = tls {
         if let Some(ca) = &tls.ca_file {
             set("ssl.ca.location", ca.display().to_string());
         }
@@ -165,7 +175,7 @@ pub fn add_properties(kafka: &KafkaConfig, props: &mut BTreeMap<String, String>)
             ("sasl.password", resolve(&password.0, "kafka.auth.password")?),
         ])
     };
-    let entries: Vec<(&str, String)> = match &kafka.auth {
+    let entries: Vec<(&str, String)> = match auth {
         None => vec![],
         Some(AuthConfig::Plain { username, password }) => sasl("PLAIN", username, password)?.into(),
         Some(AuthConfig::ScramSha256 { username, password }) => sasl("SCRAM-SHA-256", username, password)?.into(),

@@ -15,10 +15,11 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{Producer as _, ThreadedProducer};
 
-use crate::batch::Encoded;
 use crate::config::TransactionsConfig;
+use crate::delivery::Delivery;
+use crate::encoded::Encoded;
 use crate::error::{Error, Result};
-use crate::producer::{self, Context, Delivery, Properties, Reply};
+use crate::producer::{self, Context, Properties, Reply};
 use crate::security::AuthConfig;
 
 /// A publisher's transactional producers, created on first use.
