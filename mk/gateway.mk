@@ -24,7 +24,7 @@ CORE_LIB       ?= target/release/libtopicgate.a
 KRAKEND_CONFIG ?= krakend/krakend.json
 HADOLINT       ?= .venv/bin/hadolint
 
-PLUGIN_SRCS := $(wildcard go-plugin/*.go) include/topicgate.h go.mod
+PLUGIN_SRCS := $(shell find go-plugin -name '*.go') include/topicgate.h go.mod
 KDHOST_SRCS := $(wildcard krakend/kdhost/*.go) go.mod
 
 # Same string as KrakenD's find_glibc.sh, e.g. GLIBC-2.36_(debian-12).

@@ -58,7 +58,7 @@ for t in "${targets[@]}"; do
   if [ "$t" = "$GO_TARGET" ]; then
     # The pure-Go build (no Rust core linked): the parser under test is plain Go.
     if (cd "$ROOT" && $GO test -tags topicgate_nocore -run='^$' -fuzz="^$t\$" -fuzztime="${FUZZ_SECONDS}s" \
-      -parallel=1 ./go-plugin/) >"$log" 2>&1; then result[$t]=ok; else result[$t]=FAILED; failed=1; fi
+      -parallel=1 ./go-plugin/internal/request/) >"$log" 2>&1; then result[$t]=ok; else result[$t]=FAILED; failed=1; fi
     execs[$t]=$(grep -o 'execs: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2 || true)
   else
     mkdir -p "corpus/$t"
@@ -86,6 +86,6 @@ for t in "${targets[@]}"; do
   printf '  %-26s %14s  %s\n' "$t" "${execs[$t]:-?}" "${result[$t]}"
 done
 if [ $failed -ne 0 ]; then
-  echo "a target failed: crashing inputs are under rust-core/fuzz/artifacts/<target>/ (Go: go-plugin/testdata/fuzz/)" >&2
+  echo "a target failed: crashing inputs are under rust-core/fuzz/artifacts/<target>/ (Go: go-plugin/internal/request/testdata/fuzz/)" >&2
   exit 1
 fi

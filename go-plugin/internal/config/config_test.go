@@ -1,0 +1,131 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const coreJSON = `{"kafka":{"bootstrap_servers":"${KAFKA_BOOTSTRAP:-127.0.0.1:9092}","properties":{}},"value_format":"raw","delivery_timeout_ms":10000}`
+
+func TestParseServerConfig(t *testing.T) {
+	block := `{"core":` + coreJSON + `,"max_body_bytes":1000,"retry_after_seconds":2,
+		"routes":[{"path_prefix":"/v1/event","topics":["MyTopic"]},{"path_prefix":"/v2/","topic_pattern":"orders-.*","max_body_bytes":10}]}`
+	cfg, err := ParseServer([]byte(block), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 2 || cfg.Routes[0].Prefix != "/v1/event/" || cfg.Routes[0].MaxBodyBytes != 1000 || cfg.Routes[1].MaxBodyBytes != 10 {
+		t.Fatalf("routes: %+v", cfg.Routes)
+	}
+	if !cfg.Routes[1].Allows("orders-1") || cfg.Routes[1].Allows("xorders-1") || cfg.Routes[1].Allows("orders") {
+		t.Fatal("pattern must match the whole name")
+	}
+	if cfg.RetryAfterSeconds != 2 {
+		t.Fatal("retry_after_seconds ignored")
+	}
+	want := `{"delivery_timeout_ms":10000,"kafka":{"bootstrap_servers":"127.0.0.1:9092","properties":{}},"value_format":"raw"}`
+	if string(cfg.Core) != want {
+		t.Fatalf("core = %s", cfg.Core)
+	}
+	cfg2, err := ParseServer([]byte(block), env(map[string]string{"KAFKA_BOOTSTRAP": "10.0.0.1:9094"}))
+	if err != nil || !strings.Contains(string(cfg2.Core), `"10.0.0.1:9094"`) {
+		t.Fatalf("env override: %s %v", cfg2.Core, err)
+	}
+}
+
+func TestParseClientConfig(t *testing.T) {
+	cfg, err := ParseClient([]byte(`{"core":`+coreJSON+`,"topics":["MyTopic"]}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 1 || cfg.Routes[0].Prefix != "" || cfg.Routes[0].MaxBodyBytes != defaultMaxBodyBytes || cfg.RetryAfterSeconds != DefaultRetryAfterSeconds {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := map[string]struct {
+		server bool
+		block  string
+		err    string
+	}{
+		"no core":          {true, `{"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `missing "core"`},
+		"core not object":  {true, `{"core":[1],"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `must be a JSON object`},
+		"unknown field":    {true, `{"core":{},"routez":[]}`, `unknown field`},
+		"no routes":        {true, `{"core":{},"metrics_path":"","ready_path":""}`, `at least one entry`},
+		"relative metrics": {true, `{"metrics_path":"metrics"}`, `must start with`},
+		"client metrics":   {false, `{"core":{},"topics":["T"],"metrics_path":"/m"}`, `belong in the plugin/http-server block`},
+		"route fields top": {true, `{"core":{},"topics":["T"],"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `inside "routes"`},
+		"no prefix":        {true, `{"core":{},"routes":[{"topics":["T"]}]}`, `path_prefix is required`},
+		"relative prefix":  {true, `{"core":{},"routes":[{"path_prefix":"e/","topics":["T"]}]}`, `must start with`},
+		"dup prefix":       {true, `{"core":{},"routes":[{"path_prefix":"/e","topics":["T"]},{"path_prefix":"/e/","topics":["U"]}]}`, `used twice`},
+		"no topics":        {true, `{"core":{},"routes":[{"path_prefix":"/e/"}]}`, `"topics" or give a "topic_pattern"`},
+		"bad topic":        {true, `{"core":{},"routes":[{"path_prefix":"/e/","topics":["a b"]}]}`, `Kafka does not allow`},
+		"bad pattern":      {true, `{"core":{},"routes":[{"path_prefix":"/e/","topic_pattern":"("}]}`, `topic_pattern`},
+		"zero limit":       {true, `{"core":{},"max_body_bytes":0,"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `at least 1`},
+		"unset env":        {true, `{"core":{"a":"${NOPE}"},"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `NOPE is not set`},
+		"client routes":    {false, `{"core":{},"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `takes no "routes"`},
+		"client no topics": {false, `{"core":{}}`, `"topics" or give a "topic_pattern"`},
+		"bad retry":        {false, `{"core":{},"topics":["T"],"retry_after_seconds":0}`, `retry_after_seconds`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			if c.server {
+				_, err = ParseServer([]byte(c.block), env(nil))
+			} else {
+				_, err = ParseClient([]byte(c.block), env(nil))
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("error = %v, want it to contain %q", err, c.err)
+			}
+		})
+	}
+}
+
+func TestExpandString(t *testing.T) {
+	e := env(map[string]string{"A": "x", "E": ""})
+	cases := map[string]string{
+		"plain":         "plain",
+		"${A}":          "x",
+		"pre-${A}-post": "pre-x-post",
+		"${B:-dflt}":    "dflt",
+		"${E:-dflt}":    "dflt",
+		"${A:-dflt}":    "x",
+		"$${A}":         "${A}",
+		"${A}${B:-}":    "x",
+	}
+	for in, want := range cases {
+		got, err := expandString(in, e)
+		if err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestPluginBlock(t *testing.T) {
+	if _, err := Block(map[string]interface{}{"name": "topicgate"}); err == nil {
+		t.Fatal("missing block accepted")
+	}
+	b, err := Block(map[string]interface{}{"topicgate": map[string]interface{}{"core": map[string]interface{}{}}})
+	if err != nil || string(b) != `{"core":{}}` {
+		t.Fatalf("%s %v", b, err)
+	}
+}
+
+// Metrics and readiness are on by default in server mode; a block without routes serves only them
+// and needs no core.
+func TestServerMetricsAndReadyPaths(t *testing.T) {
+	cfg, err := ParseServer([]byte(`{"core":`+coreJSON+`,"routes":[{"path_prefix":"/e/","topics":["T"]}]}`), env(nil))
+	if err != nil || cfg.MetricsPath != defaultMetricsPath || cfg.ReadyPath != defaultReadyPath {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = ParseServer([]byte(`{"routes":[],"metrics_path":"/m","ready_path":""}`), env(nil))
+	if err != nil || cfg.Core != nil || cfg.MetricsPath != "/m" || cfg.ReadyPath != "" || len(cfg.Routes) != 0 {
+		t.Fatalf("metrics only: %+v %v", cfg, err)
+	}
+}

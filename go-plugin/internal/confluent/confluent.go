@@ -1,0 +1,506 @@
+// Package confluent serves Confluent REST Proxy's v3 produce API on a route with "api":
+// "confluent-v3": single records, records:batch, and Confluent's streaming mode.
+package confluent
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/topicgate/topicgate/go-plugin/internal/batch"
+	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
+	"github.com/topicgate/topicgate/go-plugin/internal/logging"
+	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
+	"github.com/topicgate/topicgate/go-plugin/internal/request"
+	"github.com/topicgate/topicgate/go-plugin/internal/respond"
+)
+
+// Confluent REST Proxy v3 produce API on a route with "api": "confluent-v3" (README "Confluent
+// REST Proxy v3"): POST <prefix>clusters/{cluster_id}/topics/{topic_name}/records (one record, or
+// several concatenated JSON records as Confluent's streaming mode sends them) and …/records:batch.
+// Every value is encoded with the topic's schema, as on the classic route.
+
+// Confluent's error codes (kafka-rest's Errors and KafkaExceptionMapper).
+const (
+	v3BadRequest        = 400
+	v3TopicNotFound     = 40401
+	v3TooLarge          = 413
+	v3Unsupported       = 415
+	v3SerializationErr  = 42207
+	v3BatchErr          = 42208
+	v3KafkaError        = 50002
+	v3KafkaRetriable    = 50003
+	v3BrokerUnavailable = 50302
+)
+
+// v3Data is a key or value of a produce request.
+type v3Data struct {
+	Type *string         `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// v3Header is a record header; its value is base64 (or null).
+type v3Header struct {
+	Name  string  `json:"name"`
+	Value *string `json:"value"`
+}
+
+// v3Request is Confluent's ProduceRequest; ID is set in a records:batch entry.
+type v3Request struct {
+	ID          json.RawMessage `json:"id,omitempty"`
+	PartitionID *int32          `json:"partition_id"`
+	Headers     []v3Header      `json:"headers"`
+	Key         *v3Data         `json:"key"`
+	Value       *v3Data         `json:"value"`
+	Timestamp   *time.Time      `json:"timestamp"`
+}
+
+// v3Size is a key or value in an answer: its type and size in bytes.
+type v3Size struct {
+	Type string `json:"type"`
+	Size int    `json:"size"`
+}
+
+// v3Response is Confluent's ProduceResponse (and, with ID, a records:batch success).
+type v3Response struct {
+	ID          string  `json:"id,omitempty"`
+	ErrorCode   int     `json:"error_code,omitempty"`
+	Message     string  `json:"message,omitempty"`
+	ClusterID   string  `json:"cluster_id,omitempty"`
+	TopicName   string  `json:"topic_name,omitempty"`
+	PartitionID *int32  `json:"partition_id,omitempty"`
+	Offset      *int64  `json:"offset,omitempty"`
+	Timestamp   string  `json:"timestamp,omitempty"`
+	Key         *v3Size `json:"key,omitempty"`
+	Value       *v3Size `json:"value,omitempty"`
+}
+
+// v3Failure is a records:batch failure entry.
+type v3Failure struct {
+	ID        string `json:"id"`
+	ErrorCode int    `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+// v3Error is an error answer: Confluent's {"error_code": ..., "message": ...}.
+type v3Error struct {
+	ErrorCode int    `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+// v3Entry is one parsed record of a request, or why it cannot be produced.
+type v3Entry struct {
+	id   string
+	rec  core.Record
+	meta v3Meta
+}
+
+// v3Meta is what a record's delivery report states besides its outcome.
+type v3Meta struct {
+	code        int // the request's own error code; 0 when the record can be produced
+	msg         string
+	keyType     string
+	keySize     int
+	timestampMs int64
+}
+
+// Serve answers a v3 produce request on rc.
+func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *config.Route) {
+	started := time.Now()
+	cluster, topic, isBatch, err := confluentPath(rc, r.URL.Path)
+	m := metrics.For(topic)
+	if m != nil {
+		sw := &respond.StatusWriter{ResponseWriter: w}
+		w = sw
+		defer func() { m.Answered(sw.Status, started) }()
+	}
+	fail := func(status, code int, msg string) {
+		logging.Access(status, topic, msg)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(o.RetryAfter))
+		}
+		respond.JSON(w, status, v3Error{ErrorCode: code, Message: msg})
+	}
+	switch {
+	case err != nil:
+		fail(http.StatusNotFound, http.StatusNotFound, err.Error())
+		return
+	case topic == "":
+		fail(http.StatusNotFound, v3TopicNotFound, "Topic not found.")
+		return
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		fail(http.StatusMethodNotAllowed, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed; use POST", r.Method))
+		return
+	}
+	if ndjson, _, ok := request.ContentType(r.Header.Get("Content-Type")); !ok || ndjson {
+		fail(http.StatusUnsupportedMediaType, v3Unsupported, "send Content-Type: application/json")
+		return
+	}
+	if !isBatch && serveStream(w, r, o, rc, cluster, topic, m) {
+		return
+	}
+	body, buf, status, msg := request.Body(r, rc.Batch.MaxBodyBytes, batch.TooLarge, m)
+	defer request.Release(buf)
+	if status != 0 {
+		code := v3BadRequest
+		if status == http.StatusRequestEntityTooLarge {
+			code = v3TooLarge
+		}
+		fail(status, code, msg)
+		return
+	}
+	reqs, code, msg := v3Requests(body, isBatch, rc.Batch.MaxRecords)
+	if code != 0 {
+		fail(v3HTTPStatus(code), code, msg)
+		return
+	}
+	entries := make([]v3Entry, len(reqs))
+	for i := range reqs {
+		entries[i] = newV3Entry(r, &reqs[i], o.TraceHeaders)
+	}
+	outs := v3Produce(r, o.Pub, topic, rc, entries)
+	m.BatchRecords(outs)
+	if isBatch {
+		respond.JSON(w, http.StatusMultiStatus, v3BatchAnswer(cluster, topic, entries, outs))
+		return
+	}
+	if len(entries) == 1 { // one record: its answer, with the HTTP status of its error code
+		res := v3Answer(cluster, topic, &entries[0].meta, outs[0])
+		status := http.StatusOK
+		if res.ErrorCode != http.StatusOK {
+			status = v3HTTPStatus(res.ErrorCode)
+			logging.Access(status, topic, res.Message)
+		}
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(o.RetryAfter))
+		}
+		respond.JSON(w, status, res)
+		return
+	}
+	// Concatenated records (Confluent's streaming format): 200 and one delivery report per record,
+	// in order, each followed by "\r\n" as Confluent writes them.
+	var b []byte
+	for i := range entries {
+		b = appendV3Report(b, v3Answer(cluster, topic, &entries[i].meta, outs[i]))
+	}
+	respond.Body(w, http.StatusOK, b)
+}
+
+// v3Produce produces the entries that parsed, each answered on its own (or in one transaction
+// with the route's batch.atomic); an entry that did not parse keeps its error.
+func v3Produce(r *http.Request, pub core.Publisher, topic string, rc *config.Route, entries []v3Entry) []core.Outcome {
+	outs := make([]core.Outcome, len(entries))
+	var records []core.Record
+	var index []int
+	for i := range entries {
+		if entries[i].meta.code == 0 {
+			records = append(records, entries[i].rec)
+			index = append(index, i)
+		}
+	}
+	if len(records) == 0 {
+		return outs
+	}
+	res, _ := pub.PublishBatch(r.Context(), topic, records, core.BatchMode{Partial: true, Atomic: rc.Batch.Atomic})
+	for j, o := range res {
+		outs[index[j]] = o
+	}
+	return outs
+}
+
+// v3Requests parses a body: a records:batch {"entries": [...]}, or one or more concatenated
+// ProduceRequests. A code other than 0 refuses the request.
+func v3Requests(body []byte, isBatch bool, maxRecords int) ([]v3Request, int, string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if isBatch {
+		var b struct {
+			Entries []v3Request `json:"entries"`
+		}
+		if err := dec.Decode(&b); err != nil {
+			return nil, v3BadRequest, "the request body is not a produce batch request: " + err.Error()
+		}
+		if dec.More() {
+			return nil, v3BadRequest, "text after the produce batch request"
+		}
+		seen := map[string]bool{}
+		for i, e := range b.Entries {
+			var id string
+			if json.Unmarshal(e.ID, &id) != nil {
+				return nil, v3BatchErr, fmt.Sprintf("entries[%d].id: Batch entry identifier is not a valid string.", i)
+			}
+			if seen[id] {
+				return nil, v3BatchErr, "Batch entry IDs are not distinct."
+			}
+			seen[id] = true
+		}
+		switch {
+		case len(b.Entries) == 0:
+			return nil, v3BatchErr, "Empty batch."
+		case len(b.Entries) > maxRecords:
+			return nil, v3BatchErr, fmt.Sprintf("Too many entries in batch: the limit is %d (batch.max_records).", maxRecords)
+		}
+		return b.Entries, 0, ""
+	}
+	var reqs []v3Request
+	for {
+		var req v3Request
+		end, msg := decodeV3Request(dec, len(reqs)+1, &req)
+		if end {
+			break
+		}
+		if msg != "" {
+			return nil, v3BadRequest, msg
+		}
+		if len(reqs) == maxRecords {
+			return nil, v3TooLarge, fmt.Sprintf("more than %d records in one request, the limit (batch.max_records)", maxRecords)
+		}
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		return nil, v3BadRequest, "the request body is empty; send a produce request"
+	}
+	return reqs, 0, ""
+}
+
+// decodeV3Request decodes the nth of a body's concatenated produce requests into req: end after
+// the last; else msg says why it is not a produce request ("": it is).
+func decodeV3Request(dec *json.Decoder, n int, req *v3Request) (end bool, msg string) {
+	err := dec.Decode(req)
+	switch {
+	case errors.Is(err, io.EOF):
+		return true, ""
+	case err != nil:
+		return false, fmt.Sprintf("record %d: the request body is not a produce request: %v", n, err)
+	case req.ID != nil:
+		return false, fmt.Sprintf("record %d: \"id\" belongs in a records:batch entry", n)
+	}
+	return false, ""
+}
+
+// newV3Entry turns a request into the record to produce: the value's JSON (PROTOBUF or no type:
+// encoded with the topic's schema), the key's bytes, the headers as text (with r's trace context
+// when trace), partition and timestamp.
+func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
+	var e v3Entry
+	_ = json.Unmarshal(req.ID, &e.id) // checked by v3Requests for batch entries
+	bad := func(code int, format string, a ...any) v3Entry {
+		e.meta.code, e.meta.msg = code, fmt.Sprintf(format, a...)
+		return e
+	}
+	if req.Value == nil || len(req.Value.Data) == 0 || string(req.Value.Data) == "null" {
+		return bad(v3BadRequest, "value: missing (send {\"value\": {\"data\": {...}}})")
+	}
+	if t := req.Value.Type; t != nil && !strings.EqualFold(*t, "PROTOBUF") {
+		return bad(v3SerializationErr, "value.type %q is not supported: every value is encoded with the topic's Protobuf schema (send \"PROTOBUF\" or no type)", *t)
+	}
+	e.rec.Value = req.Value.Data
+	if req.Key != nil && len(req.Key.Data) > 0 && string(req.Key.Data) != "null" {
+		key, keyType, err := v3Key(req.Key)
+		if err != nil {
+			return bad(v3SerializationErr, "key: %v", err)
+		}
+		e.rec.Key, e.meta.keyType, e.meta.keySize = key, keyType, len(key)
+	}
+	headers, err := v3Headers(req.Headers)
+	if err == nil && trace {
+		headers, err = request.WithTraceContext(r.Context(), headers, r.Header)
+	}
+	if err != nil {
+		return bad(v3BadRequest, "headers: %v", err)
+	}
+	e.rec.HeadersJSON = headers
+	if req.PartitionID != nil {
+		if *req.PartitionID < 0 {
+			return bad(v3BadRequest, "partition_id: must be 0 or more")
+		}
+		e.rec.Partition = req.PartitionID
+	}
+	// The record's timestamp is always chosen here, so that the answer states it exactly.
+	ts := time.Now()
+	if req.Timestamp != nil {
+		ts = *req.Timestamp
+	}
+	ms := ts.UnixMilli()
+	e.rec.TimestampMs, e.meta.timestampMs = &ms, ms
+	return e
+}
+
+// v3Key is a key's bytes by its type: BINARY (base64), STRING or JSON (its JSON text); without
+// a type, a JSON string is taken as a string and anything else as JSON.
+func v3Key(k *v3Data) ([]byte, string, error) {
+	var s string
+	isString := json.Unmarshal(k.Data, &s) == nil
+	t := "STRING"
+	if k.Type != nil {
+		t = strings.ToUpper(*k.Type)
+	} else if !isString {
+		t = "JSON"
+	}
+	switch t {
+	case "BINARY":
+		if !isString {
+			return nil, t, errors.New("BINARY data must be a base64 string")
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, t, fmt.Errorf("BINARY data is not base64: %v", err)
+		}
+		return b, t, nil
+	case "STRING":
+		if !isString {
+			return nil, t, errors.New("STRING data must be a JSON string")
+		}
+		return []byte(s), t, nil
+	case "JSON":
+		return bytes.TrimSpace(k.Data), t, nil
+	default:
+		return nil, t, fmt.Errorf("type %q is not supported for keys (BINARY, STRING or JSON)", t)
+	}
+}
+
+// v3Headers is the headers as the core's JSON object (duplicates and order kept). Values are
+// base64; topicgate's record headers are text, so a value must decode to UTF-8. null is "".
+func v3Headers(hs []v3Header) ([]byte, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, h := range hs {
+		if h.Name == "" {
+			return nil, fmt.Errorf("headers[%d].name: empty", i)
+		}
+		var v []byte
+		if h.Value != nil {
+			var err error
+			if v, err = base64.StdEncoding.DecodeString(*h.Value); err != nil {
+				return nil, fmt.Errorf("headers[%d].value: not base64: %v", i, err)
+			}
+			if !utf8.Valid(v) {
+				return nil, fmt.Errorf("headers[%d].value: not UTF-8 once decoded (topicgate's record headers are text)", i)
+			}
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(h.Name)
+		value, _ := json.Marshal(string(v))
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(value)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// v3Answer is one record's delivery report.
+func v3Answer(cluster, topic string, e *v3Meta, o core.Outcome) v3Response {
+	if e.code != 0 {
+		return v3Response{ErrorCode: e.code, Message: e.msg}
+	}
+	if o.Status != http.StatusOK {
+		code := v3ErrorCode(o.Status)
+		msg := o.Msg
+		if code == v3SerializationErr {
+			msg = "Error serializing message. " + msg
+		}
+		return v3Response{ErrorCode: code, Message: msg}
+	}
+	res := v3Response{
+		ErrorCode: http.StatusOK, ClusterID: cluster, TopicName: topic,
+		PartitionID: &o.Delivery.Partition, Offset: &o.Delivery.Offset,
+		Timestamp: time.UnixMilli(e.timestampMs).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Value:     &v3Size{Type: "PROTOBUF", Size: o.Delivery.Bytes},
+	}
+	if e.keyType != "" {
+		res.Key = &v3Size{Type: e.keyType, Size: e.keySize}
+	}
+	return res
+}
+
+// appendV3Report appends a delivery report (or error) as Confluent's streaming answers carry
+// them: its JSON, then "\r\n".
+func appendV3Report(b []byte, doc any) []byte {
+	j, _ := json.Marshal(doc) // plain structs: cannot fail
+	return append(append(b, j...), "\r\n"...)
+}
+
+// v3BatchAnswer is a records:batch answer: successes and failures by entry id.
+func v3BatchAnswer(cluster, topic string, entries []v3Entry, outs []core.Outcome) any {
+	type answer struct {
+		Successes []v3Response `json:"successes"`
+		Failures  []v3Failure  `json:"failures"`
+	}
+	a := answer{Successes: []v3Response{}, Failures: []v3Failure{}}
+	for i := range entries {
+		res := v3Answer(cluster, topic, &entries[i].meta, outs[i])
+		if res.ErrorCode == http.StatusOK {
+			res.ID, res.ErrorCode = entries[i].id, 0
+			a.Successes = append(a.Successes, res)
+		} else {
+			a.Failures = append(a.Failures, v3Failure{ID: entries[i].id, ErrorCode: res.ErrorCode, Message: res.Message})
+		}
+	}
+	return a
+}
+
+// v3ErrorCode is Confluent's error code for a core status.
+func v3ErrorCode(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return v3SerializationErr // the value does not fit the schema
+	case http.StatusNotFound:
+		return v3TopicNotFound
+	case http.StatusRequestEntityTooLarge:
+		return v3TooLarge
+	case http.StatusServiceUnavailable:
+		return v3BrokerUnavailable
+	case http.StatusGatewayTimeout:
+		return v3KafkaRetriable
+	default:
+		return v3KafkaError
+	}
+}
+
+// v3HTTPStatus is the HTTP status of an error code: its first three digits (422 for 42207).
+func v3HTTPStatus(code int) int {
+	for code >= 1000 {
+		code /= 10
+	}
+	return code
+}
+
+// confluentPath reads {cluster_id} and {topic_name} from <prefix>clusters/{cluster_id}/topics/
+// {topic_name}/records[:batch]. topic is "" when rc does not expose it; err names a path that is
+// not a v3 produce path, or a cluster id other than the route's.
+func confluentPath(rc *config.Route, path string) (cluster, topic string, isBatch bool, err error) {
+	rest := path
+	if rc.Prefix != "" {
+		rest = strings.TrimPrefix(path, rc.Prefix)
+	}
+	seg := strings.Split(strings.Trim(rest, "/"), "/")
+	n := len(seg)
+	if n < 5 || seg[n-5] != "clusters" || seg[n-3] != "topics" || (seg[n-1] != "records" && seg[n-1] != "records:batch") ||
+		(rc.Prefix != "" && n != 5) {
+		return "", "", false, fmt.Errorf("not a produce path: expected %sclusters/{cluster_id}/topics/{topic_name}/records (or records:batch)", rc.Prefix)
+	}
+	cluster, topic, isBatch = seg[n-4], seg[n-2], seg[n-1] == "records:batch"
+	if rc.ClusterID != "" && cluster != rc.ClusterID {
+		return cluster, "", isBatch, fmt.Errorf("cluster %q not found", cluster)
+	}
+	if config.CheckTopicName(topic) != nil || !rc.Allows(topic) {
+		return cluster, "", isBatch, nil
+	}
+	return cluster, topic, isBatch, nil
+}

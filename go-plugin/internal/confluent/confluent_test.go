@@ -1,0 +1,82 @@
+package confluent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/topicgate/topicgate/go-plugin/internal/config"
+)
+
+func TestConfluentPath(t *testing.T) {
+	rc := &config.Route{Prefix: "/kafka/v3/", Topics: map[string]bool{"T": true}, Confluent: true}
+	cluster, topic, batch, err := confluentPath(rc, "/kafka/v3/clusters/c1/topics/T/records:batch")
+	if err != nil || cluster != "c1" || topic != "T" || !batch {
+		t.Fatalf("%q %q %v %v", cluster, topic, batch, err)
+	}
+	if _, topic, _, err := confluentPath(rc, "/kafka/v3/clusters/c1/topics/Other/records"); err != nil || topic != "" {
+		t.Fatalf("unexposed topic: %q %v", topic, err)
+	}
+	for _, bad := range []string{"/kafka/v3/clusters/c1/topics/T", "/kafka/v3/x/clusters/c1/topics/T/records", "/kafka/v3/clusters/c1/topic/T/records"} {
+		if _, _, _, err := confluentPath(rc, bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	rc.ClusterID = "mine"
+	if _, _, _, err := confluentPath(rc, "/kafka/v3/clusters/c1/topics/T/records"); err == nil || !strings.Contains(err.Error(), `cluster "c1" not found`) {
+		t.Errorf("foreign cluster: %v", err)
+	}
+	client := &config.Route{Topics: map[string]bool{"T": true}, Confluent: true} // client mode: no prefix
+	if _, topic, _, err := confluentPath(client, "/clusters/c/topics/T/records"); err != nil || topic != "T" {
+		t.Errorf("client mode: %q %v", topic, err)
+	}
+}
+
+func TestV3KeyAndHeaders(t *testing.T) {
+	str := func(s string) *string { return &s }
+	for _, c := range []struct {
+		k    v3Data
+		want string
+		err  string
+	}{
+		{v3Data{Type: str("BINARY"), Data: []byte(`"Zm9vYmFy"`)}, "foobar", ""},
+		{v3Data{Type: str("string"), Data: []byte(`"s"`)}, "s", ""},
+		{v3Data{Data: []byte(`"untyped"`)}, "untyped", ""},
+		{v3Data{Data: []byte(` {"a":1} `)}, `{"a":1}`, ""},
+		{v3Data{Type: str("BINARY"), Data: []byte(`"%%"`)}, "", "not base64"},
+		{v3Data{Type: str("AVRO"), Data: []byte(`"x"`)}, "", "not supported"},
+	} {
+		got, _, err := v3Key(&c.k)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v", c.k.Data, err)
+			}
+		} else if err != nil || string(got) != c.want {
+			t.Errorf("%s: %q %v", c.k.Data, got, err)
+		}
+	}
+	v := "SGVhZGVyLTE="
+	h, err := v3Headers([]v3Header{{Name: "a", Value: &v}, {Name: "a", Value: nil}})
+	if err != nil || string(h) != `{"a":"Header-1","a":""}` {
+		t.Errorf("headers %s %v", h, err)
+	}
+	notText := "/w=="
+	if _, err := v3Headers([]v3Header{{Name: "b", Value: &notText}}); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Errorf("binary header: %v", err)
+	}
+}
+
+func TestV3RequestLimits(t *testing.T) {
+	if _, code, msg := v3Requests([]byte(`{"entries":[{"id":1,"value":{"data":{}}}]}`), true, 5); code != v3BatchErr || !strings.Contains(msg, "not a valid string") {
+		t.Errorf("numeric id: %d %s", code, msg)
+	}
+	if _, code, _ := v3Requests([]byte(`{"value":{"data":{}}}{"value":{"data":{}}}`), false, 1); code != v3TooLarge {
+		t.Errorf("too many concatenated records: %d", code)
+	}
+	reqs, code, _ := v3Requests([]byte(`{"value":{"data":{}}} {"value":{"data":{}}}`), false, 5)
+	if code != 0 || len(reqs) != 2 {
+		t.Errorf("concatenated: %d %d", code, len(reqs))
+	}
+	if v3HTTPStatus(42207) != 422 || v3HTTPStatus(50302) != 503 || v3HTTPStatus(400) != 400 {
+		t.Error("http status of error codes")
+	}
+}

@@ -1,0 +1,67 @@
+// Package core is the plugin's binding to the topicgate core (Rust, linked in through cgo; C
+// header include/topicgate.h). It is the only package that imports "C".
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Delivery is where a record landed, and how long the broker took to acknowledge it.
+type Delivery struct {
+	Partition int32
+	Offset    int64
+	Acked     time.Duration // from queueing to the acknowledgement; 0 when unknown
+	Bytes     int           // bytes of the value as produced (0: dry run, or unknown)
+}
+
+// Publisher produces records; implementations are safe for concurrent use.
+type Publisher interface {
+	// Publish validates body against topic's schema, encodes and produces it, and waits
+	// for the broker's acknowledgement. status is an HTTP status (200 on success);
+	// msg explains any other status. headersJSON may be nil; key nil means no key.
+	// When ctx ends first (client gone, gateway timeout) it stops waiting with a 504.
+	Publish(ctx context.Context, topic string, body, headersJSON, key []byte) (status int, d Delivery, msg string)
+	// PublishBatch checks and encodes every record before producing any; then, if all are valid
+	// (or mode.Partial), produces the valid ones: each on its own, or (mode.Atomic) as one Kafka
+	// transaction. The answer has one outcome per record, in order; a record that was not
+	// produced because another one is invalid has status 0; valid is false when any record
+	// failed the checks. ctx bounds the wait as for Publish.
+	PublishBatch(ctx context.Context, topic string, records []Record, mode BatchMode) (out []Outcome, valid bool)
+	// OpenStream starts a stream of records to topic; the caller keeps at most capacity of them
+	// unanswered at once (their outcomes are buffered for that many, so the core never waits).
+	OpenStream(topic string, capacity int) Stream
+}
+
+// Stream produces one request's records as they arrive, without waiting for any.
+type Stream interface {
+	// Start checks, encodes and queues r. 200 means queued: exactly one outcome carrying token
+	// follows on Outcomes(), within the delivery timeout; tokens grow from call to call. Any other
+	// status is r's answer (msg says why) and nothing follows.
+	Start(r Record) (token uint64, status int, msg string)
+	// Outcomes delivers the outcomes of queued records, in the order the broker answers them.
+	Outcomes() <-chan Outcome
+}
+
+// Record is one record of a batch or stream.
+type Record struct {
+	Value       []byte
+	HeadersJSON []byte // nil: no headers
+	Key         []byte // nil: no key
+	Partition   *int32 // nil: the partitioner's choice
+	TimestampMs *int64 // nil: the time of sending
+}
+
+// BatchMode says what a batch with invalid records does and how it is written.
+type BatchMode struct {
+	Partial bool
+	Atomic  bool
+}
+
+// Outcome is a record's final answer: an HTTP status, where it landed, or why not.
+type Outcome struct {
+	Status   int
+	Delivery Delivery
+	Msg      string
+	Token    uint64 // the core's token of the record (batches match outcomes to records by it)
+}

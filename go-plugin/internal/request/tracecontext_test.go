@@ -1,0 +1,78 @@
+package request
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+func TestValidTraceparent(t *testing.T) {
+	for _, ok := range []string{tp, "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more"} {
+		if !validTraceparent(ok) {
+			t.Errorf("%q refused", ok)
+		}
+	}
+	for _, bad := range []string{"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", tp + "-x",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"} {
+		if validTraceparent(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestWithTraceContext(t *testing.T) {
+	h := http.Header{}
+	h.Set("Traceparent", tp)
+	h.Set("Tracestate", "congo=t61rcWkgMzE")
+	h.Set("Baggage", "userId=alice")
+	cases := []struct{ in, want string }{
+		{"", `{"baggage":"userId=alice","traceparent":"` + tp + `","tracestate":"congo=t61rcWkgMzE"}`},
+		// The client's own entry of the same name wins.
+		{`{"a":"1","traceparent":"mine"}`, `{"a":"1","baggage":"userId=alice","traceparent":"mine","tracestate":"congo=t61rcWkgMzE"}`},
+	}
+	for _, c := range cases {
+		var in []byte
+		if c.in != "" {
+			in = []byte(c.in)
+		}
+		got, err := WithTraceContext(context.Background(), in, h)
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: got %s, %v; want %s", c.in, got, err, c.want)
+		}
+	}
+	// An invalid traceparent drops it and its tracestate; baggage stays.
+	h.Set("Traceparent", "garbage")
+	if got, _ := WithTraceContext(context.Background(), nil, h); string(got) != `{"baggage":"userId=alice"}` {
+		t.Errorf("invalid traceparent: %s", got)
+	}
+	// No trace headers: the headers are untouched.
+	if got, _ := WithTraceContext(context.Background(), []byte(`{"a":"1"}`), http.Header{}); string(got) != `{"a":"1"}` {
+		t.Errorf("untouched: %s", got)
+	}
+}
+
+// With a span in the context (KrakenD's OpenTelemetry, client mounting) the span is the trace
+// context, whatever the client sent; baggage still comes from the request.
+func TestWithTraceContextPrefersTheGatewaysSpan(t *testing.T) {
+	h := http.Header{}
+	h.Set("Traceparent", tp)
+	h.Set("Baggage", "userId=alice")
+	ts, _ := trace.ParseTraceState("krakend=1")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+		TraceState: ts,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	got, err := WithTraceContext(ctx, nil, h)
+	want := `{"baggage":"userId=alice","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-0102030405060708-01","tracestate":"krakend=1"}`
+	if err != nil || string(got) != want {
+		t.Errorf("got %s, %v; want %s", got, err, want)
+	}
+}
