@@ -3,10 +3,16 @@
 # `make krakend`, else build/kdhost, the KrakenD-compatible host).
 # Included by the root Makefile (include mk/*.mk).
 
-.PHONY: test-e2e
+# AWS's own Glue deserializer reads the gateway's Glue records (test_glue_aws_reader.py): its jars
+# (tests/glue/pom.xml) come through Maven into ~/.cache/topicgate once, as the Kafka jars do.
 
-test-e2e: plugin kdhost kafka-up glue-up ## end-to-end tests: gateway + plugin + test Kafka + moto (pytest tests/e2e)
-	$(WITH_GATEWAY) set -a && . .run/kafka.env && . .run/glue.env && set +a && .venv/bin/python -m pytest -q tests/e2e
+.PHONY: test-e2e glue-reader
+
+test-e2e: plugin kdhost kafka-up glue-up glue-reader ## end-to-end tests: gateway + plugin + test Kafka + moto + AWS's Glue reader (pytest tests/e2e)
+	$(WITH_GATEWAY) set -a && . .run/kafka.env && . .run/glue.env && . .run/glue-reader.env && set +a && .venv/bin/python -m pytest -q tests/e2e
+
+glue-reader: ## fetch AWS's Glue SerDe jars for tests/glue/GlueRead.java (cached); writes .run/glue-reader.env
+	scripts/glue-reader.sh jars
 
 # KrakenD's own endpoint features (JWT, rate limit, CORS) in front of the plugin (tests/krakend).
 # They need the real KrakenD CE binary, so they are not part of `make test` (CI has only kdhost).

@@ -20,7 +20,8 @@ pub struct CompiledSchema {
     pub version_id: Option<Uuid>,
     /// Glue's version number, if the registry has one.
     pub version_number: Option<i64>,
-    /// Position of `message` among all messages of the file sorted by full name (Glue framing).
+    /// Position of `message` among all message types of the file, nested ones and map entries
+    /// included, sorted by full name (Glue framing; AWS's rule).
     pub message_index: u32,
     /// Hash of the source text and version id, to tell whether a refresh changed anything.
     pub fingerprint: u64,
@@ -83,6 +84,12 @@ fn describe(text: &SchemaText) -> String {
 }
 
 /// The chosen message and its Glue message index.
+///
+/// The index is AWS Glue's (its serializer's `MessageIndexFinder`): every message type of the file,
+/// top-level and nested at any depth, *map entry types included* (`map<K,V> f` declares a nested
+/// `FEntry` message, and AWS counts it like any other), sorted by full name; the index is the
+/// chosen message's position in that list. Imported files' messages are not counted. Full names
+/// are ASCII, so byte order here is Java's `String` order there.
 fn select_message(
     pool: &DescriptorPool,
     file_name: &str,
@@ -91,10 +98,11 @@ fn select_message(
     let file = pool.get_file_by_name(file_name).ok_or("compiled file missing from its pool")?;
     let message = match wanted {
         MessageType::First => file.messages().next().ok_or("declares no message")?,
+        // A map's entry type is synthetic: not a message a route can name, though it has an index.
         MessageType::Named(name) => file
             .messages()
             .flat_map(with_nested)
-            .find(|m| m.full_name() == name)
+            .find(|m| m.full_name() == name && !m.is_map_entry())
             .ok_or_else(|| format!("declares no message `{name}`"))?,
     };
     let mut names: Vec<String> = file.messages().flat_map(with_nested).map(|m| m.full_name().to_owned()).collect();
@@ -103,14 +111,11 @@ fn select_message(
     Ok((message, index as u32))
 }
 
-/// A message and, depth first, every message nested in it.
+/// A message and, depth first, every message type nested in it, map entry types included.
 fn with_nested(m: MessageDescriptor) -> Vec<MessageDescriptor> {
     let mut out = vec![m.clone()];
     for child in m.child_messages() {
-        // Map fields' entry types are synthetic, not messages a user declared.
-        if !child.is_map_entry() {
-            out.extend(with_nested(child));
-        }
+        out.extend(with_nested(child));
     }
     out
 }
@@ -154,7 +159,7 @@ mod tests {
     fn first_top_level_message_is_the_default() {
         let s = compile(&text(NESTED), &MessageType::First).unwrap();
         assert_eq!(s.encoder.message().full_name(), "p.Zeta");
-        // Sorted full names: p.Alpha, p.Beta, p.Zeta, p.Zeta.Alpha (map entry excluded).
+        // Sorted full names: p.Alpha, p.Beta, p.Zeta, p.Zeta.Alpha, p.Zeta.MEntry (the map entry sorts last).
         assert_eq!(s.message_index, 2);
         assert_eq!(s.version_number, Some(7));
     }
@@ -167,6 +172,43 @@ mod tests {
         }
         let e = compile(&text(NESTED), &MessageType::Named("p.Nope".into())).unwrap_err();
         assert!(e.message.contains("no message `p.Nope`") && e.message.contains("version 7"), "{}", e.message);
+    }
+
+    /// The issue's file: AWS's serializer writes Order 0, Order.Address 1, Order.Item 2,
+    /// Order.LabelsEntry 3, Shipment 4. A map entry that sorts before the chosen message counts.
+    const GC: &str = r#"
+        syntax = "proto3";
+        package gc.v1;
+        message Order {
+          string id = 1;
+          map<string, string> labels = 2;
+          message Item { string sku = 1; int32 qty = 2; }
+          message Address { string city = 1; }
+          repeated Item items = 3;
+          Address ship_to = 4;
+        }
+        message Shipment { string order_id = 1; string carrier = 2; }
+    "#;
+
+    #[test]
+    fn map_entries_count_in_the_glue_index_as_aws_counts_them() {
+        for (name, index) in
+            [("gc.v1.Order", 0), ("gc.v1.Order.Address", 1), ("gc.v1.Order.Item", 2), ("gc.v1.Shipment", 4)]
+        {
+            let s = compile(&text(GC), &MessageType::Named(name.into())).unwrap();
+            assert_eq!((s.encoder.message().full_name(), s.message_index), (name, index));
+        }
+        assert_eq!(compile(&text(GC), &MessageType::First).unwrap().message_index, 0);
+        // Nested maps count too, at any depth, and a message after them moves up by each.
+        let deep = r#"syntax = "proto3"; package d;
+            message A { message B { map<int32, string> m = 1; } map<string, B> n = 1; }
+            message C {}"#;
+        // d.A 0, d.A.B 1, d.A.B.MEntry 2, d.A.NEntry 3, d.C 4.
+        let s = compile(&text(deep), &MessageType::Named("d.C".into())).unwrap();
+        assert_eq!(s.message_index, 4);
+        // The entry type has an index but is no message to publish.
+        let e = compile(&text(GC), &MessageType::Named("gc.v1.Order.LabelsEntry".into())).unwrap_err();
+        assert!(e.message.contains("no message `gc.v1.Order.LabelsEntry`"), "{}", e.message);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum Framing {
     Glue {
         /// The schema version the bytes were encoded with.
         schema_version_id: Uuid,
-        /// Position of the message type among all messages of the file, sorted by full name.
+        /// Position of the message type among all message types of the file, nested ones and map
+        /// entries included, sorted by full name (AWS's rule; see `schema::select_message`).
         message_index: u32,
         /// Compression of everything after the UUID.
         compression: GlueCompression,
@@ -55,6 +56,7 @@ impl Framing {
     }
 }
 
+/// zlib stream at zlib's default level (6), as `new java.util.zip.Deflater()` in AWS's serializer.
 fn zlib(data: &[u8]) -> Vec<u8> {
     let mut enc = ZlibEncoder::new(Vec::with_capacity(data.len() / 2 + 16), flate2::Compression::default());
     // Writing into a Vec cannot fail.
@@ -105,5 +107,64 @@ mod tests {
         let mut plain = Vec::new();
         flate2::read::ZlibDecoder::new(&out[18..]).read_to_end(&mut plain).unwrap();
         assert_eq!(plain, vec![0x02, 0x08, 0x96, 0x01]);
+    }
+
+    /// `field` as a length-delimited Protobuf field.
+    fn bytes_field(field: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![field << 3 | 2];
+        prost::encoding::encode_varint(value.len() as u64, &mut out);
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// A `gc.v1.Order` of the schema (id, labels map, items, address): 114 bytes of
+    /// Protobuf with repeated keys and SKU prefixes, the kind of small record zlib shrinks.
+    fn small_order() -> Vec<u8> {
+        let label =
+            |k: &str, v: &str| bytes_field(2, &[bytes_field(1, k.as_bytes()), bytes_field(2, v.as_bytes())].concat());
+        let item = |sku: &str, qty: u8| bytes_field(3, &[bytes_field(1, sku.as_bytes()), vec![0x10, qty]].concat());
+        [
+            bytes_field(1, b"ord-77791"),
+            label("coupon", "WELCOME"),
+            label("customer", "cust-ec244f"),
+            label("region", "us-east-1"),
+            item("sku-82462", 1),
+            item("sku-43265", 5),
+            bytes_field(4, &bytes_field(1, b"Lyon")),
+        ]
+        .concat()
+    }
+
+    /// A record that compresses well: a text field of a few repeated words, `len` bytes in all.
+    fn repetitive_message(len: usize) -> Vec<u8> {
+        let words = ["warehouse-eu-west-1 ", "sku-0001 ", "status=shipped ", "carrier=dhl "];
+        let text: String = words.iter().cycle().flat_map(|w| w.chars()).take(len - 2).collect();
+        bytes_field(1, text.as_bytes())
+    }
+
+    #[test]
+    fn glue_zlib_shrinks_small_compressible_records() {
+        let framing =
+            |compression| Framing::Glue { schema_version_id: ID.parse().unwrap(), message_index: 0, compression };
+        let order = small_order();
+        assert_eq!(order.len(), 114);
+        for message in [order, repetitive_message(100), repetitive_message(130), repetitive_message(200)] {
+            let len = message.len();
+            let zipped = framing(GlueCompression::Zlib).frame(message.clone());
+            let unzipped = framing(GlueCompression::None).frame(message);
+            // A stored block (BTYPE 00) is the input plus 5 bytes of block header; zlib (as
+            // java.util.zip.Deflater in AWS's serializer) codes these with fixed Huffman codes.
+            let btype = (zipped[20] >> 1) & 0b11;
+            assert_ne!(btype, 0b00, "{len}-byte message: stored block, record of {} bytes", zipped.len());
+            assert!(
+                zipped.len() < unzipped.len(),
+                "{len}-byte message: zlib record of {} bytes, uncompressed {}",
+                zipped.len(),
+                unzipped.len()
+            );
+            let mut back = Vec::new();
+            flate2::read::ZlibDecoder::new(&zipped[18..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, unzipped[18..]);
+        }
     }
 }

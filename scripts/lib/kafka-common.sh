@@ -17,36 +17,11 @@ die() { log "$*"; exit 1; }
 
 # --- jars -----------------------------------------------------------------------------------
 
-# The pom's hash is kept next to the jars so that a changed pom (same version) refetches.
-pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
+# shellcheck source=scripts/lib/maven-jars.sh
+source "$ROOT/scripts/lib/maven-jars.sh"
 
 ensure_jars() {
-  local want; want=$(pom_hash)
-  if [[ -f $JARS/.pom.sha256 && $(cat "$JARS/.pom.sha256") == "$want" ]]; then
-    return 0
-  fi
-  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
-  mkdir -p "$CACHE"
-  # Copy into a temp dir beside the target, then rename: a half-finished copy is never used.
-  local tmp; tmp=$(mktemp -d "$CACHE/.kafka-$KAFKA_VERSION.XXXXXX")
-  log "fetching Kafka $KAFKA_VERSION jars into $JARS"
-  # Maven's output goes to a file (it prints colour codes even with -q -B); shown on failure.
-  if ! mvn -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" \
-      >"$RUN/kafka-mvn.log" 2>&1; then
-    tail -n 30 "$RUN/kafka-mvn.log" >&2
-    rm -rf "$tmp"; die "mvn dependency:copy-dependencies failed (log: $RUN/kafka-mvn.log)"
-  fi
-  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka jar missing after mvn"; }
-  echo "$want" >"$tmp/.pom.sha256"
-  chmod 755 "$tmp"   # mktemp makes it 0700
-  if [[ -d $JARS ]]; then
-    # Stale copy from an older pom: swap it out (a running broker keeps its open jars).
-    local old="$JARS.old.$$"
-    mv "$JARS" "$old" && mv "$tmp" "$JARS" && rm -rf "$old"
-  else
-    mv -T "$tmp" "$JARS" 2>/dev/null || rm -rf "$tmp"   # lost a race: someone else renamed first
-  fi
-  [[ -f $JARS/kafka_2.13-$KAFKA_VERSION.jar ]] || die "jar cache $JARS is incomplete"
+  maven_jars "$POM" "$JARS" "kafka_2.13-$KAFKA_VERSION.jar" "$RUN/kafka-mvn.log"
 }
 
 # --- helpers --------------------------------------------------------------------------------

@@ -61,6 +61,35 @@ message Rich {
   string display_name = 13;
 }
 """
+# The Glue message-index case (tests/e2e/test_glue_aws_reader.py): AWS numbers every message type of
+# the file, map entries included, sorted by full name: Order 0, Order.Address 1, Order.Item 2,
+# Order.LabelsEntry 3, Shipment 4.
+GC_PROTO = """syntax = "proto3";
+package gc.v1;
+message Order {
+  string id = 1;
+  map<string, string> labels = 2;
+  message Item { string sku = 1; int32 qty = 2; }
+  message Address { string city = 1; string street = 2; }
+  repeated Item items = 3;
+  Address ship_to = 4;
+}
+message Shipment {
+  string order_id = 1;
+  string carrier = 2;
+  Order.Address to = 3;
+  bool express = 4;
+}
+"""
+# Client endpoints publishing GC_PROTO's messages with value_format "glue": (path segment,
+# schema.message_type, glue_compression); the path is /v3/gc/<segment>/{topic}, the topic
+# gw.gc_topics[segment], each with GC_PROTO under its own name in Glue. One topic per endpoint:
+# two cores that cache one schema name would report its metrics twice (/__topicgate/metrics 500).
+GC_ROUTES = [
+    (f"{name}-{compression}", message_type, compression)
+    for name, message_type in [("order", "first"), ("shipment", "gc.v1.Shipment"), ("item", "gc.v1.Order.Item")]
+    for compression in ["none", "zlib"]
+]
 CLASSIC_BODY = b'{"sample_message":"hello world"}'
 # Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
 CLASSIC_VALUE = b"\x0a\x0bhello world"
@@ -165,6 +194,8 @@ class Gateway:
         self.not_exposed_topic = f"NotExposed{self.run_id}"  # allowed nowhere
         self.glue_topic = f"GlueTopic{self.run_id}"  # schema in Glue (moto)
         self.glue_no_schema_topic = f"GlueNoSchema{self.run_id}"  # allowed, not in Glue
+        # GC_PROTO in Glue, value_format glue: one topic per GC_ROUTES endpoint.
+        self.gc_topics = {segment: f"GlueGc-{segment}-{self.run_id}" for segment, _, _ in GC_ROUTES}
         self.schema_dir = tmp / "schemas"
         self.config_path = tmp / "krakend.json"
         self.log_path = tmp / "gateway.log"
@@ -189,19 +220,22 @@ class Gateway:
             glue.create_registry(RegistryName=GLUE_REGISTRY)
         except glue.exceptions.AlreadyExistsException:
             pass
-        glue.create_schema(
-            RegistryId={"RegistryName": GLUE_REGISTRY},
-            SchemaName=self.glue_topic,
-            DataFormat="PROTOBUF",
-            Compatibility="NONE",
-            SchemaDefinition=CLASSIC_PROTO,
-        )
+        schemas = [(self.glue_topic, CLASSIC_PROTO)] + [(t, GC_PROTO) for t in self.gc_topics.values()]
+        for name, definition in schemas:
+            glue.create_schema(
+                RegistryId={"RegistryName": GLUE_REGISTRY},
+                SchemaName=name,
+                DataFormat="PROTOBUF",
+                Compatibility="NONE",
+                SchemaDefinition=definition,
+            )
 
     def delete_glue_schema(self):
-        try:
-            self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": self.glue_topic})
-        except Exception:  # best effort: moto may have been reset meanwhile
-            pass
+        for name in [self.glue_topic, *self.gc_topics.values()]:
+            try:
+                self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": name})
+            except Exception:  # best effort: moto may have been reset meanwhile
+                pass
 
     def closed_port(self):
         """A loopback port that refuses connections: bound (so nobody else takes it), never listening."""
@@ -266,6 +300,14 @@ class Gateway:
             value_format="raw",
         )
         glue_block["topics"] = [self.glue_topic, self.glue_no_schema_topic]
+        gc_endpoints = []
+        for segment, message_type, compression in GC_ROUTES:
+            block = copy.deepcopy(glue_block)
+            block["core"]["value_format"] = "glue"
+            block["core"]["glue_compression"] = compression
+            block["core"]["schema"]["message_type"] = message_type
+            block["topics"] = [self.gc_topics[segment]]
+            gc_endpoints.append(client_endpoint(f"/v3/gc/{segment}/{{topic}}", block))
         down_block = copy.deepcopy(file_block)
         down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
         down_block["retry_after_seconds"] = DOWN_RETRY_AFTER
@@ -302,6 +344,7 @@ class Gateway:
             client_endpoint("/v3/glue/{topic}", glue_block),
             client_endpoint("/v3/down/{topic}", down_block),
             cut_endpoint,
+            *gc_endpoints,
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 

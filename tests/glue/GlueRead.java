@@ -1,0 +1,162 @@
+// AWS's own reader of Glue-framed Protobuf records: decodes records from Kafka with AWS's
+// GlueSchemaRegistryKafkaDeserializer (schema-registry-serde 1.1.27), which fetches the schema
+// version named in each record from the Glue API (moto in the tests) and picks the message type by
+// the record's message index with AWS's own rule. Nothing of the project's code is involved.
+//
+// Run in source-launch mode (no build step), with the jars that scripts/glue-reader.sh caches:
+//
+//   java -cp "$GLUE_READER_CLASSPATH" tests/glue/GlueRead.java <bootstrap> <topic>[,<topic>...] <count> [timeout_ms]
+//
+// Reads all partitions of the topics from their beginning (no consumer group, nothing committed)
+// until <count> records have arrived in all, then prints one JSON line per record to stdout, by
+// topic, partition and offset:
+//   {"topic":"t","partition":0,"offset":5,"value_bytes":133,"compression":0|5,
+//    "type":"gc.v1.Shipment","message":{...}              decoded: full name, proto3 JSON (proto field names)
+//    | "error":"..."                                       AWS's deserializer threw
+//    ,"aws_zlib_bytes":115|null,"same_as_aws_zlib":true|null}
+// For a zlib record (compression byte 5), aws_zlib_bytes is the size of the record AWS's serializer
+// writes for the same body: the body inflated and compressed again with AWS's own compression handler
+// (java.util.zip.Deflater at its defaults), plus the 18 header bytes; same_as_aws_zlib says whether
+// those bytes equal the record's.
+// The Glue API comes from AWS_ENDPOINT_URL_GLUE, region and credentials from the AWS SDK's usual
+// environment (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: .run/glue.env).
+// Exit codes: 0 all <count> records read (decoded or not), 1 fewer arrived in time or a client error, 2 usage.
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+import com.amazonaws.services.schemaregistry.common.GlueSchemaRegistryDefaultCompression;
+import com.amazonaws.services.schemaregistry.deserializers.GlueSchemaRegistryKafkaDeserializer;
+import com.amazonaws.services.schemaregistry.utils.AWSSchemaRegistryConstants;
+import com.amazonaws.services.schemaregistry.utils.ProtobufMessageType;
+import com.google.protobuf.Message;
+import com.google.protobuf.util.JsonFormat;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+public class GlueRead {
+    static final int HEADER = 18; // version, compression, 16-byte schema version UUID
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 3 || args.length > 4) {
+            System.err.println("usage: GlueRead <bootstrap> <topic> <count> [timeout_ms]");
+            System.exit(2);
+        }
+        // slf4j-simple: warnings and errors only, to stderr (before the first logger is made).
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+        String bootstrap = args[0];
+        List<String> topics = Arrays.asList(args[1].split(","));
+        int count = Integer.parseInt(args[2]);
+        long timeoutMs = args.length > 3 ? Long.parseLong(args[3]) : 30000;
+        String endpoint = System.getenv("AWS_ENDPOINT_URL_GLUE");
+        String region = System.getenv("AWS_REGION");
+        if (endpoint == null || endpoint.isEmpty() || region == null || region.isEmpty()) {
+            System.err.println("GlueRead: AWS_ENDPOINT_URL_GLUE and AWS_REGION must be set (.run/glue.env)");
+            System.exit(2);
+        }
+
+        Map<String, Object> serde = new HashMap<>();
+        serde.put(AWSSchemaRegistryConstants.AWS_ENDPOINT, endpoint);
+        serde.put(AWSSchemaRegistryConstants.AWS_REGION, region);
+        serde.put(AWSSchemaRegistryConstants.PROTOBUF_MESSAGE_TYPE, ProtobufMessageType.DYNAMIC_MESSAGE.getName());
+        GlueSchemaRegistryKafkaDeserializer glue = new GlueSchemaRegistryKafkaDeserializer();
+        glue.configure(serde, false);
+
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                 new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            List<TopicPartition> tps = new ArrayList<>();
+            for (String topic : topics) {
+                List<PartitionInfo> parts = null;
+                while (parts == null || parts.isEmpty()) {
+                    parts = consumer.partitionsFor(topic, Duration.ofMillis(Math.max(1, deadline - System.currentTimeMillis())));
+                    if ((parts == null || parts.isEmpty()) && System.currentTimeMillis() > deadline) {
+                        System.err.println("GlueRead: topic " + topic + " not found");
+                        System.exit(1);
+                    }
+                }
+                for (PartitionInfo pi : parts) tps.add(new TopicPartition(topic, pi.partition()));
+            }
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            while (got.size() < count && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) got.add(r);
+            }
+        }
+        if (got.size() < count) {
+            System.err.println("GlueRead: " + got.size() + " of " + count + " records arrived within " + timeoutMs + " ms");
+            System.exit(1);
+        }
+        got.sort(Comparator.<ConsumerRecord<byte[], byte[]>, String>comparing(ConsumerRecord::topic)
+            .thenComparingInt(ConsumerRecord::partition).thenComparingLong(ConsumerRecord::offset));
+
+        JsonFormat.Printer printer = JsonFormat.printer().preservingProtoFieldNames().omittingInsignificantWhitespace();
+        GlueSchemaRegistryDefaultCompression awsZlib = new GlueSchemaRegistryDefaultCompression();
+        StringBuilder out = new StringBuilder();
+        for (ConsumerRecord<byte[], byte[]> r : got) {
+            byte[] v = r.value();
+            StringBuilder line = new StringBuilder();
+            line.append("{\"topic\":").append(quote(r.topic())).append(",\"partition\":").append(r.partition()).append(",\"offset\":").append(r.offset())
+                .append(",\"value_bytes\":").append(v == null ? -1 : v.length)
+                .append(",\"compression\":").append(v == null || v.length < 2 ? -1 : v[1] & 0xff);
+            try {
+                Object decoded = glue.deserialize(r.topic(), v);
+                Message m = (Message) decoded;
+                line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
+                    .append(",\"message\":").append(printer.print(m));
+            } catch (Exception e) {
+                line.append(",\"error\":").append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
+            }
+            if (v != null && v.length > HEADER && (v[1] & 0xff) == 5) {
+                byte[] body = awsZlib.decompress(v, HEADER, v.length - HEADER);
+                byte[] again = awsZlib.compress(body);
+                byte[] ours = Arrays.copyOfRange(v, HEADER, v.length);
+                line.append(",\"aws_zlib_bytes\":").append(HEADER + again.length)
+                    .append(",\"same_as_aws_zlib\":").append(Arrays.equals(ours, again));
+            } else {
+                line.append(",\"aws_zlib_bytes\":null,\"same_as_aws_zlib\":null");
+            }
+            out.append(line).append("}\n");
+        }
+        glue.close();
+        System.out.print(out);
+        System.out.flush();
+        // The SDK's and the client's non-daemon threads must not keep the JVM alive.
+        System.exit(0);
+    }
+
+    static String quote(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"': b.append("\\\""); break;
+                case '\\': b.append("\\\\"); break;
+                case '\n': b.append("\\n"); break;
+                case '\r': b.append("\\r"); break;
+                case '\t': b.append("\\t"); break;
+                default:
+                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+                    else b.append(c);
+            }
+        }
+        return b.append('"').toString();
+    }
+}
