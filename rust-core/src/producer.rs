@@ -479,7 +479,8 @@ impl Producer {
 
     /// A librdkafka producer of its own with these properties plus `transactional.id` (for
     /// crate::transaction): same logging, authentication, metrics and delivery reports as a shared
-    /// producer, but never shared and never replaced; its owner starts it with `init_transactions`.
+    /// producer, but not in the shared producers' registry and never replaced; its owner starts it
+    /// with `init_transactions`.
     pub(crate) fn transactional(
         properties: &Properties,
         timeout: Duration,
