@@ -594,6 +594,15 @@ impl Generation {
     }
 }
 
+/// Drops a librdkafka producer on a thread of its own: dropping one purges what it still holds,
+/// flushes for up to 500 ms and joins its threads, which no request should wait for.
+pub(crate) fn drop_in_background<T: Send + 'static>(producer: T) {
+    let spawned = std::thread::Builder::new().name("topicgate-kafka-drop".to_owned()).spawn(move || drop(producer));
+    if let Err(e) = spawned {
+        log::warn!(target: "topicgate::kafka", "cannot start a thread to drop a producer ({e}); dropped here");
+    }
+}
+
 /// The MSK IAM token signer that `auth` asks for, if any.
 fn msk_iam(auth: Option<&AuthConfig>) -> Result<Option<Arc<MskIam>>> {
     match auth {
