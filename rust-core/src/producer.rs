@@ -211,21 +211,25 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            // librdkafka raises at most one fatal error per instance. Replace it now rather than at
-            // the next publish, so that records it still queues are answered at once. Not on this
-            // thread: it is the instance's polling thread, which dropping the instance joins.
-            self.log_fatal_once(reason);
+        if error.rdkafka_error_code().is_some_and(may_be_fatal) {
+            // librdkafka raises at most one fatal error per instance, and reports it here with its
+            // original code (e.g. OutOfOrderSequenceNumber), not `Fatal`. Replace the instance now
+            // rather than at the next publish, so that records it still queues are answered at
+            // once. Not on this thread: it is the instance's polling thread, which dropping the
+            // instance joins; that thread checks that the error is fatal.
             if let Some(owner) = self.owner.get().cloned() {
                 let generation = self.generation;
+                let text = format!("{error}: {reason}");
                 let spawned = std::thread::Builder::new().name("topicgate-kafka-reset".to_owned()).spawn(move || {
                     if let Some(producer) = owner.upgrade() {
-                        let _ = producer.replace(generation);
+                        producer.replace_if_fatal(generation, &text);
                     }
                 });
                 if let Err(e) = spawned {
                     log::warn!(target: "topicgate::kafka", "cannot start the producer reset thread ({e}); the next publish resets it");
                 }
+            } else {
+                log::warn!(target: "topicgate::kafka", "kafka client error: {error}: {reason}");
             }
         } else if is_auth_error(error.rdkafka_error_code(), reason) {
             // Logged once per failure episode, not once per retry or request.
@@ -312,6 +316,19 @@ fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout:
         Some(code) => produce_error(code),
         None => Error::internal(format!("Kafka delivery failed: {e}")),
     }
+}
+
+/// Error codes librdkafka may raise as an instance's fatal error (idempotence and authorization).
+fn may_be_fatal(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    is_fatal_class(code)
+        || matches!(
+            code,
+            C::Inconsistent
+                | C::GaplessGuarantee
+                | C::ClusterAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+        )
 }
 
 /// Delivery errors that come from a fatal producer error or from purging the producer's queues.
@@ -553,10 +570,30 @@ impl Producer {
         }
     }
 
+    /// Replaces instance number `generation` if it is still the current one and has hit a fatal
+    /// error (the error callback's check; it may report a non-fatal error with the same code,
+    /// `error`, which is then logged as any other).
+    fn replace_if_fatal(&self, generation: u64, error: &str) {
+        let current = self.current_generation();
+        if current.number != generation {
+            return;
+        }
+        match current.inner.client().fatal_error() {
+            Some((code, reason)) => {
+                current.inner.context().log_fatal_once(&format!("{code}: {reason}"));
+                if let Err(e) = self.replace(generation) {
+                    log::error!(target: "topicgate::kafka", "{}", e.message);
+                }
+            }
+            None => log::warn!(target: "topicgate::kafka", "kafka client error: {error}"),
+        }
+    }
+
     /// Swaps instance number `failed` for a fresh librdkafka producer (once, however many
     /// threads ask) and purges the records the old one still queues: they were never sent and
-    /// fail as not written (503). Records already sent keep their real outcome; the old
-    /// instance lives on until the last of them is reported.
+    /// fail as not written (503). Records already sent keep their real outcome: the old instance
+    /// is kept by a reaper thread until the last of them is reported (or the delivery timeout has
+    /// passed), and only then dropped, since dropping it purges the records in flight (504).
     fn replace(&self, failed: u64) -> Result<Arc<Generation>> {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if current.number != failed {
@@ -576,6 +613,7 @@ impl Producer {
         drop(current);
         log::info!(target: "topicgate::kafka", "Kafka producer replaced after a fatal error (replacement {number})");
         old.inner.purge(PurgeConfig::default().queue());
+        retire(old, self.timeout + Duration::from_secs(5));
         Ok(fresh)
     }
 }
@@ -591,6 +629,27 @@ impl Generation {
         let context = Context::new(timeout, msk_iam, number, state);
         let inner: ThreadedProducer<Context> = config.create_with_context(context)?;
         Ok(Generation { inner, number })
+    }
+}
+
+/// Keeps a replaced librdkafka instance, on a thread of its own, until it holds no record (every
+/// record it sent has had its delivery report) or `patience` has passed (librdkafka reports every
+/// record by the delivery timeout), then drops it there. Dropping it at once would purge the records
+/// in flight, which would then be answered 504 instead of their real outcome.
+fn retire(old: Arc<Generation>, patience: Duration) {
+    let spawned = std::thread::Builder::new().name("topicgate-kafka-reaper".to_owned()).spawn(move || {
+        let until = std::time::Instant::now() + patience;
+        while old.inner.in_flight_count() > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = old.inner.in_flight_count();
+        if left > 0 {
+            log::warn!(target: "topicgate::kafka", "replaced Kafka producer dropped with {left} records still unreported");
+        }
+        drop(old);
+    });
+    if let Err(e) = spawned {
+        log::warn!(target: "topicgate::kafka", "cannot start the reaper thread of a replaced producer ({e}); dropped at once");
     }
 }
 
