@@ -14,11 +14,12 @@
 //! The producers are process-global, like the shared producers: publishers whose Kafka settings
 //! (the producer property set, `kafka.auth`, `transactions`) are the same share one set, whatever
 //! their schema settings. Differently configured sets get different ids: the `tag` in them is a
-//! hash of those settings, secrets left out. Two live sets may not claim the same ids (settings
-//! that differ only in a secret): the second publisher is refused.
+//! hash of those settings, secrets left out. Two live sets with the same ids (settings that
+//! differ only in a secret) may not both use them: the second to run a transaction is refused.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,8 @@ pub struct Transactions {
     freed: Condvar,
     /// This set, for the background threads that finish a transaction and give its producer back.
     me: Weak<Transactions>,
+    /// Whether this set uses its ids (it ran, or began, a transaction); see [`Transactions::claim`].
+    claimed: AtomicBool,
 }
 
 /// The producers and the batches waiting for one.
@@ -79,13 +82,16 @@ impl std::fmt::Debug for Transactions {
     }
 }
 
-/// Live sets of transactional producers by their ids.
-static SETS: LazyLock<Mutex<HashMap<Vec<String>, Weak<Transactions>>>> = LazyLock::new(Default::default);
+/// Live sets of transactional producers by their ids; more than one only when their settings
+/// differ in a secret alone, and then only the first to run a transaction may use the ids.
+static SETS: LazyLock<Mutex<HashMap<Vec<String>, SameIds>>> = LazyLock::new(Default::default);
+
+/// The live sets with the same ids.
+type SameIds = Vec<Weak<Transactions>>;
 
 impl Transactions {
     /// The transactional producers for these settings: those of a live publisher with the same
-    /// settings, else a new set (nothing connects yet). A live set with the same ids but other
-    /// settings is a 400: the two would fence each other.
+    /// settings, else a new set (nothing connects yet).
     pub fn shared(
         properties: Properties,
         auth: Option<AuthConfig>,
@@ -107,25 +113,44 @@ impl Transactions {
             }),
             freed: Condvar::new(),
             me: me.clone(),
+            claimed: AtomicBool::new(false),
         };
         let Ok(ids) = ids.clone() else {
             return Ok(Arc::new_cyclic(fresh));
         };
         let mut sets = SETS.lock().unwrap_or_else(|p| p.into_inner());
-        sets.retain(|_, w| w.strong_count() > 0);
+        sets.retain(|_, same_ids| {
+            same_ids.retain(|w| w.strong_count() > 0);
+            !same_ids.is_empty()
+        });
         let set = Arc::new_cyclic(fresh);
-        if let Some(live) = sets.get(&ids).and_then(Weak::upgrade) {
-            if live.same_settings(&set) {
-                return Ok(live);
-            }
+        let same_ids = sets.entry(ids).or_default();
+        if let Some(live) = same_ids.iter().filter_map(Weak::upgrade).find(|live| live.same_settings(&set)) {
+            return Ok(live);
+        }
+        same_ids.push(Arc::downgrade(&set));
+        Ok(set)
+    }
+
+    /// Makes this set the one that uses its ids, before its first transaction: a live set with the
+    /// same ids (settings that differ only in a secret) that already uses them would be fenced by
+    /// this one and fence it back, so that is a 400.
+    fn claim(&self, ids: &[String]) -> Result<()> {
+        if self.claimed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let sets = SETS.lock().unwrap_or_else(|p| p.into_inner());
+        let others = sets.get(ids).into_iter().flatten().filter_map(Weak::upgrade);
+        if others.filter(|other| !std::ptr::eq(&**other, self)).any(|other| other.claimed.load(Ordering::Acquire)) {
             return Err(Error::bad_request(format!(
-                "config: transactions.id_prefix: another publisher in this process uses the transactional ids {}-… \
-                 with other Kafka settings (they differ only in a secret); give one of them its own transactions.id_prefix",
+                "config: transactions.id_prefix: another publisher in this process already uses the transactional ids \
+                 {}-… with other Kafka settings (they differ only in a secret); give one of them its own \
+                 transactions.id_prefix",
                 ids[0].strip_suffix("-0").unwrap_or(&ids[0])
             )));
         }
-        sets.insert(ids, Arc::downgrade(&set));
-        Ok(set)
+        self.claimed.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn same_settings(&self, other: &Transactions) -> bool {
@@ -141,6 +166,7 @@ impl Transactions {
     /// unknown. Waiting for a free producer past the deadline is a 503.
     pub fn write(&self, topic: &str, records: &[Encoded], deadline: Instant) -> Result<Vec<Delivery>> {
         let ids = self.ids.as_ref().map_err(Clone::clone)?;
+        self.claim(ids)?;
         let mut lease = self.take(deadline)?;
         let producer = match lease.producer.take() {
             Some(producer) => producer,
@@ -505,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn same_settings_share_one_set_and_a_clash_of_ids_is_refused() {
+    fn same_settings_share_one_set_and_a_clash_of_ids_is_refused_at_the_first_batch() {
         let t = TransactionsConfig { replica_id: "share-test".into(), ..TransactionsConfig::default() };
         let timeout = Duration::from_secs(1);
         let a = Transactions::shared(props(&[("sasl.password", "x")]), None, timeout, &t).unwrap();
@@ -514,11 +540,19 @@ mod tests {
         let other = Transactions::shared(props(&[("linger.ms", "3")]), None, timeout, &t).unwrap();
         assert!(!Arc::ptr_eq(&a, &other));
         assert_ne!(a.ids, other.ids);
-        let e = Transactions::shared(props(&[("sasl.password", "y")]), None, timeout, &t).unwrap_err();
+        // Settings that differ only in a secret: the same ids, two sets; the first to run a
+        // transaction uses the ids, the other is refused at its first batch.
+        let rotated = Transactions::shared(props(&[("sasl.password", "y")]), None, timeout, &t).unwrap();
+        assert!(!Arc::ptr_eq(&a, &rotated));
+        let ids = a.ids.clone().unwrap();
+        assert_eq!(rotated.ids.as_ref().unwrap(), &ids);
+        a.claim(&ids).unwrap();
+        let e = rotated.claim(&ids).unwrap_err();
         assert_eq!(e.status, crate::Status::BadRequest);
         assert!(e.message.contains("transactions.id_prefix"), "{}", e.message);
+        b.claim(&ids).unwrap();
         // Gone with its last publisher: the ids are free again.
         drop((a, b));
-        Transactions::shared(props(&[("sasl.password", "y")]), None, timeout, &t).unwrap();
+        rotated.claim(&ids).unwrap();
     }
 }
