@@ -91,6 +91,8 @@ pub struct Context {
     owner: OnceLock<Weak<Producer>>,
     /// Whether the fatal error was logged (the error callback and a publish may both see it first).
     fatal_logged: AtomicBool,
+    /// Whether an authorization refusal (403) was logged: once per producer, not per record.
+    denied_logged: AtomicBool,
     /// The producer's state for metrics, from librdkafka's statistics; shared by its generations.
     state: Arc<ProducerState>,
 }
@@ -104,7 +106,21 @@ impl Context {
             generation,
             owner: OnceLock::new(),
             fatal_logged: AtomicBool::new(false),
+            denied_logged: AtomicBool::new(false),
             state,
+        }
+    }
+
+    /// Logs the first record the cluster's ACLs refuse (a 403): a configuration fault, logged once
+    /// per producer rather than once per record.
+    fn log_denied_once(&self, topic: &str, error: &Error) {
+        if error.status == crate::Status::Forbidden && !self.denied_logged.swap(true, Ordering::AcqRel) {
+            log::error!(
+                target: "topicgate::kafka",
+                "Kafka authorization failed for topic `{topic}`: {}; records the cluster refuses are answered 403 \
+                 until its ACLs allow them (logged once per producer)",
+                error.message
+            );
         }
     }
 
@@ -265,7 +281,11 @@ impl ProducerContext for Context {
                     Some(reason) if never_sent => {
                         Err(Error::unavailable(format!("Kafka authentication failed, record not written: {reason}")))
                     }
-                    _ => Err(delivery_error(e, status, self.timeout)),
+                    _ => {
+                        let error = delivery_error(e, status, self.timeout, m.partition());
+                        self.log_denied_once(m.topic(), &error);
+                        Err(error)
+                    }
                 }
             }
         };
@@ -285,8 +305,9 @@ fn error_kind(e: &KafkaError) -> String {
     }
 }
 
-/// Maps a failed delivery to a status; `persisted` tells a never-sent record (503) from an unacknowledged one (504).
-fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout: Duration) -> Error {
+/// Maps a failed delivery (of a record to `partition`, -1 for the partitioner's choice) to a
+/// status; `persisted` tells a never-sent record (503) from an unacknowledged one (504).
+fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout: Duration, partition: i32) -> Error {
     let ms = timeout.as_millis();
     match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::MessageTimedOut) if persisted == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => {
@@ -313,7 +334,7 @@ fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout:
                 ))
             }
         }
-        Some(code) => produce_error(code),
+        Some(code) => produce_error(code, (partition >= 0).then_some(partition)),
         None => Error::internal(format!("Kafka delivery failed: {e}")),
     }
 }
@@ -347,10 +368,35 @@ fn is_fatal_class(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// Maps a produce error code (from `send` or from the delivery report) to a status.
-pub(crate) fn produce_error(code: RDKafkaErrorCode) -> Error {
+/// What the cluster's ACLs refused, for the authorization error codes (a 403).
+pub(crate) fn denied(code: RDKafkaErrorCode) -> Option<&'static str> {
     use RDKafkaErrorCode as C;
     match code {
+        C::TopicAuthorizationFailed => Some("not authorized to write this topic (TopicAuthorizationFailed)"),
+        C::ClusterAuthorizationFailed => {
+            Some("not authorized on the cluster (ClusterAuthorizationFailed; idempotence needs IdempotentWrite)")
+        }
+        C::TransactionalIdAuthorizationFailed => {
+            Some("not authorized to use the transactional id (TransactionalIdAuthorizationFailed)")
+        }
+        _ => None,
+    }
+}
+
+/// Maps a produce error code (from `send` or from the delivery report, for a record to
+/// `partition`, if one was asked for) to a status.
+pub(crate) fn produce_error(code: RDKafkaErrorCode, partition: Option<i32>) -> Error {
+    use RDKafkaErrorCode as C;
+    if let Some(what) = denied(code) {
+        return Error::forbidden(format!(
+            "Kafka denied the write: {what}; check the cluster's ACLs for the gateway's principal; record not written"
+        ));
+    }
+    match code {
+        C::UnknownPartition => Error::bad_request(match partition {
+            Some(p) => format!("partition {p}: the topic has no such partition on the Kafka cluster"),
+            None => "partition: the topic has no such partition on the Kafka cluster".to_owned(),
+        }),
         C::QueueFull => Error::unavailable(
             "Kafka producer queue is full (queue.buffering.max.messages / queue.buffering.max.kbytes): record not written; retry later",
         ),
@@ -359,9 +405,6 @@ pub(crate) fn produce_error(code: RDKafkaErrorCode) -> Error {
         C::InvalidTopic => Error::bad_request("topic name is not valid for Kafka"),
         C::Authentication | C::SaslAuthenticationFailed | C::SSL => {
             Error::unavailable("Kafka authentication failed; check the cluster credentials")
-        }
-        C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed => {
-            Error::unavailable("Kafka denied the write: not authorized for this topic")
         }
         C::AllBrokersDown
         | C::BrokerTransportFailure
@@ -488,7 +531,11 @@ impl Producer {
         match sent {
             Ok(()) => Ok(()),
             Err((e, _)) => Err(match e.rdkafka_error_code() {
-                Some(code) => produce_error(code),
+                Some(code) => {
+                    let error = produce_error(code, placement.partition);
+                    generation.inner.context().log_denied_once(topic, &error);
+                    error
+                }
                 None => Error::internal(format!("Kafka produce failed: {e}")),
             }),
         }
@@ -754,33 +801,59 @@ mod tests {
     #[test]
     fn error_codes_map_to_http_statuses() {
         use crate::Status::*;
-        assert_eq!(produce_error(RDKafkaErrorCode::QueueFull).status, Unavailable);
-        assert_eq!(produce_error(RDKafkaErrorCode::MessageSizeTooLarge).status, PayloadTooLarge);
-        assert_eq!(produce_error(RDKafkaErrorCode::UnknownTopicOrPartition).status, NotFound);
-        assert_eq!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).status, Unavailable);
-        assert!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).message.contains("authentication failed"));
+        assert_eq!(produce_error(RDKafkaErrorCode::QueueFull, None).status, Unavailable);
+        assert_eq!(produce_error(RDKafkaErrorCode::MessageSizeTooLarge, None).status, PayloadTooLarge);
+        assert_eq!(produce_error(RDKafkaErrorCode::UnknownTopicOrPartition, None).status, NotFound);
+        assert_eq!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed, None).status, Unavailable);
+        assert!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed, None)
+            .message
+            .contains("authentication failed"));
         let alert = "Receive failed: sslv3 alert bad certificate: SSL alert number 42";
         assert!(is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), alert));
         assert!(!is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), "Connection refused"));
         assert!(is_auth_error(Some(RDKafkaErrorCode::SaslAuthenticationFailed), ""));
-        assert_eq!(produce_error(RDKafkaErrorCode::InvalidRecord).status, InternalError);
+        assert_eq!(produce_error(RDKafkaErrorCode::InvalidRecord, None).status, InternalError);
+        // The client's fault: a partition the topic does not have, named.
+        let p99 = produce_error(RDKafkaErrorCode::UnknownPartition, Some(99));
+        assert_eq!(p99.status, BadRequest);
+        assert!(p99.message.contains("partition 99"), "{}", p99.message);
+        let unknown = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition);
+        let p7 = delivery_error(
+            &unknown,
+            rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+            Duration::from_secs(1),
+            7,
+        );
+        assert_eq!((p7.status, p7.message.contains("partition 7")), (BadRequest, true), "{}", p7.message);
+        // The configuration's fault: the cluster's ACLs refuse the gateway.
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+        ] {
+            let e = produce_error(code, None);
+            assert_eq!(e.status, Forbidden, "{code:?}");
+            assert!(e.message.contains("not authorized") && e.message.contains("ACLs"), "{}", e.message);
+        }
         let timed_out = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
         let t = Duration::from_millis(1500);
-        let never_sent = delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t);
+        let never_sent =
+            delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t, -1);
         assert_eq!(never_sent.status, Unavailable);
         assert!(never_sent.message.contains("1500 ms"));
-        let maybe = delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
+        let maybe =
+            delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t, -1);
         assert_eq!(maybe.status, Timeout);
-        let full = produce_error(RDKafkaErrorCode::QueueFull);
+        let full = produce_error(RDKafkaErrorCode::QueueFull, None);
         assert!(full.message.contains("producer queue is full"), "{}", full.message);
         // Records failed by a fatal producer error: never sent is 503, possibly sent is 504, never 500.
         for code in [RDKafkaErrorCode::PurgeQueue, RDKafkaErrorCode::Fatal, RDKafkaErrorCode::OutOfOrderSequenceNumber]
         {
             let e = KafkaError::MessageProduction(code);
-            let not_sent = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t);
+            let not_sent = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t, -1);
             assert_eq!(not_sent.status, Unavailable, "{code:?}");
             assert!(not_sent.message.contains("record not written"), "{}", not_sent.message);
-            let maybe = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
+            let maybe = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t, -1);
             assert_eq!(maybe.status, Timeout, "{code:?}");
         }
     }

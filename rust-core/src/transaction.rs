@@ -29,7 +29,7 @@ use rdkafka::producer::{Producer as _, ThreadedProducer};
 use crate::config::TransactionsConfig;
 use crate::delivery::Delivery;
 use crate::encoded::Encoded;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 use crate::producer::{self, Context, Properties, Reply};
 use crate::security::AuthConfig;
 
@@ -52,6 +52,8 @@ pub struct Transactions {
     freed: Condvar,
     /// This set, for the background threads that finish a transaction and give its producer back.
     me: Weak<Transactions>,
+    /// Whether an authorization refusal (403) was logged: once per set, not per batch.
+    denied_logged: AtomicBool,
     /// Whether this set uses its ids (it ran, or began, a transaction); see [`Transactions::claim`].
     claimed: AtomicBool,
 }
@@ -113,6 +115,7 @@ impl Transactions {
             }),
             freed: Condvar::new(),
             me: me.clone(),
+            denied_logged: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
         };
         let Ok(ids) = ids.clone() else {
@@ -165,6 +168,21 @@ impl Transactions {
     /// a `read_committed` consumer, except where the error (504) says the commit's outcome is
     /// unknown. Waiting for a free producer past the deadline is a 503.
     pub fn write(&self, topic: &str, records: &[Encoded], deadline: Instant) -> Result<Vec<Delivery>> {
+        let written = self.write_once(topic, records, deadline);
+        if let Err(e) = &written {
+            if e.status == Status::Forbidden && !self.denied_logged.swap(true, Ordering::AcqRel) {
+                log::error!(
+                    target: "topicgate::kafka",
+                    "Kafka authorization failed for an atomic batch to topic `{topic}`: {}; batches the cluster \
+                     refuses are answered 403 until its ACLs allow them (logged once per set of transactional producers)",
+                    e.message
+                );
+            }
+        }
+        written
+    }
+
+    fn write_once(&self, topic: &str, records: &[Encoded], deadline: Instant) -> Result<Vec<Delivery>> {
         let ids = self.ids.as_ref().map_err(Clone::clone)?;
         self.claim(ids)?;
         let mut lease = self.take(deadline)?;
@@ -257,10 +275,8 @@ impl Transactions {
         let time = self.timeout.min(deadline.saturating_duration_since(Instant::now()));
         if let Err(e) = producer.init_transactions(time) {
             producer::drop_in_background(producer);
-            return Err(Error::unavailable(format!(
-                "Kafka transactions unavailable (transactional id {id}): {}; nothing written",
-                reason(&e)
-            )));
+            let what = format!("Kafka transactions unavailable (transactional id {id}): {}", reason(&e));
+            return Err(refusal(&e, what, "nothing written"));
         }
         Ok(producer)
     }
@@ -280,7 +296,7 @@ impl Transactions {
                 producer::base_record(topic, &r.value, r.key.as_deref(), &r.headers, r.placement, Reply::Wait(reply));
             if let Err((e, _)) = producer.send(record) {
                 let e = match e.rdkafka_error_code() {
-                    Some(code) => producer::produce_error(code),
+                    Some(code) => producer::produce_error(code, r.placement.partition),
                     None => Error::internal(format!("Kafka produce failed: {e}")),
                 };
                 return Err(Failure {
@@ -460,7 +476,7 @@ impl Failure {
     fn before_commit(e: &KafkaError) -> Failure {
         Failure {
             then: if is_fatal(e) { Then::Drop } else { Then::Abort },
-            error: Error::unavailable(format!("Kafka transaction failed: {}; nothing written", reason(e))),
+            error: refusal(e, format!("Kafka transaction failed: {}", reason(e)), "nothing written"),
         }
     }
 
@@ -468,11 +484,19 @@ impl Failure {
     fn at_commit(e: &KafkaError) -> Failure {
         Failure {
             then: if is_fatal(e) { Then::Drop } else { Then::Abort },
-            error: Error::unavailable(format!(
-                "Kafka transaction failed at commit: {}; aborted, nothing written",
-                reason(e)
-            )),
+            error: refusal(e, format!("Kafka transaction failed at commit: {}", reason(e)), "aborted, nothing written"),
         }
+    }
+}
+
+/// A transaction that wrote nothing (`outcome`) because `what` happened: 403 if the cluster's ACLs
+/// refused it (a configuration fault), else 503.
+fn refusal(e: &KafkaError, what: String, outcome: &str) -> Error {
+    match e.rdkafka_error_code().and_then(producer::denied) {
+        Some(denied) => Error::forbidden(format!(
+            "{what}: {denied}; check the cluster's ACLs for the gateway's principal; {outcome}"
+        )),
+        None => Error::unavailable(format!("{what}; {outcome}")),
     }
 }
 

@@ -292,6 +292,43 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
     }
 }
 
+/// A partition the topic does not have is the client's fault: 400 naming it, whether the producer
+/// refuses the record at once (it knows the topic) or in its delivery report (it learns the topic).
+#[test]
+fn a_partition_the_topic_does_not_have_is_400_naming_it() {
+    let topic = unique("nopartition");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let record = Record { topic: &topic, json: r#"{"sample_message":"p99"}"#, headers: &[], key: None };
+    let p99 = Placement { partition: Some(99), timestamp_ms: None };
+    // A producer of its own (client.id), so that it has not seen the topic yet.
+    let config = |client: &str| {
+        format!(
+            r#"{{"kafka":{{"bootstrap_servers":"{}","properties":{{"client.id":"{client}"}}}},"registry":{{"kind":"file","directory":"{}"}}}}"#,
+            env("KAFKA_BOOTSTRAP"),
+            dir.display()
+        )
+    };
+    let p = Publisher::new(&config(&unique("p99-known"))).unwrap();
+    p.publish(&record).unwrap();
+    let known = p.start(&record, p99, 1).unwrap_err();
+    let learning = Publisher::new(&config(&unique("p99-learning"))).unwrap();
+    let learnt = match learning.start(&record, p99, 2) {
+        Err(e) => e,
+        Ok(()) => {
+            let mut done = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while done.is_empty() && Instant::now() < deadline {
+                learning.completions(&mut done, 8, Duration::from_millis(500));
+            }
+            done.first().expect("a completion").outcome.clone().unwrap_err()
+        }
+    };
+    for e in [known, learnt] {
+        assert_eq!(e.status, Status::BadRequest, "{e}");
+        assert!(e.message.contains("partition 99"), "{e}");
+    }
+}
+
 /// A loopback port with nothing listening.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
