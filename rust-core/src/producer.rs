@@ -12,7 +12,6 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
-use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
@@ -197,8 +196,12 @@ fn is_auth_error(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 impl ClientContext for Context {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        self.state.update(&statistics);
+    /// Read for the few numbers the metrics show rather than decoded whole (rust-rdkafka's default
+    /// decodes every topic and partition into `Statistics`, once a second per producer).
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Err(e) = self.state.update_from_json(statistics) {
+            log::debug!(target: "topicgate::kafka", "librdkafka statistics not understood: {e}");
+        }
     }
 
     fn generate_oauth_token(
@@ -582,9 +585,12 @@ impl Producer {
     }
 
     /// Raises a fatal error in the current librdkafka producer (librdkafka's own test hook),
-    /// as an idempotence sequence desync would. For tests of the recovery only.
+    /// as an idempotence sequence desync would. For tests of the recovery only: it exists only
+    /// with the `test-hooks` feature, which no shipped build has.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn raise_fatal_error_for_tests(&self, reason: &str) -> Result<()> {
+        use rdkafka::types::RDKafkaRespErr;
         let reason = std::ffi::CString::new(reason).map_err(|_| Error::bad_request("reason: contains NUL"))?;
         let generation = self.current_generation();
         // SAFETY: the client pointer is valid while `generation` is alive; the reason is NUL-terminated.
@@ -622,18 +628,18 @@ impl Producer {
     /// `error`, which is then logged as any other).
     fn replace_if_fatal(&self, generation: u64, error: &str) {
         let current = self.current_generation();
-        if current.number != generation {
-            return;
-        }
-        match current.inner.client().fatal_error() {
-            Some((code, reason)) => {
-                current.inner.context().log_fatal_once(&format!("{code}: {reason}"));
-                if let Err(e) = self.replace(generation) {
-                    log::error!(target: "topicgate::kafka", "{}", e.message);
+        if current.number == generation {
+            match current.inner.client().fatal_error() {
+                Some((code, reason)) => {
+                    current.inner.context().log_fatal_once(&format!("{code}: {reason}"));
+                    if let Err(e) = self.replace(generation) {
+                        log::error!(target: "topicgate::kafka", "{}", e.message);
+                    }
                 }
+                None => log::warn!(target: "topicgate::kafka", "kafka client error: {error}"),
             }
-            None => log::warn!(target: "topicgate::kafka", "kafka client error: {error}"),
         }
+        log::debug!(target: "topicgate::kafka", "fatal-error check of producer instance {generation} done ({error})");
     }
 
     /// Swaps instance number `failed` for a fresh librdkafka producer (once, however many
@@ -796,6 +802,28 @@ mod tests {
         assert!(!e.message.contains("sometimes") && !e.message.contains("s3cret"), "{}", e.message);
         let e = Producer::shared(&props(&[("no.such.property", "1")]), Duration::from_secs(1), None).unwrap_err();
         assert!(e.message.contains("no.such.property"), "{}", e.message);
+    }
+
+    /// librdkafka's statistics are read for the few numbers the metrics show, not decoded whole:
+    /// a document with just those fields (and any others, of any shape) is taken in.
+    #[test]
+    fn statistics_are_read_for_the_numbers_the_metrics_show() {
+        let bootstrap = "stats-test:9092";
+        let context = Context::new(Duration::from_secs(1), None, 0, ProducerState::register(bootstrap));
+        let json = br#"{"name":"x","msg_cnt":7,"msg_size":700,"unknown":{"nested":[1,2]},"brokers":{
+            "b1:9092/1":{"source":"learned","state":"UP","txretries":2,"txerrs":1,"rxerrs":1},
+            "b2:9092/2":{"source":"configured","state":"DOWN","txretries":3,"txerrs":0,"rxerrs":0},
+            "GroupCoordinator":{"source":"logical","state":"UP","txretries":100,"txerrs":100,"rxerrs":100}}}"#;
+        ClientContext::stats_raw(&context, json);
+        let v: serde_json::Value = serde_json::from_str(&metrics::snapshot_json()).unwrap();
+        let mine = v["producers"].as_array().unwrap().iter().find(|p| p["bootstrap"] == bootstrap).unwrap().clone();
+        assert_eq!(
+            [&mine["queue_messages"], &mine["queue_bytes"], &mine["brokers"], &mine["brokers_up"]],
+            [7, 700, 2, 1],
+            "{mine}"
+        );
+        assert_eq!([&mine["retries"], &mine["request_errors"]], [5, 2], "{mine}");
+        assert!(mine["stats_age_seconds"].is_number(), "{mine}");
     }
 
     #[test]

@@ -292,6 +292,33 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
     }
 }
 
+/// The metrics snapshot reads librdkafka's real statistics (a few numbers of each report).
+#[test]
+fn producer_metrics_come_from_librdkafkas_statistics() {
+    let topic = unique("stats");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let p = Publisher::new(&file_config(&dir, "")).unwrap();
+    p.publish(&Record { topic: &topic, json: r#"{"sample_message":"stats"}"#, headers: &[], key: None }).unwrap();
+    let reported = || {
+        let mut len = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        let status = unsafe { topicgate::ffi::tg_metrics_json(buf.as_mut_ptr(), buf.len(), &mut len) };
+        assert_eq!(status, topicgate::ffi::tg_status::Ok);
+        let v: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        v["producers"].as_array().unwrap().iter().any(|p| {
+            p["bootstrap"] == env("KAFKA_BOOTSTRAP")
+                && p["stats_age_seconds"].is_number()
+                && p["brokers_up"].as_i64() >= Some(1)
+        })
+    };
+    // statistics.interval.ms is 1000: a report comes within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !reported() {
+        assert!(Instant::now() < deadline, "no producer of {} reported statistics", env("KAFKA_BOOTSTRAP"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A partition the topic does not have is the client's fault: 400 naming it, whether the producer
 /// refuses the record at once (it knows the topic) or in its delivery report (it learns the topic).
 #[test]

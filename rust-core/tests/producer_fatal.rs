@@ -42,17 +42,14 @@ fn producer_of(config_json: &str) -> Arc<Producer> {
     Producer::shared(&config.producer_properties().unwrap(), config.delivery_timeout(), None).unwrap()
 }
 
-/// Log lines (level, text) that mention `marker`: waits (bounded) for the first, then a moment
-/// longer so that a second line, if any, would be seen too.
+/// Log lines (level, text) that mention the fatal error raised with `marker`, once both places that
+/// may log it have had their turn: the publishes (done when this is called) and the error
+/// callback's check, which ends with a debug line naming the error (waited for, bounded).
 fn lines_with(marker: &str) -> Vec<(i32, String)> {
     let matching = || -> Vec<(i32, String)> {
         LINES.lock().unwrap().iter().filter(|(_, l)| l.contains(marker)).cloned().collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while matching().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_secs(1));
+    wait_until("the error callback's check", || matching().iter().any(|(_, l)| l.contains("fatal-error check")));
     matching()
 }
 
@@ -111,23 +108,17 @@ fn a_record_still_queued_when_the_producer_fails_is_answered_not_written() {
     let cfg = config(&format!("127.0.0.1:{dead}"), &dir, 30_000);
     let p = Publisher::new(&cfg).unwrap();
     let producer = producer_of(&cfg);
-    let outcome = std::thread::scope(|s| {
-        let waiting = s.spawn(|| {
-            p.publish(&Record { topic: &topic, json: r#"{"sample_message":"queued"}"#, headers: &[], key: None })
-        });
-        // Bounded wait until librdkafka holds the record.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while producer.in_flight_count() == 0 && Instant::now() < deadline && !waiting.is_finished() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!waiting.is_finished(), "publish returned before the record was queued");
-        // The count rises before librdkafka files the record in its queue; on a loaded machine the
-        // purge could run in between and miss it (seen once in CI). Let the produce call finish.
-        std::thread::sleep(Duration::from_millis(500));
-        producer.raise_fatal_error_for_tests("queued-record test").unwrap();
-        waiting.join().unwrap()
-    });
-    let e = outcome.unwrap_err();
+    // `start` returns once librdkafka has filed the record in its queue.
+    let record = Record { topic: &topic, json: r#"{"sample_message":"queued"}"#, headers: &[], key: None };
+    p.start(&record, Placement::default(), 1).unwrap();
+    producer.raise_fatal_error_for_tests("queued-record test").unwrap();
+    let mut done = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while done.is_empty() && Instant::now() < deadline {
+        p.completions(&mut done, 8, Duration::from_millis(500));
+    }
+    assert_eq!(done.len(), 1, "the queued record is answered");
+    let e = done[0].outcome.clone().unwrap_err();
     // Answered because of the fatal error (purged from the queue), not by the 30 s delivery timeout.
     assert_eq!(e.status, Status::Unavailable, "{e}");
     assert!(e.message.contains("record not written") && e.message.contains("fatal"), "{e}");
