@@ -42,7 +42,7 @@ test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Ru
 	$(WITH_SERVERS) curl -fsS -X POST "$$AWS_ENDPOINT_URL_GLUE/moto-api/reset" >/dev/null
 	@# cargo test builds only the rlib; the C ABI test links the staticlib.
 	$(CARGO) build -p topicgate
-	$(WITH_SERVERS) $(CARGO) test -p topicgate
+	$(WITH_SERVERS) $(CARGO) test -p topicgate --features test-hooks
 
 test-security: kafka-up glue-up kafka-secure-up ## TLS, mTLS, SCRAM and MSK IAM tests against the secure test broker
 	$(WITH_SERVERS) $(CARGO) test -p topicgate $(SECURITY_TESTS)

@@ -22,9 +22,13 @@ typedef enum tg_status {
    */
   TG_STATUS_OK = 200,
   /**
-   * Bad input: JSON, schema mismatch, headers, topic name, config.
+   * Bad input: JSON, schema mismatch, headers, topic name, partition, config.
    */
   TG_STATUS_BAD_REQUEST = 400,
+  /**
+   * The Kafka cluster's ACLs refuse the gateway (topic, cluster or transactional id): fix the ACLs.
+   */
+  TG_STATUS_FORBIDDEN = 403,
   /**
    * The topic's schema (or the topic) does not exist.
    */

@@ -18,6 +18,10 @@
 #              most 10 s (listener.name.oauth.oauthbearer.connections.max.reauth.ms=10000), or less when the
 #              token expires first: clients must re-authenticate on open connections (KIP-368), which
 #              exercises the client's token refresh. A connection that does not is closed by the broker.
+# ACLs (StandardAuthorizer): the PLAINTEXT principal (User:ANONYMOUS: inter-broker, controller, admin
+# tools, read-back) is a super user, and a resource without ACLs is open to everyone, so only what a test
+# means to deny is guarded: user alice may not write topics or use transactional ids that start with
+# TG_DENIED_PREFIX (tg-denied), which gives the authorization tests their refusals.
 #
 # Files under .run/ (ignored by git):
 #   kafka-secure.env    addresses, cert dir and test credentials (KEY=VALUE, shell- and Make-includable)
@@ -54,6 +58,9 @@ MSK_ACCESS_KEY_ID=AKIDTOPICGATETEST
 MSK_SECRET_ACCESS_KEY=topicgate-test-secret-0123456789abcdefXYZ
 MSK_REGION=us-east-1
 SCRAM_USER=alice
+DENIED_PREFIX=tg-denied
+# Bump when the broker's configuration changes: a running broker of another revision is restarted.
+CONFIG_REV=2
 OAUTH_REAUTH_MS=10000
 VALIDATOR_SRC=$ROOT/tests/kafka/MskIamValidator.java
 
@@ -88,6 +95,7 @@ TG_CLIENT_KEY_PASSWORD=$KEY_PASSWORD
 TG_MSK_ACCESS_KEY_ID=$MSK_ACCESS_KEY_ID
 TG_MSK_SECRET_ACCESS_KEY=$MSK_SECRET_ACCESS_KEY
 TG_MSK_REGION=$MSK_REGION
+TG_DENIED_PREFIX=$DENIED_PREFIX
 EOF
   mv "$tmp" "$ENVF"
 }
@@ -219,6 +227,11 @@ listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=MskIamValidat
 # Short sessions force re-authentication on open connections (KIP-368), so token refresh is exercised.
 listener.name.oauth.oauthbearer.connections.max.reauth.ms=$OAUTH_REAUTH_MS
 
+# ACLs: only what the tests deny is guarded (see the top of scripts/kafka-secure.sh).
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=true
+
 log.dirs=$KAFKA_DIR/data
 auto.create.topics.enable=true
 num.partitions=1
@@ -250,12 +263,14 @@ cleanup_instance() {
   fi
   rm -rf "$CERTS"
   rm -f "$PIDF" "$ENVF" "$STATEF"
-  unset KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES
+  unset KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES STATE_REV
 }
 
 cmd_up() {
   local pid t0=$SECONDS
-  if pid=$(live_pid) && load_state && all_ports_open; then
+  if pid=$(live_pid) && load_state && all_ports_open && [[ ${STATE_REV:-} != "$CONFIG_REV" ]]; then
+    log "the running secure broker has an older configuration; restarting it"
+  elif pid=$(live_pid) && load_state && all_ports_open; then
     write_env "$pid"
     log "reusing running secure broker (pid $pid); addresses in $ENVF"
     # A running broker keeps the validator it started with; say so when the source has changed since.
@@ -275,7 +290,8 @@ cmd_up() {
   KEY_PASSWORD=$(openssl rand -hex 16)
   local v
   CLASSES=$classes
-  for v in KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES; do
+  STATE_REV=$CONFIG_REV
+  for v in KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES STATE_REV; do
     printf '%s=%s\n' "$v" "${!v}"
   done >"$STATEF"
   chmod 600 "$STATEF"
@@ -295,6 +311,13 @@ cmd_up() {
       -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" \
       "$ROOT/tests/kafka/ScramUsers.java" "localhost:$P_PLAIN" "$SCRAM_USER" - 30000 >>"$OUT" 2>&1; then
     show_tail; cleanup_instance; die "creating SCRAM user $SCRAM_USER failed"
+  fi
+  # alice may not write topics or use transactional ids under $DENIED_PREFIX.
+  if ! timeout 90 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+      -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" org.apache.kafka.tools.AclCommand \
+      --bootstrap-server "localhost:$P_PLAIN" --add --deny-principal "User:$SCRAM_USER" --operation Write \
+      --topic "$DENIED_PREFIX" --transactional-id "$DENIED_PREFIX" --resource-pattern-type prefixed >>"$OUT" 2>&1; then
+    show_tail; cleanup_instance; die "creating the ACLs failed"
   fi
   write_env "$pid"
   log "ready (pid $pid, $((SECONDS - t0))s): PLAINTEXT $P_PLAIN SSL $P_SSL MTLS $P_MTLS SASL_SSL $P_SASL OAUTH $P_OAUTH; env in $ENVF"

@@ -3,6 +3,7 @@
 //! or written as one Kafka transaction (crate::transaction).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::delivery::Delivery;
 use crate::encoded::Encoded;
@@ -92,14 +93,23 @@ impl Publisher {
 
     /// Writes `batch` as one Kafka transaction and returns each record's delivery, in order, once
     /// committed; on an error nothing of the batch is visible to a `read_committed` consumer
-    /// (a 504 says the commit's outcome is unknown). Blocks for up to `transactions.timeout_ms`
-    /// more than the delivery timeout.
+    /// (a 504 says the commit's outcome is unknown). Answers within `transactions.timeout_ms`
+    /// (see [`Publisher::commit_batch_within`]).
     pub fn commit_batch(&self, batch: &Batch) -> Result<Vec<Delivery>> {
+        self.commit_batch_within(batch, Duration::from_millis(self.config().transactions.timeout_ms))
+    }
+
+    /// [`Publisher::commit_batch`], answering within `timeout` (the request's deadline): waiting
+    /// for a free transactional producer ends then (503, nothing written), and so does resuming a
+    /// commit that timed out (504, outcome unknown; it is resumed in the background). Each attempt
+    /// to start, commit or abort takes at most `transactions.timeout_ms`.
+    pub fn commit_batch_within(&self, batch: &Batch, timeout: Duration) -> Result<Vec<Delivery>> {
+        let deadline = Instant::now() + timeout;
         if batch.is_empty() {
             return Err(Error::bad_request("batch: no records"));
         }
         match self.transactions() {
-            Some(transactions) => transactions.write(&batch.topic, &batch.records),
+            Some(transactions) => transactions.write(&batch.topic, &batch.records, deadline),
             None => Ok(vec![Delivery::DRY_RUN; batch.len()]),
         }
     }

@@ -42,9 +42,11 @@ pub struct Config {
 }
 
 /// The transactional producers of all-or-nothing batches. Each has the transactional id
-/// `<id_prefix>-<replica_id>-<n>`, n = 0..producers: stable across restarts of one replica (a
+/// `<id_prefix>-<replica_id>-<tag>-<n>`, n = 0..producers, where `tag` names the publisher's Kafka
+/// settings (crate::transaction): stable across restarts of one replica with unchanged settings (a
 /// restarted replica fences its own previous instance and aborts what it left open), distinct
-/// across replicas (they never fence each other). Created on the first all-or-nothing batch.
+/// across replicas and across the differently configured publishers of one process (they never
+/// fence each other). Created on the first all-or-nothing batch.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionsConfig {
@@ -312,8 +314,9 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
 ];
 
 impl TransactionsConfig {
-    /// The transactional ids of this replica's producers, `<id_prefix>-<replica>-<n>`.
-    pub fn transactional_ids(&self) -> Result<Vec<String>> {
+    /// The transactional ids of this replica's producers, `<id_prefix>-<replica>-<tag>-<n>`;
+    /// `tag` tells apart the publishers of one replica (crate::transaction derives it).
+    pub fn transactional_ids(&self, tag: &str) -> Result<Vec<String>> {
         let replica = match self.replica_id.trim() {
             "" => std::env::var("HOSTNAME")
                 .ok()
@@ -324,7 +327,7 @@ impl TransactionsConfig {
                 .ok_or_else(|| Error::bad_request("config: transactions.replica_id: not set and no host name found"))?,
             id => id.to_owned(),
         };
-        Ok((0..self.producers).map(|n| format!("{}-{replica}-{n}", self.id_prefix)).collect())
+        Ok((0..self.producers).map(|n| format!("{}-{replica}-{tag}-{n}", self.id_prefix)).collect())
     }
 }
 

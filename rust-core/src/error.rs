@@ -9,6 +9,9 @@ pub enum Status {
     Ok = 200,
     /// The request does not match the schema or the contract.
     BadRequest = 400,
+    /// The Kafka cluster's ACLs refuse the gateway's principal (topic, cluster or transactional
+    /// id): a configuration fault, not worth retrying until the ACLs change.
+    Forbidden = 403,
     /// The topic's schema does not exist.
     NotFound = 404,
     /// The message, key or headers are over a configured limit.
@@ -46,6 +49,11 @@ impl Error {
     /// A `400`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(Status::BadRequest, message)
+    }
+
+    /// A `403`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Status::Forbidden, message)
     }
 
     /// A `404`.

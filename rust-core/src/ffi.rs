@@ -20,8 +20,10 @@ use crate::publisher::{Publisher, Record};
 pub enum tg_status {
     /// Success (the broker acknowledged, for `tg_publish`).
     Ok = 200,
-    /// Bad input: JSON, schema mismatch, headers, topic name, config.
+    /// Bad input: JSON, schema mismatch, headers, topic name, partition, config.
     BadRequest = 400,
+    /// The Kafka cluster's ACLs refuse the gateway (topic, cluster or transactional id): fix the ACLs.
+    Forbidden = 403,
     /// The topic's schema (or the topic) does not exist.
     NotFound = 404,
     /// Body, key or headers over a configured limit.
@@ -39,6 +41,7 @@ impl From<Status> for tg_status {
         match s {
             Status::Ok => tg_status::Ok,
             Status::BadRequest => tg_status::BadRequest,
+            Status::Forbidden => tg_status::Forbidden,
             Status::NotFound => tg_status::NotFound,
             Status::PayloadTooLarge => tg_status::PayloadTooLarge,
             Status::InternalError => tg_status::InternalError,
@@ -524,6 +527,7 @@ mod tests {
         assert_eq!(tg_status::PayloadTooLarge as i32, 413);
         assert_eq!(tg_status::Timeout as i32, 504);
         assert_eq!(tg_status::from(Status::Unavailable) as i32, 503);
+        assert_eq!(tg_status::from(Status::Forbidden) as i32, 403);
     }
 
     #[test]

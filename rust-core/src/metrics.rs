@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Status;
 
@@ -84,8 +84,11 @@ impl ProducerState {
         state
     }
 
-    /// Takes in one librdkafka statistics report (rdkafka's decoded form).
-    pub fn update(&self, stats: &rdkafka::Statistics) {
+    /// Takes in one librdkafka statistics report, its JSON as librdkafka writes it: only the few
+    /// numbers shown are read (into [`Stats`]); the rest of the document, per topic and partition
+    /// the larger part, is skipped, not decoded.
+    pub fn update_from_json(&self, json: &[u8]) -> serde_json::Result<()> {
+        let stats: Stats = serde_json::from_slice(json)?;
         // The brokers from the bootstrap list ("configured") and those learnt from metadata; not
         // librdkafka's internal and logical ones, which never connect. librdkafka connects sparsely:
         // an idle producer may hold its only connection through a bootstrap entry.
@@ -98,6 +101,7 @@ impl ProducerState {
         self.retries.store(brokers.iter().map(|b| b.txretries as i64).sum(), Ordering::Relaxed);
         self.request_errors.store(brokers.iter().map(|b| (b.txerrs + b.rxerrs) as i64).sum(), Ordering::Relaxed);
         *self.stats_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Ok(())
     }
 
     fn snapshot(&self) -> ProducerSnapshot {
@@ -114,6 +118,32 @@ impl ProducerState {
             request_errors: self.request_errors.load(Ordering::Relaxed),
         }
     }
+}
+
+/// What the metrics read of a librdkafka statistics report (its STATISTICS.md names the fields).
+#[derive(Deserialize)]
+struct Stats {
+    /// Records in the producer's queues.
+    msg_cnt: u64,
+    /// Their bytes.
+    msg_size: u64,
+    #[serde(default)]
+    brokers: BTreeMap<String, BrokerStats>,
+}
+
+/// What the metrics read of one broker's statistics.
+#[derive(Deserialize)]
+struct BrokerStats {
+    /// `configured`, `learned`, `internal` or `logical`.
+    source: String,
+    /// `UP`, `DOWN`, `INIT`, …
+    state: String,
+    #[serde(default)]
+    txretries: u64,
+    #[serde(default)]
+    txerrs: u64,
+    #[serde(default)]
+    rxerrs: u64,
 }
 
 /// One cached schema's state as the schema cache reports it.

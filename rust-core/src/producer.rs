@@ -12,7 +12,6 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
-use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
@@ -91,6 +90,8 @@ pub struct Context {
     owner: OnceLock<Weak<Producer>>,
     /// Whether the fatal error was logged (the error callback and a publish may both see it first).
     fatal_logged: AtomicBool,
+    /// Whether an authorization refusal (403) was logged: once per producer, not per record.
+    denied_logged: AtomicBool,
     /// The producer's state for metrics, from librdkafka's statistics; shared by its generations.
     state: Arc<ProducerState>,
 }
@@ -104,7 +105,21 @@ impl Context {
             generation,
             owner: OnceLock::new(),
             fatal_logged: AtomicBool::new(false),
+            denied_logged: AtomicBool::new(false),
             state,
+        }
+    }
+
+    /// Logs the first record the cluster's ACLs refuse (a 403): a configuration fault, logged once
+    /// per producer rather than once per record.
+    fn log_denied_once(&self, topic: &str, error: &Error) {
+        if error.status == crate::Status::Forbidden && !self.denied_logged.swap(true, Ordering::AcqRel) {
+            log::error!(
+                target: "topicgate::kafka",
+                "Kafka authorization failed for topic `{topic}`: {}; records the cluster refuses are answered 403 \
+                 until its ACLs allow them (logged once per producer)",
+                error.message
+            );
         }
     }
 
@@ -181,8 +196,12 @@ fn is_auth_error(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 impl ClientContext for Context {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        self.state.update(&statistics);
+    /// Read for the few numbers the metrics show rather than decoded whole (rust-rdkafka's default
+    /// decodes every topic and partition into `Statistics`, once a second per producer).
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Err(e) = self.state.update_from_json(statistics) {
+            log::debug!(target: "topicgate::kafka", "librdkafka statistics not understood: {e}");
+        }
     }
 
     fn generate_oauth_token(
@@ -211,21 +230,25 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            // librdkafka raises at most one fatal error per instance. Replace it now rather than at
-            // the next publish, so that records it still queues are answered at once. Not on this
-            // thread: it is the instance's polling thread, which dropping the instance joins.
-            self.log_fatal_once(reason);
+        if error.rdkafka_error_code().is_some_and(may_be_fatal) {
+            // librdkafka raises at most one fatal error per instance, and reports it here with its
+            // original code (e.g. OutOfOrderSequenceNumber), not `Fatal`. Replace the instance now
+            // rather than at the next publish, so that records it still queues are answered at
+            // once. Not on this thread: it is the instance's polling thread, which dropping the
+            // instance joins; that thread checks that the error is fatal.
             if let Some(owner) = self.owner.get().cloned() {
                 let generation = self.generation;
+                let text = format!("{error}: {reason}");
                 let spawned = std::thread::Builder::new().name("topicgate-kafka-reset".to_owned()).spawn(move || {
                     if let Some(producer) = owner.upgrade() {
-                        let _ = producer.replace(generation);
+                        producer.replace_if_fatal(generation, &text);
                     }
                 });
                 if let Err(e) = spawned {
                     log::warn!(target: "topicgate::kafka", "cannot start the producer reset thread ({e}); the next publish resets it");
                 }
+            } else {
+                log::warn!(target: "topicgate::kafka", "kafka client error: {error}: {reason}");
             }
         } else if is_auth_error(error.rdkafka_error_code(), reason) {
             // Logged once per failure episode, not once per retry or request.
@@ -261,7 +284,11 @@ impl ProducerContext for Context {
                     Some(reason) if never_sent => {
                         Err(Error::unavailable(format!("Kafka authentication failed, record not written: {reason}")))
                     }
-                    _ => Err(delivery_error(e, status, self.timeout)),
+                    _ => {
+                        let error = delivery_error(e, status, self.timeout, m.partition());
+                        self.log_denied_once(m.topic(), &error);
+                        Err(error)
+                    }
                 }
             }
         };
@@ -281,8 +308,9 @@ fn error_kind(e: &KafkaError) -> String {
     }
 }
 
-/// Maps a failed delivery to a status; `persisted` tells a never-sent record (503) from an unacknowledged one (504).
-fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout: Duration) -> Error {
+/// Maps a failed delivery (of a record to `partition`, -1 for the partitioner's choice) to a
+/// status; `persisted` tells a never-sent record (503) from an unacknowledged one (504).
+fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout: Duration, partition: i32) -> Error {
     let ms = timeout.as_millis();
     match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::MessageTimedOut) if persisted == rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED => {
@@ -309,9 +337,22 @@ fn delivery_error(e: &KafkaError, persisted: rd::rd_kafka_msg_status_t, timeout:
                 ))
             }
         }
-        Some(code) => produce_error(code),
+        Some(code) => produce_error(code, (partition >= 0).then_some(partition)),
         None => Error::internal(format!("Kafka delivery failed: {e}")),
     }
+}
+
+/// Error codes librdkafka may raise as an instance's fatal error (idempotence and authorization).
+fn may_be_fatal(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    is_fatal_class(code)
+        || matches!(
+            code,
+            C::Inconsistent
+                | C::GaplessGuarantee
+                | C::ClusterAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+        )
 }
 
 /// Delivery errors that come from a fatal producer error or from purging the producer's queues.
@@ -330,10 +371,35 @@ fn is_fatal_class(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// Maps a produce error code (from `send` or from the delivery report) to a status.
-pub(crate) fn produce_error(code: RDKafkaErrorCode) -> Error {
+/// What the cluster's ACLs refused, for the authorization error codes (a 403).
+pub(crate) fn denied(code: RDKafkaErrorCode) -> Option<&'static str> {
     use RDKafkaErrorCode as C;
     match code {
+        C::TopicAuthorizationFailed => Some("not authorized to write this topic (TopicAuthorizationFailed)"),
+        C::ClusterAuthorizationFailed => {
+            Some("not authorized on the cluster (ClusterAuthorizationFailed; idempotence needs IdempotentWrite)")
+        }
+        C::TransactionalIdAuthorizationFailed => {
+            Some("not authorized to use the transactional id (TransactionalIdAuthorizationFailed)")
+        }
+        _ => None,
+    }
+}
+
+/// Maps a produce error code (from `send` or from the delivery report, for a record to
+/// `partition`, if one was asked for) to a status.
+pub(crate) fn produce_error(code: RDKafkaErrorCode, partition: Option<i32>) -> Error {
+    use RDKafkaErrorCode as C;
+    if let Some(what) = denied(code) {
+        return Error::forbidden(format!(
+            "Kafka denied the write: {what}; check the cluster's ACLs for the gateway's principal; record not written"
+        ));
+    }
+    match code {
+        C::UnknownPartition => Error::bad_request(match partition {
+            Some(p) => format!("partition {p}: the topic has no such partition on the Kafka cluster"),
+            None => "partition: the topic has no such partition on the Kafka cluster".to_owned(),
+        }),
         C::QueueFull => Error::unavailable(
             "Kafka producer queue is full (queue.buffering.max.messages / queue.buffering.max.kbytes): record not written; retry later",
         ),
@@ -342,9 +408,6 @@ pub(crate) fn produce_error(code: RDKafkaErrorCode) -> Error {
         C::InvalidTopic => Error::bad_request("topic name is not valid for Kafka"),
         C::Authentication | C::SaslAuthenticationFailed | C::SSL => {
             Error::unavailable("Kafka authentication failed; check the cluster credentials")
-        }
-        C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed => {
-            Error::unavailable("Kafka denied the write: not authorized for this topic")
         }
         C::AllBrokersDown
         | C::BrokerTransportFailure
@@ -471,7 +534,11 @@ impl Producer {
         match sent {
             Ok(()) => Ok(()),
             Err((e, _)) => Err(match e.rdkafka_error_code() {
-                Some(code) => produce_error(code),
+                Some(code) => {
+                    let error = produce_error(code, placement.partition);
+                    generation.inner.context().log_denied_once(topic, &error);
+                    error
+                }
                 None => Error::internal(format!("Kafka produce failed: {e}")),
             }),
         }
@@ -479,7 +546,8 @@ impl Producer {
 
     /// A librdkafka producer of its own with these properties plus `transactional.id` (for
     /// crate::transaction): same logging, authentication, metrics and delivery reports as a shared
-    /// producer, but never shared and never replaced; its owner starts it with `init_transactions`.
+    /// producer, but not in the shared producers' registry and never replaced; its owner starts it
+    /// with `init_transactions`.
     pub(crate) fn transactional(
         properties: &Properties,
         timeout: Duration,
@@ -517,9 +585,12 @@ impl Producer {
     }
 
     /// Raises a fatal error in the current librdkafka producer (librdkafka's own test hook),
-    /// as an idempotence sequence desync would. For tests of the recovery only.
+    /// as an idempotence sequence desync would. For tests of the recovery only: it exists only
+    /// with the `test-hooks` feature, which no shipped build has.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn raise_fatal_error_for_tests(&self, reason: &str) -> Result<()> {
+        use rdkafka::types::RDKafkaRespErr;
         let reason = std::ffi::CString::new(reason).map_err(|_| Error::bad_request("reason: contains NUL"))?;
         let generation = self.current_generation();
         // SAFETY: the client pointer is valid while `generation` is alive; the reason is NUL-terminated.
@@ -552,10 +623,30 @@ impl Producer {
         }
     }
 
+    /// Replaces instance number `generation` if it is still the current one and has hit a fatal
+    /// error (the error callback's check; it may report a non-fatal error with the same code,
+    /// `error`, which is then logged as any other).
+    fn replace_if_fatal(&self, generation: u64, error: &str) {
+        let current = self.current_generation();
+        if current.number == generation {
+            match current.inner.client().fatal_error() {
+                Some((code, reason)) => {
+                    current.inner.context().log_fatal_once(&format!("{code}: {reason}"));
+                    if let Err(e) = self.replace(generation) {
+                        log::error!(target: "topicgate::kafka", "{}", e.message);
+                    }
+                }
+                None => log::warn!(target: "topicgate::kafka", "kafka client error: {error}"),
+            }
+        }
+        log::debug!(target: "topicgate::kafka", "fatal-error check of producer instance {generation} done ({error})");
+    }
+
     /// Swaps instance number `failed` for a fresh librdkafka producer (once, however many
     /// threads ask) and purges the records the old one still queues: they were never sent and
-    /// fail as not written (503). Records already sent keep their real outcome; the old
-    /// instance lives on until the last of them is reported.
+    /// fail as not written (503). Records already sent keep their real outcome: the old instance
+    /// is kept by a reaper thread until the last of them is reported (or the delivery timeout has
+    /// passed), and only then dropped, since dropping it purges the records in flight (504).
     fn replace(&self, failed: u64) -> Result<Arc<Generation>> {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if current.number != failed {
@@ -575,6 +666,7 @@ impl Producer {
         drop(current);
         log::info!(target: "topicgate::kafka", "Kafka producer replaced after a fatal error (replacement {number})");
         old.inner.purge(PurgeConfig::default().queue());
+        retire(old, self.timeout + Duration::from_secs(5));
         Ok(fresh)
     }
 }
@@ -590,6 +682,36 @@ impl Generation {
         let context = Context::new(timeout, msk_iam, number, state);
         let inner: ThreadedProducer<Context> = config.create_with_context(context)?;
         Ok(Generation { inner, number })
+    }
+}
+
+/// Keeps a replaced librdkafka instance, on a thread of its own, until it holds no record (every
+/// record it sent has had its delivery report) or `patience` has passed (librdkafka reports every
+/// record by the delivery timeout), then drops it there. Dropping it at once would purge the records
+/// in flight, which would then be answered 504 instead of their real outcome.
+fn retire(old: Arc<Generation>, patience: Duration) {
+    let spawned = std::thread::Builder::new().name("topicgate-kafka-reaper".to_owned()).spawn(move || {
+        let until = std::time::Instant::now() + patience;
+        while old.inner.in_flight_count() > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = old.inner.in_flight_count();
+        if left > 0 {
+            log::warn!(target: "topicgate::kafka", "replaced Kafka producer dropped with {left} records still unreported");
+        }
+        drop(old);
+    });
+    if let Err(e) = spawned {
+        log::warn!(target: "topicgate::kafka", "cannot start the reaper thread of a replaced producer ({e}); dropped at once");
+    }
+}
+
+/// Drops a librdkafka producer on a thread of its own: dropping one purges what it still holds,
+/// flushes for up to 500 ms and joins its threads, which no request should wait for.
+pub(crate) fn drop_in_background<T: Send + 'static>(producer: T) {
+    let spawned = std::thread::Builder::new().name("topicgate-kafka-drop".to_owned()).spawn(move || drop(producer));
+    if let Err(e) = spawned {
+        log::warn!(target: "topicgate::kafka", "cannot start a thread to drop a producer ({e}); dropped here");
     }
 }
 
@@ -682,36 +804,84 @@ mod tests {
         assert!(e.message.contains("no.such.property"), "{}", e.message);
     }
 
+    /// librdkafka's statistics are read for the few numbers the metrics show, not decoded whole:
+    /// a document with just those fields (and any others, of any shape) is taken in.
+    #[test]
+    fn statistics_are_read_for_the_numbers_the_metrics_show() {
+        let bootstrap = "stats-test:9092";
+        let context = Context::new(Duration::from_secs(1), None, 0, ProducerState::register(bootstrap));
+        let json = br#"{"name":"x","msg_cnt":7,"msg_size":700,"unknown":{"nested":[1,2]},"brokers":{
+            "b1:9092/1":{"source":"learned","state":"UP","txretries":2,"txerrs":1,"rxerrs":1},
+            "b2:9092/2":{"source":"configured","state":"DOWN","txretries":3,"txerrs":0,"rxerrs":0},
+            "GroupCoordinator":{"source":"logical","state":"UP","txretries":100,"txerrs":100,"rxerrs":100}}}"#;
+        ClientContext::stats_raw(&context, json);
+        let v: serde_json::Value = serde_json::from_str(&metrics::snapshot_json()).unwrap();
+        let mine = v["producers"].as_array().unwrap().iter().find(|p| p["bootstrap"] == bootstrap).unwrap().clone();
+        assert_eq!(
+            [&mine["queue_messages"], &mine["queue_bytes"], &mine["brokers"], &mine["brokers_up"]],
+            [7, 700, 2, 1],
+            "{mine}"
+        );
+        assert_eq!([&mine["retries"], &mine["request_errors"]], [5, 2], "{mine}");
+        assert!(mine["stats_age_seconds"].is_number(), "{mine}");
+    }
+
     #[test]
     fn error_codes_map_to_http_statuses() {
         use crate::Status::*;
-        assert_eq!(produce_error(RDKafkaErrorCode::QueueFull).status, Unavailable);
-        assert_eq!(produce_error(RDKafkaErrorCode::MessageSizeTooLarge).status, PayloadTooLarge);
-        assert_eq!(produce_error(RDKafkaErrorCode::UnknownTopicOrPartition).status, NotFound);
-        assert_eq!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).status, Unavailable);
-        assert!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed).message.contains("authentication failed"));
+        assert_eq!(produce_error(RDKafkaErrorCode::QueueFull, None).status, Unavailable);
+        assert_eq!(produce_error(RDKafkaErrorCode::MessageSizeTooLarge, None).status, PayloadTooLarge);
+        assert_eq!(produce_error(RDKafkaErrorCode::UnknownTopicOrPartition, None).status, NotFound);
+        assert_eq!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed, None).status, Unavailable);
+        assert!(produce_error(RDKafkaErrorCode::SaslAuthenticationFailed, None)
+            .message
+            .contains("authentication failed"));
         let alert = "Receive failed: sslv3 alert bad certificate: SSL alert number 42";
         assert!(is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), alert));
         assert!(!is_auth_error(Some(RDKafkaErrorCode::BrokerTransportFailure), "Connection refused"));
         assert!(is_auth_error(Some(RDKafkaErrorCode::SaslAuthenticationFailed), ""));
-        assert_eq!(produce_error(RDKafkaErrorCode::InvalidRecord).status, InternalError);
+        assert_eq!(produce_error(RDKafkaErrorCode::InvalidRecord, None).status, InternalError);
+        // The client's fault: a partition the topic does not have, named.
+        let p99 = produce_error(RDKafkaErrorCode::UnknownPartition, Some(99));
+        assert_eq!(p99.status, BadRequest);
+        assert!(p99.message.contains("partition 99"), "{}", p99.message);
+        let unknown = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition);
+        let p7 = delivery_error(
+            &unknown,
+            rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+            Duration::from_secs(1),
+            7,
+        );
+        assert_eq!((p7.status, p7.message.contains("partition 7")), (BadRequest, true), "{}", p7.message);
+        // The configuration's fault: the cluster's ACLs refuse the gateway.
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+        ] {
+            let e = produce_error(code, None);
+            assert_eq!(e.status, Forbidden, "{code:?}");
+            assert!(e.message.contains("not authorized") && e.message.contains("ACLs"), "{}", e.message);
+        }
         let timed_out = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
         let t = Duration::from_millis(1500);
-        let never_sent = delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t);
+        let never_sent =
+            delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t, -1);
         assert_eq!(never_sent.status, Unavailable);
         assert!(never_sent.message.contains("1500 ms"));
-        let maybe = delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
+        let maybe =
+            delivery_error(&timed_out, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t, -1);
         assert_eq!(maybe.status, Timeout);
-        let full = produce_error(RDKafkaErrorCode::QueueFull);
+        let full = produce_error(RDKafkaErrorCode::QueueFull, None);
         assert!(full.message.contains("producer queue is full"), "{}", full.message);
         // Records failed by a fatal producer error: never sent is 503, possibly sent is 504, never 500.
         for code in [RDKafkaErrorCode::PurgeQueue, RDKafkaErrorCode::Fatal, RDKafkaErrorCode::OutOfOrderSequenceNumber]
         {
             let e = KafkaError::MessageProduction(code);
-            let not_sent = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t);
+            let not_sent = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED, t, -1);
             assert_eq!(not_sent.status, Unavailable, "{code:?}");
             assert!(not_sent.message.contains("record not written"), "{}", not_sent.message);
-            let maybe = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t);
+            let maybe = delivery_error(&e, rd::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED, t, -1);
             assert_eq!(maybe.status, Timeout, "{code:?}");
         }
     }

@@ -26,8 +26,9 @@ pub struct Publisher {
     producer: Option<Arc<Producer>>,
     /// Outcomes of records begun with [`Publisher::start`].
     completions: Arc<CompletionQueue>,
-    /// Transactional producers for all-or-nothing batches; `None` in dry-run mode.
-    transactions: Option<Transactions>,
+    /// Transactional producers for all-or-nothing batches (shared with the publishers of the same
+    /// Kafka settings); `None` in dry-run mode.
+    transactions: Option<Arc<Transactions>>,
 }
 
 /// One record to publish.
@@ -54,9 +55,15 @@ impl Publisher {
             true => None,
             false => Some(Producer::shared(&properties, config.delivery_timeout(), config.kafka.auth.as_ref())?),
         };
-        let transactions = (!config.dry_run).then(|| {
-            Transactions::new(properties, config.kafka.auth.clone(), config.delivery_timeout(), &config.transactions)
-        });
+        let transactions = match config.dry_run {
+            true => None,
+            false => Some(Transactions::shared(
+                properties,
+                config.kafka.auth.clone(),
+                config.delivery_timeout(),
+                &config.transactions,
+            )?),
+        };
         Ok(Publisher { config, registry, registry_key, producer, completions: Arc::default(), transactions })
     }
 
@@ -172,7 +179,7 @@ impl Publisher {
 
     /// The transactional producers; `None` in dry-run mode.
     pub(crate) fn transactions(&self) -> Option<&Transactions> {
-        self.transactions.as_ref()
+        self.transactions.as_deref()
     }
 
     fn cache_key(&self, topic: &str) -> CacheKey {

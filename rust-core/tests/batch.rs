@@ -97,3 +97,59 @@ fn a_record_the_producer_cannot_send_aborts_the_whole_transaction() {
     let first = &read_back(&topic, after.partition, 0, 1)[0];
     assert_eq!((first.offset, first.value.clone()), (after.offset, classic_bytes("after")));
 }
+
+/// Two core configs that both take atomic batches (here: different schema directories, and one
+/// with other producer settings) in one process: their transactional producers must not share
+/// transactional ids, or each `init_transactions` fences the other's producer and batches fail.
+#[test]
+fn publishers_of_different_configs_commit_at_once_without_fencing_each_other() {
+    let topics: Vec<String> = (0..3).map(|i| unique(&format!("batchtwo{i}"))).collect();
+    let configs = [
+        file_config(&schema_dir(&[(&topics[0], CLASSIC_PROTO)]), ""),
+        file_config(&schema_dir(&[(&topics[1], CLASSIC_PROTO)]), ""),
+        format!(
+            r#"{{"kafka":{{"bootstrap_servers":"{}","properties":{{"linger.ms":2}}}},"registry":{{"kind":"file","directory":"{}"}}}}"#,
+            env("KAFKA_BOOTSTRAP"),
+            schema_dir(&[(&topics[2], CLASSIC_PROTO)]).display()
+        ),
+    ];
+    let publishers: Vec<Publisher> = configs.iter().map(|c| Publisher::new(c).unwrap()).collect();
+    const THREADS_PER_PUBLISHER: usize = 2;
+    const BATCHES: usize = 10;
+    const RECORDS: usize = 10;
+    // Every thread commits its batches while the others do: (publisher, sent texts, deliveries).
+    let committed = std::thread::scope(|s| {
+        let mut running = Vec::new();
+        for (n, (p, topic)) in publishers.iter().zip(&topics).enumerate() {
+            for t in 0..THREADS_PER_PUBLISHER {
+                running.push(s.spawn(move || {
+                    (0..BATCHES)
+                        .map(|b| {
+                            let sent = texts(&format!("p{n}t{t}b{b}r"), RECORDS);
+                            let ds = p
+                                .commit_batch(&batch(p, topic, &sent))
+                                .unwrap_or_else(|e| panic!("publisher {n}, thread {t}, batch {b}: {e}"));
+                            (n, sent, ds)
+                        })
+                        .collect::<Vec<_>>()
+                }));
+            }
+        }
+        running.into_iter().flat_map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    // Every batch whole, read back read_committed: each record where its delivery says, nothing more.
+    for (n, topic) in topics.iter().enumerate() {
+        let mine: Vec<_> = committed.iter().filter(|(m, _, _)| *m == n).collect();
+        let partition = mine[0].2[0].partition;
+        let total = THREADS_PER_PUBLISHER * BATCHES * RECORDS;
+        let got = read_back(topic, partition, 0, total);
+        assert_eq!(got.len(), total);
+        for (_, sent, ds) in mine {
+            for (text, d) in sent.iter().zip(ds) {
+                assert_eq!(d.partition, partition, "one key, one partition");
+                let r = got.iter().find(|r| r.offset == d.offset).expect("committed record is read back");
+                assert_eq!(r.value, classic_bytes(text), "{topic} offset {}", d.offset);
+            }
+        }
+    }
+}

@@ -292,6 +292,70 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
     }
 }
 
+/// The metrics snapshot reads librdkafka's real statistics (a few numbers of each report).
+#[test]
+fn producer_metrics_come_from_librdkafkas_statistics() {
+    let topic = unique("stats");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let p = Publisher::new(&file_config(&dir, "")).unwrap();
+    p.publish(&Record { topic: &topic, json: r#"{"sample_message":"stats"}"#, headers: &[], key: None }).unwrap();
+    let reported = || {
+        let mut len = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        let status = unsafe { topicgate::ffi::tg_metrics_json(buf.as_mut_ptr(), buf.len(), &mut len) };
+        assert_eq!(status, topicgate::ffi::tg_status::Ok);
+        let v: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        v["producers"].as_array().unwrap().iter().any(|p| {
+            p["bootstrap"] == env("KAFKA_BOOTSTRAP")
+                && p["stats_age_seconds"].is_number()
+                && p["brokers_up"].as_i64() >= Some(1)
+        })
+    };
+    // statistics.interval.ms is 1000: a report comes within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !reported() {
+        assert!(Instant::now() < deadline, "no producer of {} reported statistics", env("KAFKA_BOOTSTRAP"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A partition the topic does not have is the client's fault: 400 naming it, whether the producer
+/// refuses the record at once (it knows the topic) or in its delivery report (it learns the topic).
+#[test]
+fn a_partition_the_topic_does_not_have_is_400_naming_it() {
+    let topic = unique("nopartition");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let record = Record { topic: &topic, json: r#"{"sample_message":"p99"}"#, headers: &[], key: None };
+    let p99 = Placement { partition: Some(99), timestamp_ms: None };
+    // A producer of its own (client.id), so that it has not seen the topic yet.
+    let config = |client: &str| {
+        format!(
+            r#"{{"kafka":{{"bootstrap_servers":"{}","properties":{{"client.id":"{client}"}}}},"registry":{{"kind":"file","directory":"{}"}}}}"#,
+            env("KAFKA_BOOTSTRAP"),
+            dir.display()
+        )
+    };
+    let p = Publisher::new(&config(&unique("p99-known"))).unwrap();
+    p.publish(&record).unwrap();
+    let known = p.start(&record, p99, 1).unwrap_err();
+    let learning = Publisher::new(&config(&unique("p99-learning"))).unwrap();
+    let learnt = match learning.start(&record, p99, 2) {
+        Err(e) => e,
+        Ok(()) => {
+            let mut done = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while done.is_empty() && Instant::now() < deadline {
+                learning.completions(&mut done, 8, Duration::from_millis(500));
+            }
+            done.first().expect("a completion").outcome.clone().unwrap_err()
+        }
+    };
+    for e in [known, learnt] {
+        assert_eq!(e.status, Status::BadRequest, "{e}");
+        assert!(e.message.contains("partition 99"), "{e}");
+    }
+}
+
 /// A loopback port with nothing listening.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

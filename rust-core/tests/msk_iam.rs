@@ -6,18 +6,21 @@
 mod common;
 
 use std::ffi::c_void;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use topicgate::ffi::{tg_set_log_callback, tg_status};
 use topicgate::{Publisher, Record};
 
+/// Tokens signed so far, and a signal for each.
 static SIGNED: Mutex<usize> = Mutex::new(0);
+static NEW_TOKEN: Condvar = Condvar::new();
 
 unsafe extern "C" fn count_tokens(_: *mut c_void, _level: i32, message: *const u8, len: usize) {
     if std::slice::from_raw_parts(message, len).starts_with(b"MSK IAM token signed") {
         *SIGNED.lock().unwrap() += 1;
+        NEW_TOKEN.notify_all();
     }
 }
 
@@ -40,15 +43,20 @@ fn broker_accepts_signed_tokens_and_they_are_refreshed_before_expiry() {
     );
     let p = Publisher::new(&config).unwrap();
     let mut deliveries = Vec::new();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(8) && deliveries.len() < 200 {
+    // Publish until the token has been refreshed twice (signed three times) and a record has been
+    // acknowledged after that, i.e. with a refreshed token; between records, wait for the next
+    // signing (at most 200 ms, so that records keep flowing over the re-authenticated connection).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut signed_before = 0;
+    while signed_before < 3 {
+        assert!(Instant::now() < deadline, "the token was not refreshed twice within 60 s");
+        signed_before = *SIGNED.lock().unwrap();
         let json = format!(r#"{{"sample_message":"m{}"}}"#, deliveries.len());
         deliveries
             .push((json.clone(), p.publish(&Record { topic: &topic, json: &json, headers: &[], key: None }).unwrap()));
-        std::thread::sleep(Duration::from_millis(200));
+        let signed = SIGNED.lock().unwrap();
+        drop(NEW_TOKEN.wait_timeout_while(signed, Duration::from_millis(200), |n| *n == signed_before).unwrap());
     }
-    let signed = *SIGNED.lock().unwrap();
-    assert!(signed >= 3, "expected the token to be refreshed repeatedly within 8 s, signed {signed} times");
     let got = read_back_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic, 0, 0, deliveries.len());
     for (r, (json, d)) in got.iter().zip(&deliveries) {
         assert_eq!((r.partition, r.offset), (d.partition, d.offset));

@@ -3,8 +3,20 @@
 
 mod common;
 
+use std::ffi::c_void;
+use std::sync::Mutex;
+
 use common::*;
-use topicgate::{Publisher, Record, Status};
+use topicgate::ffi::{tg_set_log_callback, tg_status};
+use topicgate::producer::Placement;
+use topicgate::{Batch, Publisher, Record, Status};
+
+static LINES: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn collect(_user_data: *mut c_void, level: i32, message: *const u8, len: usize) {
+    let text = String::from_utf8_lossy(std::slice::from_raw_parts(message, len)).into_owned();
+    LINES.lock().unwrap().push((level, text));
+}
 
 fn cert(name: &str) -> String {
     format!("{}/{name}", env("TG_CERT_DIR"))
@@ -111,4 +123,61 @@ fn scram_sha_512_over_tls_right_password_publishes_wrong_password_writes_nothing
     assert!(e.message.contains("authentication failed"), "{e}");
     assert!(!e.message.contains("not-the-password") && !e.message.contains(&env("TG_SCRAM_PASSWORD")), "{e}");
     assert_eq!(records_on_topic_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic), 1, "the refused record was written");
+}
+
+/// `kafka` extras for user alice over SCRAM-SHA-512 and TLS.
+fn alice() -> String {
+    format!(
+        r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"${{TG_SCRAM_USER}}","password":"${{TG_SCRAM_PASSWORD}}"}}"#,
+        cert("ca.pem")
+    )
+}
+
+/// The secure broker's ACLs deny alice writes to topics under TG_DENIED_PREFIX: a configuration
+/// fault, answered 403 (not a 503 that invites endless retries), and logged once per producer.
+#[test]
+fn a_topic_the_broker_denies_is_403_and_logged_once() {
+    assert_eq!(tg_set_log_callback(Some(collect), std::ptr::null_mut(), 3), tg_status::Ok);
+    let topic = unique(&format!("{}-topic", env("TG_DENIED_PREFIX")));
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let p = Publisher::new(&config(&env("KAFKA_SASL_SSL"), &alice(), &dir)).unwrap();
+    let rec = Record { topic: &topic, json: r#"{"sample_message":"denied"}"#, headers: &[], key: None };
+    let mut answers = vec![p.publish(&rec).unwrap_err(), p.publish(&rec).unwrap_err()];
+    // Started without waiting: refused at once, or by its completion.
+    if let Err(e) = p.start(&rec, Placement::default(), 7) {
+        answers.push(e);
+    } else {
+        let mut done = Vec::new();
+        while done.is_empty() {
+            p.completions(&mut done, 8, std::time::Duration::from_secs(1));
+        }
+        answers.push(done[0].outcome.clone().unwrap_err());
+    }
+    for e in &answers {
+        assert_eq!(e.status.code(), 403, "{e}");
+        assert!(e.message.contains("not authorized") && e.message.contains("ACL"), "{e}");
+    }
+    // Every answer came after its refusal was logged (the log is written before the answer).
+    let logged: Vec<_> = LINES.lock().unwrap().iter().filter(|(_, l)| l.contains(&topic)).cloned().collect();
+    assert_eq!(logged.len(), 1, "logged once per producer: {logged:?}");
+    assert_eq!(logged[0].0, 1, "as an error: {logged:?}");
+}
+
+/// The ACLs deny alice the transactional ids under TG_DENIED_PREFIX: an atomic batch is 403.
+#[test]
+fn a_transactional_id_the_broker_denies_is_403() {
+    let topic = unique("txn-denied-id");
+    let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+    let transactions = format!(
+        r#""delivery_timeout_ms":4000,"transactions":{{"id_prefix":"{}-txn","timeout_ms":5000}}}}"#,
+        env("TG_DENIED_PREFIX")
+    );
+    let text =
+        config(&env("KAFKA_SASL_SSL"), &alice(), &dir).replacen(r#""delivery_timeout_ms":4000}"#, &transactions, 1);
+    let p = Publisher::new(&text).unwrap();
+    let mut b = Batch::new(&topic).unwrap();
+    b.add(&p, r#"{"sample_message":"txn"}"#, &[], None, Placement::default()).unwrap();
+    let e = p.commit_batch(&b).unwrap_err();
+    assert_eq!(e.status.code(), 403, "{e}");
+    assert!(e.message.contains("not authorized") && e.message.contains("nothing written"), "{e}");
 }
