@@ -52,7 +52,7 @@ test-gateway: go-test test-plugin-load krakend-check hadolint ## the Go plugin: 
 
 lint: ## rustfmt and clippy
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy -p topicgate -p rdkafka-bare --all-targets -- -D warnings
+	$(CARGO) clippy -p topicgate -p rdkafka-bare --all-targets --features topicgate/test-hooks -- -D warnings
 
 clean: ## remove build output (keeps the Kafka jar cache and the venv)
 	$(CARGO) clean
