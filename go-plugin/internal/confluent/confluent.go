@@ -32,7 +32,9 @@ import (
 // Confluent's error codes (kafka-rest's Errors and KafkaExceptionMapper).
 const (
 	v3BadRequest        = 400
+	v3Forbidden         = 40301 // Kafka refused the write (authorization)
 	v3TopicNotFound     = 40401
+	v3PartitionNotFound = 40402
 	v3TooLarge          = 413
 	v3Unsupported       = 415
 	v3SerializationErr  = 42207
@@ -410,7 +412,7 @@ func v3Answer(cluster, topic string, e *v3Meta, o core.Outcome) v3Response {
 		return v3Response{ErrorCode: e.code, Message: e.msg}
 	}
 	if o.Status != http.StatusOK {
-		code := v3ErrorCode(o.Status)
+		code := v3ErrorCode(o.Status, o.Msg)
 		msg := o.Msg
 		if code == v3SerializationErr {
 			msg = "Error serializing message. " + msg
@@ -455,11 +457,18 @@ func v3BatchAnswer(cluster, topic string, entries []v3Entry, outs []core.Outcome
 	return a
 }
 
-// v3ErrorCode is Confluent's error code for a core status.
-func v3ErrorCode(status int) int {
+// v3ErrorCode is Confluent's error code for a core status and message. A 400 is a value that
+// does not fit the schema, unless the core says the partition does not exist (its message
+// then starts with "partition ", rust-core's producer.rs).
+func v3ErrorCode(status int, msg string) int {
 	switch status {
 	case http.StatusBadRequest:
-		return v3SerializationErr // the value does not fit the schema
+		if strings.HasPrefix(msg, "partition ") && strings.Contains(msg, "no such partition") {
+			return v3PartitionNotFound
+		}
+		return v3SerializationErr
+	case http.StatusForbidden:
+		return v3Forbidden
 	case http.StatusNotFound:
 		return v3TopicNotFound
 	case http.StatusRequestEntityTooLarge:

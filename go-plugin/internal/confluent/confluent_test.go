@@ -80,3 +80,28 @@ func TestV3RequestLimits(t *testing.T) {
 		t.Error("http status of error codes")
 	}
 }
+
+// Core statuses become Confluent's error codes; a partition the topic lacks is 40402, not a
+// serialization error, and a refused authorization 40301.
+func TestV3ErrorCodes(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		msg    string
+		want   int
+	}{
+		{400, "sample_message: expected string", v3SerializationErr},
+		{400, "partition 99: the topic has no such partition on the Kafka cluster", v3PartitionNotFound},
+		{403, "Kafka denied the write", v3Forbidden},
+		{404, "topic", v3TopicNotFound},
+		{503, "down", v3BrokerUnavailable},
+		{504, "late", v3KafkaRetriable},
+		{500, "fault", v3KafkaError},
+	} {
+		if got := v3ErrorCode(c.status, c.msg); got != c.want {
+			t.Errorf("%d %q: %d, want %d", c.status, c.msg, got, c.want)
+		}
+		if got := v3HTTPStatus(c.want); c.want > 1000 && got != c.want/100 {
+			t.Errorf("%d: HTTP %d", c.want, got)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func Body(w http.ResponseWriter, status int, b []byte) {
 // defines, 500 for anything else (ok false).
 func httpStatus(core int) (status int, ok bool) {
 	switch core {
-	case 200, 400, 404, 413, 500, 503, 504:
+	case 200, 400, 403, 404, 413, 500, 503, 504:
 		return core, true
 	default:
 		return http.StatusInternalServerError, false

@@ -103,7 +103,7 @@ func TestContractErrors(t *testing.T) {
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestCoreStatusesMapOneToOne(t *testing.T) {
-	for _, st := range []int{400, 404, 413, 500, 503, 504, 299} {
+	for _, st := range []int{400, 403, 404, 413, 500, 503, 504, 299} {
 		f := &plugintest.FakePublisher{Status: st, Msg: "field x: bad"}
 		h := router.NewServer(serverCfg(t), f, plugintest.NextHandler)
 		r := plugintest.Do(t, h, "POST", "/v1/event/MyTopic", "application/json", `{"x":1}`, nil)
