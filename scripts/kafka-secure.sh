@@ -12,7 +12,7 @@
 #   PLAINTEXT  no security; inter-broker and admin, and for tests to read records back
 #   SSL        TLS, server authentication only
 #   MTLS       TLS, client certificate required (signed by the test CA)
-#   SASL_SSL   TLS + SCRAM-SHA-512 / SCRAM-SHA-256 (user alice, created through the Admin API)
+#   SASL_SSL   TLS + SCRAM-SHA-512 / SCRAM-SHA-256 (users alice and carol, created through the Admin API)
 #   OAUTH      SASL_PLAINTEXT + OAUTHBEARER, tokens checked by tests/kafka/MskIamValidator.java as AWS MSK
 #              IAM would (SigV4 presigned URL, key AKIDTOPICGATETEST, region us-east-1). Sessions last at
 #              most 10 s (listener.name.oauth.oauthbearer.connections.max.reauth.ms=10000), or less when the
@@ -54,6 +54,11 @@ MSK_ACCESS_KEY_ID=AKIDTOPICGATETEST
 MSK_SECRET_ACCESS_KEY=topicgate-test-secret-0123456789abcdefXYZ
 MSK_REGION=us-east-1
 SCRAM_USER=alice
+# A second SCRAM user whose password holds `${` and `$${` (a fixed part + the instance's hex password):
+# secrets must reach the broker as written after the one ${VAR} expansion. Kept out of the env file
+# (it is sourced by shells and Make); tests build it the same way (rust-core/tests/security.rs).
+SCRAM_DOLLAR_USER=carol
+SCRAM_DOLLAR_PREFIX='tg${TG_NOT_A_VARIABLE}-$${x}-'
 OAUTH_REAUTH_MS=10000
 VALIDATOR_SRC=$ROOT/tests/kafka/MskIamValidator.java
 
@@ -84,6 +89,7 @@ KAFKA_SECURE_PID=$1
 TG_CERT_DIR=$CERTS
 TG_SCRAM_USER=$SCRAM_USER
 TG_SCRAM_PASSWORD=$SCRAM_PASSWORD
+TG_SCRAM_DOLLAR_USER=$SCRAM_DOLLAR_USER
 TG_CLIENT_KEY_PASSWORD=$KEY_PASSWORD
 TG_MSK_ACCESS_KEY_ID=$MSK_ACCESS_KEY_ID
 TG_MSK_SECRET_ACCESS_KEY=$MSK_SECRET_ACCESS_KEY
@@ -250,12 +256,13 @@ cleanup_instance() {
   fi
   rm -rf "$CERTS"
   rm -f "$PIDF" "$ENVF" "$STATEF"
-  unset KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES
+  unset KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES SCRAM_DOLLAR
 }
 
 cmd_up() {
   local pid t0=$SECONDS
-  if pid=$(live_pid) && load_state && all_ports_open; then
+  # SCRAM_DOLLAR: a broker started before the second SCRAM user existed is restarted.
+  if pid=$(live_pid) && load_state && [[ ${SCRAM_DOLLAR:-} == 1 ]] && all_ports_open; then
     write_env "$pid"
     log "reusing running secure broker (pid $pid); addresses in $ENVF"
     # A running broker keeps the validator it started with; say so when the source has changed since.
@@ -275,7 +282,8 @@ cmd_up() {
   KEY_PASSWORD=$(openssl rand -hex 16)
   local v
   CLASSES=$classes
-  for v in KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES; do
+  SCRAM_DOLLAR=1
+  for v in KAFKA_DIR P_PLAIN P_SSL P_MTLS P_SASL P_OAUTH P_CTRL SCRAM_PASSWORD KEY_PASSWORD CLASSES SCRAM_DOLLAR; do
     printf '%s=%s\n' "$v" "${!v}"
   done >"$STATEF"
   chmod 600 "$STATEF"
@@ -295,6 +303,11 @@ cmd_up() {
       -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" \
       "$ROOT/tests/kafka/ScramUsers.java" "localhost:$P_PLAIN" "$SCRAM_USER" - 30000 >>"$OUT" 2>&1; then
     show_tail; cleanup_instance; die "creating SCRAM user $SCRAM_USER failed"
+  fi
+  if ! SCRAM_PASSWORD=$SCRAM_DOLLAR_PREFIX$SCRAM_PASSWORD timeout 90 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+      -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" \
+      "$ROOT/tests/kafka/ScramUsers.java" "localhost:$P_PLAIN" "$SCRAM_DOLLAR_USER" - 30000 >>"$OUT" 2>&1; then
+    show_tail; cleanup_instance; die "creating SCRAM user $SCRAM_DOLLAR_USER failed"
   fi
   write_env "$pid"
   log "ready (pid $pid, $((SECONDS - t0))s): PLAINTEXT $P_PLAIN SSL $P_SSL MTLS $P_MTLS SASL_SSL $P_SASL OAUTH $P_OAUTH; env in $ENVF"
