@@ -12,7 +12,7 @@
 #   PLAINTEXT  no security; inter-broker and admin, and for tests to read records back
 #   SSL        TLS, server authentication only
 #   MTLS       TLS, client certificate required (signed by the test CA)
-#   SASL_SSL   TLS + SCRAM-SHA-512 / SCRAM-SHA-256 (user alice, created through the Admin API)
+#   SASL_SSL   TLS + SCRAM-SHA-512 / SCRAM-SHA-256 (users alice and carol, created through the Admin API)
 #   OAUTH      SASL_PLAINTEXT + OAUTHBEARER, tokens checked by tests/kafka/MskIamValidator.java as AWS MSK
 #              IAM would (SigV4 presigned URL, key AKIDTOPICGATETEST, region us-east-1). Sessions last at
 #              most 10 s (listener.name.oauth.oauthbearer.connections.max.reauth.ms=10000), or less when the
@@ -60,7 +60,12 @@ MSK_REGION=us-east-1
 SCRAM_USER=alice
 DENIED_PREFIX=tg-denied
 # Bump when the broker's configuration changes: a running broker of another revision is restarted.
-CONFIG_REV=2
+CONFIG_REV=3
+# A second SCRAM user whose password holds `${` and `$${` (a fixed part + the instance's hex password):
+# secrets must reach the broker as written after the one ${VAR} expansion. Kept out of the env file
+# (it is sourced by shells and Make); tests build it the same way (rust-core/tests/security.rs).
+SCRAM_DOLLAR_USER=carol
+SCRAM_DOLLAR_PREFIX='tg${TG_NOT_A_VARIABLE}-$${x}-'
 OAUTH_REAUTH_MS=10000
 VALIDATOR_SRC=$ROOT/tests/kafka/MskIamValidator.java
 
@@ -91,6 +96,7 @@ KAFKA_SECURE_PID=$1
 TG_CERT_DIR=$CERTS
 TG_SCRAM_USER=$SCRAM_USER
 TG_SCRAM_PASSWORD=$SCRAM_PASSWORD
+TG_SCRAM_DOLLAR_USER=$SCRAM_DOLLAR_USER
 TG_CLIENT_KEY_PASSWORD=$KEY_PASSWORD
 TG_MSK_ACCESS_KEY_ID=$MSK_ACCESS_KEY_ID
 TG_MSK_SECRET_ACCESS_KEY=$MSK_SECRET_ACCESS_KEY
@@ -311,6 +317,11 @@ cmd_up() {
       -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" \
       "$ROOT/tests/kafka/ScramUsers.java" "localhost:$P_PLAIN" "$SCRAM_USER" - 30000 >>"$OUT" 2>&1; then
     show_tail; cleanup_instance; die "creating SCRAM user $SCRAM_USER failed"
+  fi
+  if ! SCRAM_PASSWORD=$SCRAM_DOLLAR_PREFIX$SCRAM_PASSWORD timeout 90 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+      -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$JARS/*" \
+      "$ROOT/tests/kafka/ScramUsers.java" "localhost:$P_PLAIN" "$SCRAM_DOLLAR_USER" - 30000 >>"$OUT" 2>&1; then
+    show_tail; cleanup_instance; die "creating SCRAM user $SCRAM_DOLLAR_USER failed"
   fi
   # alice may not write topics or use transactional ids under $DENIED_PREFIX.
   if ! timeout 90 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \

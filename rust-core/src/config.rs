@@ -429,7 +429,7 @@ impl Config {
     }
 
     /// The complete librdkafka property set: no-loss defaults, the user's properties, then
-    /// security settings with `${VAR}` secrets resolved from the environment.
+    /// security settings (secrets as written: the core expands no `${VAR}`).
     pub fn producer_properties(&self) -> Result<BTreeMap<String, String>> {
         let mut props = BTreeMap::new();
         props.insert("acks".to_owned(), "all".to_owned());

@@ -1,5 +1,6 @@
-//! TLS and SASL settings for the brokers, mapped onto librdkafka properties; secrets may be
-//! `${VAR}` references resolved from the environment and never appear in messages. Its functions
+//! TLS and SASL settings for the brokers, mapped onto librdkafka properties; secrets are taken as
+//! written (the core expands no `${VAR}`: a host does that once, before, as the plugin does) and
+//! never appear in messages. Its functions
 //! take these settings, not the `kafka` config section that holds them: config builds on this
 //! module, not the reverse.
 
@@ -23,7 +24,7 @@ pub struct TlsConfig {
     /// Client private key (PEM) for mutual TLS.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
-    /// Password of an encrypted client key; may be `${VAR}`.
+    /// Password of an encrypted client key, as written.
     #[serde(default)]
     pub key_password: Option<Secret>,
     /// Check that the broker certificate names the host connected to (default true).
@@ -35,7 +36,7 @@ fn yes() -> bool {
     true
 }
 
-/// A secret config value (password); printed as `***` by `Debug`. May be a `${VAR}` reference.
+/// A secret config value (password), taken as written; printed as `***` by `Debug`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
@@ -52,25 +53,25 @@ impl std::fmt::Debug for Secret {
 pub enum AuthConfig {
     /// SASL/PLAIN.
     Plain {
-        /// User name; may be `${VAR}`.
+        /// User name.
         username: String,
-        /// Password; may be `${VAR}`.
+        /// Password, as written.
         password: Secret,
     },
     /// SASL/SCRAM-SHA-256.
     #[serde(rename = "scram-sha-256")]
     ScramSha256 {
-        /// User name; may be `${VAR}`.
+        /// User name.
         username: String,
-        /// Password; may be `${VAR}`.
+        /// Password, as written.
         password: Secret,
     },
     /// SASL/SCRAM-SHA-512.
     #[serde(rename = "scram-sha-512")]
     ScramSha512 {
-        /// User name; may be `${VAR}`.
+        /// User name.
         username: String,
-        /// Password; may be `${VAR}`.
+        /// Password, as written.
         password: Secret,
     },
     /// AWS MSK IAM: SASL/OAUTHBEARER with tokens signed by `aws-msk-iam-sasl-signer`.
@@ -104,7 +105,7 @@ const SECURITY_PROPERTIES: &[&str] = &[
     "ssl.endpoint.identification.algorithm",
 ];
 
-/// Checks the security keys without resolving secrets (that happens when the producer is made);
+/// Checks the security keys;
 /// `properties` are the user's other librdkafka properties, which must not set what these own.
 pub fn validate(
     tls: Option<&TlsConfig>,
@@ -163,47 +164,29 @@ pub fn add_properties(
             set("ssl.key.location", key.display().to_string());
         }
         if let Some(pw) = &tls.key_password {
-            set("ssl.key.password", resolve(&pw.0, "kafka.tls.key_password")?);
+            set("ssl.key.password", pw.0.clone());
         }
         set("enable.ssl.certificate.verification", "true".to_owned());
         set("ssl.endpoint.identification.algorithm", if tls.verify_hostname { "https" } else { "none" }.to_owned());
     }
-    let sasl = |mechanism: &str, username: &str, password: &Secret| -> Result<[(&'static str, String); 3]> {
-        Ok([
+    let sasl = |mechanism: &str, username: &str, password: &Secret| -> [(&'static str, String); 3] {
+        [
             ("sasl.mechanism", mechanism.to_owned()),
-            ("sasl.username", resolve(username, "kafka.auth.username")?),
-            ("sasl.password", resolve(&password.0, "kafka.auth.password")?),
-        ])
+            ("sasl.username", username.to_owned()),
+            ("sasl.password", password.0.clone()),
+        ]
     };
     let entries: Vec<(&str, String)> = match auth {
         None => vec![],
-        Some(AuthConfig::Plain { username, password }) => sasl("PLAIN", username, password)?.into(),
-        Some(AuthConfig::ScramSha256 { username, password }) => sasl("SCRAM-SHA-256", username, password)?.into(),
-        Some(AuthConfig::ScramSha512 { username, password }) => sasl("SCRAM-SHA-512", username, password)?.into(),
+        Some(AuthConfig::Plain { username, password }) => sasl("PLAIN", username, password).into(),
+        Some(AuthConfig::ScramSha256 { username, password }) => sasl("SCRAM-SHA-256", username, password).into(),
+        Some(AuthConfig::ScramSha512 { username, password }) => sasl("SCRAM-SHA-512", username, password).into(),
         Some(AuthConfig::AwsMskIam { .. }) => vec![("sasl.mechanism", "OAUTHBEARER".to_owned())],
     };
     for (k, v) in entries {
         set(k, v);
     }
     Ok(())
-}
-
-/// Expands `${VAR}` references; a missing variable is an error naming the key and the variable.
-pub fn resolve(value: &str, key: &str) -> Result<String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| Error::bad_request(format!("config: {key}: unclosed ${{ in value")))?;
-        let name = &after[..end];
-        let var = std::env::var(name)
-            .map_err(|_| Error::bad_request(format!("config: {key}: environment variable {name} is not set")))?;
-        out.push_str(&var);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -219,10 +202,9 @@ mod tests {
 
     #[test]
     fn scram_over_tls_maps_to_librdkafka_properties() {
-        std::env::set_var("TG_TEST_SCRAM_PW", "pw-from-env");
         let ca = std::env::current_exe().unwrap(); // any readable file
         let c = config(&format!(
-            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"alice","password":"${{TG_TEST_SCRAM_PW}}"}}"#,
+            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"alice","password":"pw-${{HOME}}-$${{x}}"}}"#,
             ca.display()
         ))
         .unwrap();
@@ -230,7 +212,7 @@ mod tests {
         assert_eq!(p["security.protocol"], "sasl_ssl");
         assert_eq!(p["sasl.mechanism"], "SCRAM-SHA-512");
         assert_eq!(p["sasl.username"], "alice");
-        assert_eq!(p["sasl.password"], "pw-from-env");
+        assert_eq!(p["sasl.password"], "pw-${HOME}-$${x}", "a secret is taken as written");
         assert_eq!(p["ssl.ca.location"], ca.display().to_string());
         assert_eq!(p["ssl.endpoint.identification.algorithm"], "https");
     }
@@ -257,11 +239,6 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_never_the_secret() {
-        let e = config(r#","auth":{"mechanism":"plain","username":"u","password":"${TG_TEST_UNSET_VAR_X}"}"#)
-            .unwrap()
-            .producer_properties()
-            .unwrap_err();
-        assert_eq!(e.message, "config: kafka.auth.password: environment variable TG_TEST_UNSET_VAR_X is not set");
         let e = config(r#","auth":{"mechanism":"kerberos"}"#).unwrap_err();
         assert!(e.message.contains("kafka.auth") && e.message.contains("kerberos"), "{}", e.message);
         let e = config(
@@ -278,13 +255,5 @@ mod tests {
             config(r#","auth":{"mechanism":"plain","username":"u","password":"hunter2"}"#).map(|_| ())
         )
         .contains("hunter2"));
-    }
-
-    #[test]
-    fn resolve_expands_every_reference() {
-        std::env::set_var("TG_TEST_A", "x");
-        assert_eq!(resolve("a-${TG_TEST_A}-${TG_TEST_A}", "k").unwrap(), "a-x-x");
-        assert_eq!(resolve("plain", "k").unwrap(), "plain");
-        assert!(resolve("${TG_TEST_A", "k").unwrap_err().message.contains("unclosed"));
     }
 }

@@ -88,12 +88,13 @@ fn mutual_tls_needs_the_client_certificate() {
 }
 
 #[test]
-fn mutual_tls_with_an_encrypted_key_from_the_environment() {
+fn mutual_tls_with_an_encrypted_key() {
     let encrypted = format!(
-        r#","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}","key_password":"${{TG_CLIENT_KEY_PASSWORD}}"}}"#,
+        r#","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}","key_password":"{}"}}"#,
         cert("ca.pem"),
         cert("client.pem"),
-        cert("client-encrypted.key")
+        cert("client-encrypted.key"),
+        env("TG_CLIENT_KEY_PASSWORD")
     );
     publish(&env("KAFKA_MTLS"), &encrypted).unwrap();
 }
@@ -103,13 +104,14 @@ fn scram_sha_512_over_tls_right_password_publishes_wrong_password_writes_nothing
     let bootstrap = env("KAFKA_SASL_SSL");
     let auth = |password: &str| {
         format!(
-            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"${{TG_SCRAM_USER}}","password":"{password}"}}"#,
-            cert("ca.pem")
+            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"{}","password":"{password}"}}"#,
+            cert("ca.pem"),
+            env("TG_SCRAM_USER")
         )
     };
     let topic = unique("scram");
     let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
-    let good = Publisher::new(&config(&bootstrap, &auth("${TG_SCRAM_PASSWORD}"), &dir)).unwrap();
+    let good = Publisher::new(&config(&bootstrap, &auth(&env("TG_SCRAM_PASSWORD")), &dir)).unwrap();
     let rec = Record { topic: &topic, json: r#"{"sample_message":"scram"}"#, headers: &[], key: None };
     let d = good.publish(&rec).unwrap();
     assert_eq!(
@@ -125,11 +127,13 @@ fn scram_sha_512_over_tls_right_password_publishes_wrong_password_writes_nothing
     assert_eq!(records_on_topic_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic), 1, "the refused record was written");
 }
 
-/// `kafka` extras for user alice over SCRAM-SHA-512 and TLS.
+/// `kafka` extras for user alice over SCRAM-SHA-512 and TLS (the core expands no `${VAR}`).
 fn alice() -> String {
     format!(
-        r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":"${{TG_SCRAM_USER}}","password":"${{TG_SCRAM_PASSWORD}}"}}"#,
-        cert("ca.pem")
+        r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"scram-sha-512","username":{},"password":{}}}"#,
+        cert("ca.pem"),
+        serde_json::to_string(&env("TG_SCRAM_USER")).unwrap(),
+        serde_json::to_string(&env("TG_SCRAM_PASSWORD")).unwrap()
     )
 }
 
@@ -180,4 +184,34 @@ fn a_transactional_id_the_broker_denies_is_403() {
     let e = p.commit_batch(&b).unwrap_err();
     assert_eq!(e.status.code(), 403, "{e}");
     assert!(e.message.contains("not authorized") && e.message.contains("nothing written"), "{e}");
+}
+
+/// The password of the secure broker's second SCRAM user (`TG_SCRAM_DOLLAR_USER`): a fixed part
+/// holding `${` and `$${` (scripts/kafka-secure.sh, `SCRAM_DOLLAR_PREFIX`) + the instance's password.
+fn dollar_password() -> String {
+    format!("tg${{TG_NOT_A_VARIABLE}}-$${{x}}-{}", env("TG_SCRAM_PASSWORD"))
+}
+
+#[test]
+fn scram_password_with_dollar_braces_is_taken_as_written() {
+    // The core expands nothing: `${` and `$${` in a secret reach the broker unchanged (the plugin
+    // did its one expansion before; another host passes the value it means).
+    let bootstrap = env("KAFKA_SASL_SSL");
+    for mechanism in ["scram-sha-512", "scram-sha-256"] {
+        let kafka = format!(
+            r#","tls":{{"ca_file":"{}"}},"auth":{{"mechanism":"{mechanism}","username":"{}","password":{}}}"#,
+            cert("ca.pem"),
+            env("TG_SCRAM_DOLLAR_USER"),
+            serde_json::to_string(&dollar_password()).unwrap()
+        );
+        let topic = unique("scramdollar");
+        let dir = schema_dir(&[(&topic, CLASSIC_PROTO)]);
+        let p = Publisher::new(&config(&bootstrap, &kafka, &dir)).unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        let rec = Record { topic: &topic, json: r#"{"sample_message":"dollar"}"#, headers: &[], key: None };
+        let d = p.publish(&rec).unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        assert_eq!(
+            read_back_at(&env("KAFKA_SECURE_PLAINTEXT"), &topic, d.partition, d.offset, 1)[0].value,
+            classic_bytes("dollar")
+        );
+    }
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -127,5 +128,28 @@ func TestServerMetricsAndReadyPaths(t *testing.T) {
 	cfg, err = ParseServer([]byte(`{"routes":[],"metrics_path":"/m","ready_path":""}`), env(nil))
 	if err != nil || cfg.Core != nil || cfg.MetricsPath != "/m" || cfg.ReadyPath != "" || len(cfg.Routes) != 0 {
 		t.Fatalf("metrics only: %+v %v", cfg, err)
+	}
+}
+
+// The one ${VAR} expansion: `$${` is a literal `${` (so `$$${` is a literal `$${`), and a value taken
+// from the environment is not expanded again. The core takes the result as written
+// (rust-core/tests/security.rs publishes with such a SCRAM password on the secure broker).
+func TestCoreSecretExpandedOnce(t *testing.T) {
+	block := `{"core":{"kafka":{"bootstrap_servers":"b:1","auth":{"mechanism":"scram-sha-512","username":"carol",` +
+		`"password":"tg$${TG_NOT_A_VARIABLE}-$$${x}-${PW}"}}},"routes":[{"path_prefix":"/e/","topics":["T"]}]}`
+	cfg, err := ParseServer([]byte(block), env(map[string]string{"PW": "h${TG_OTHER}-$${y}"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var core struct {
+		Kafka struct {
+			Auth struct{ Password string }
+		}
+	}
+	if err := json.Unmarshal(cfg.Core, &core); err != nil {
+		t.Fatal(err)
+	}
+	if want := "tg${TG_NOT_A_VARIABLE}-$${x}-h${TG_OTHER}-$${y}"; core.Kafka.Auth.Password != want {
+		t.Fatalf("password %q, want %q", core.Kafka.Auth.Password, want)
 	}
 }
