@@ -5,9 +5,14 @@ package core
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
 #cgo LDFLAGS: ${SRCDIR}/../../../target/release/libtopicgate.a -lssl -lcrypto -lz -lm -ldl -lpthread
-#cgo noescape tg_publisher_new
 #cgo noescape tg_publish_start
 #cgo noescape tg_publisher_completions
+// noescape lets the Go pointer arguments of these two hot calls stay wherever Go put them (a
+// goroutine's stack included) instead of forcing them to the heap. That is only sound for a C
+// function that neither keeps a pointer nor calls back into Go: a callback may grow and move the
+// goroutine's stack under the C code. tg_publisher_new must not be listed: librdkafka reports
+// config warnings through the log callback (topicgateGoLog) while it runs. Without the directive
+// every Go pointer passed to C escapes to the heap. noescape_test.go checks the list.
 #include <stdlib.h>
 #include "topicgate.h"
 
@@ -158,7 +163,7 @@ func (w *waiter) answer(o Outcome, queued time.Time) (int, Delivery, string) {
 
 // waiter is what a request waits on: the channel its outcome comes on, the timer of its early
 // answer, and the buffer for the core's error message. Pooled, so that a publish allocates none
-// of them (an error buffer on the stack would escape to the heap as a cgo argument).
+// of them.
 type waiter struct {
 	done   chan Outcome
 	timer  *time.Timer
