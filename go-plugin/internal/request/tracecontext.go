@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -51,22 +52,15 @@ func formatTraceparent(sc trace.SpanContext) string {
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
 }
 
-// validTraceparent checks the W3C traceparent form: 2 hex version digits (not ff), a 32-digit
-// trace id and a 16-digit parent id that are not all zeros, 2 hex flag digits, separated by '-';
-// versions above 00 may append fields after a further '-'.
+// validTraceparent reports whether v is a W3C traceparent, as OpenTelemetry's TraceContext
+// propagator reads one: 2 hex version digits (not ff), a 32-digit trace id and a 16-digit parent id
+// that are not all zeros, 2 hex flag digits (version 00: no reserved bits, nothing after them),
+// lower-case hex, separated by '-'; versions above 00 may append fields after a further '-'.
 func validTraceparent(v string) bool {
-	if len(v) < 55 || (len(v) > 55 && (v[:2] == "00" || v[55] != '-')) {
+	if v == "" {
 		return false
 	}
-	if v[2] != '-' || v[35] != '-' || v[52] != '-' || v[:2] == "ff" {
-		return false
-	}
-	for _, part := range []string{v[:2], v[3:35], v[36:52], v[53:55]} {
-		for i := 0; i < len(part); i++ {
-			if c := part[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return v[3:35] != "00000000000000000000000000000000" && v[36:52] != "0000000000000000"
+	carrier := propagation.MapCarrier{"traceparent": v}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), carrier)
+	return trace.SpanContextFromContext(ctx).IsValid()
 }

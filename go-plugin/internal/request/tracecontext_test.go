@@ -25,6 +25,25 @@ func TestValidTraceparent(t *testing.T) {
 	}
 }
 
+// The traceparent check is OpenTelemetry's W3C propagator's (pinned with KrakenD), not a copy of it:
+// the two agree, also where a hand-written check tends to differ (reserved flag bits of version 00,
+// fields after a later version's flags).
+func TestValidTraceparentAgreesWithThePropagator(t *testing.T) {
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+	for _, c := range []struct {
+		v  string
+		ok bool
+	}{
+		{"00-" + id + "-01", true}, {"00-" + id + "-03", true}, {"00-" + id + "-04", false},
+		{"00-" + id + "-ff", false}, {"cc-" + id + "-ff-x", true}, {"cc-" + id + "-09", true},
+		{"00-" + id + "-0g", false}, {"0-" + id + "-01", false},
+	} {
+		if got := validTraceparent(c.v); got != c.ok {
+			t.Errorf("%q: valid %v, want %v", c.v, got, c.ok)
+		}
+	}
+}
+
 func TestWithTraceContext(t *testing.T) {
 	h := http.Header{}
 	h.Set("Traceparent", tp)
