@@ -2,9 +2,9 @@ package request
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -13,38 +13,49 @@ import (
 // consumer continues the request's trace. Record header names are these, lower case.
 var traceHeaders = [...]string{"traceparent", "tracestate", "baggage"}
 
-// WithTraceContext adds the request's trace context to headersJSON (the record headers from
-// message-headers, a JSON object, or nil). The trace context is KrakenD's own span when ctx carries
-// one (its OpenTelemetry is on and the plugin runs as a backend, inside KrakenD's span), else the
-// client's traceparent and tracestate headers; baggage always comes from the request. A name the
-// client also set in message-headers keeps the client's value: what a client writes explicitly wins
-// over what is copied. A client traceparent that is not a valid W3C traceparent is left out, and
-// its tracestate with it (as W3C says to ignore both).
-func WithTraceContext(ctx context.Context, headersJSON []byte, h http.Header) ([]byte, error) {
-	found := make(map[string]string, len(traceHeaders))
+// WithTraceContext is headers (the record headers from message-headers, or nil) with the request's
+// trace context after them. The trace context is KrakenD's own span when ctx carries one (its
+// OpenTelemetry is on and the plugin runs as a backend, inside KrakenD's span), else the client's
+// traceparent and tracestate headers; baggage always comes from the request. A name the client
+// also set in headers keeps the client's value (and only it): what a client writes explicitly
+// wins over what is copied. A client traceparent that is not a valid W3C traceparent is left out,
+// and its tracestate with it (as W3C says to ignore both). headers is not modified: a record that
+// gets a trace context gets a new slice.
+func WithTraceContext(ctx context.Context, headers []core.Header, h http.Header) []core.Header {
+	var found [len(traceHeaders)]string // by index in traceHeaders; "" for none
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		found["traceparent"] = formatTraceparent(sc)
-		if ts := sc.TraceState().String(); ts != "" {
-			found["tracestate"] = ts
-		}
+		found[0] = formatTraceparent(sc)
+		found[1] = sc.TraceState().String()
 	} else if tp := h.Get("traceparent"); validTraceparent(tp) {
-		found["traceparent"] = tp
-		if ts := h.Get("tracestate"); ts != "" {
-			found["tracestate"] = ts
+		found[0] = tp
+		found[1] = h.Get("tracestate")
+	}
+	found[2] = h.Get("baggage")
+	var out []core.Header
+	for i, v := range found {
+		if v == "" || hasHeader(headers, traceHeaders[i]) {
+			continue
+		}
+		if out == nil {
+			out = make([]core.Header, len(headers), len(headers)+len(traceHeaders)-i)
+			copy(out, headers)
+		}
+		out = append(out, core.Header{Name: traceHeaders[i], Value: []byte(v)})
+	}
+	if out == nil {
+		return headers
+	}
+	return out
+}
+
+// hasHeader reports whether headers hold one named name.
+func hasHeader(headers []core.Header, name string) bool {
+	for _, h := range headers {
+		if h.Name == name {
+			return true
 		}
 	}
-	if b := h.Get("baggage"); b != "" {
-		found["baggage"] = b
-	}
-	if len(found) == 0 {
-		return headersJSON, nil
-	}
-	if headersJSON != nil {
-		if err := json.Unmarshal(headersJSON, &found); err != nil { // explicit entries overwrite
-			return nil, err
-		}
-	}
-	return json.Marshal(found)
+	return false
 }
 
 // formatTraceparent is the W3C traceparent (version 00) of a span.
