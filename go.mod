@@ -1,7 +1,7 @@
 module github.com/topicgate/topicgate
 
 // The plugin (go-plugin/) uses the standard library, cgo, the Prometheus Go client for its
-// metrics, OpenTelemetry's trace API (KrakenD's span, for the record's traceparent) and x/time's
+// metrics, OpenTelemetry's trace API and W3C propagator (KrakenD's span, the client's traceparent) and x/time's
 // rate limiter (the access log's bound). A
 // plugin shares every package with the KrakenD binary that loads it, so each module here is at
 // exactly the version KrakenD CE 2.13.8 pins (its go.mod); `krakend check-plugin -s go.sum`
@@ -10,6 +10,7 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.23.2
+	go.opentelemetry.io/otel v1.43.0
 	go.opentelemetry.io/otel/trace v1.43.0
 	golang.org/x/time v0.15.0
 )
@@ -29,7 +30,6 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.67.5 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
-	go.opentelemetry.io/otel v1.43.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/net v0.55.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect

@@ -72,6 +72,29 @@ typedef void (*tg_log_callback)(void *user_data,
                                 size_t message_len);
 
 /**
+ * One record header: a name (UTF-8, not NUL-terminated, not empty) and a value (any bytes).
+ * `value` may be NULL only with `value_len` 0: an empty value.
+ */
+typedef struct tg_header {
+  /**
+   * The name's bytes: UTF-8, not empty.
+   */
+  const uint8_t *name;
+  /**
+   * The name's length in bytes.
+   */
+  size_t name_len;
+  /**
+   * The value's bytes, any content; NULL only with `value_len` 0.
+   */
+  const uint8_t *value;
+  /**
+   * The value's length in bytes.
+   */
+  size_t value_len;
+} tg_header;
+
+/**
  * Where a record landed.
  */
 typedef struct tg_delivery {
@@ -144,21 +167,23 @@ enum tg_status tg_publisher_new(const uint8_t *config,
 void tg_publisher_free(struct tg_publisher *publisher);
 
 /**
- * Checks `json` against the topic's schema, encodes it and produces it with `key` and `headers_json`
- * (a JSON object of string values, or length 0); blocks until the broker acknowledged the record or
- * the delivery timeout passed. On 200, `*delivery` holds partition and offset (both -1 for a dry-run publisher).
+ * Checks `json` against the topic's schema, encodes it and produces it with `key` and the
+ * `headers_len` record headers at `headers` (in that order, duplicates kept; NULL with length 0:
+ * none); blocks until the broker acknowledged the record or the delivery timeout passed. On 200,
+ * `*delivery` holds partition and offset (both -1 for a dry-run publisher).
  *
  * # Safety
- * Each `(ptr, len)` pair must be readable (`headers_json` and `key` may be NULL); `delivery` must be
- * NULL or writable; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+ * Each `(ptr, len)` pair must be readable (`headers` and `key` may be NULL), `headers` must point to
+ * `headers_len` `tg_header`s whose pairs are readable; `delivery` must be NULL or writable;
+ * `errbuf` must be NULL or point to `errbuf_len` writable bytes.
  */
 enum tg_status tg_publish(const struct tg_publisher *publisher,
                           const uint8_t *topic,
                           size_t topic_len,
                           const uint8_t *json,
                           size_t json_len,
-                          const uint8_t *headers_json,
-                          size_t headers_json_len,
+                          const struct tg_header *headers,
+                          size_t headers_len,
                           const uint8_t *key,
                           size_t key_len,
                           struct tg_delivery *delivery,
@@ -179,8 +204,8 @@ enum tg_status tg_publish_start(const struct tg_publisher *publisher,
                                 size_t topic_len,
                                 const uint8_t *json,
                                 size_t json_len,
-                                const uint8_t *headers_json,
-                                size_t headers_json_len,
+                                const struct tg_header *headers,
+                                size_t headers_len,
                                 const uint8_t *key,
                                 size_t key_len,
                                 int32_t partition,
@@ -241,8 +266,8 @@ enum tg_status tg_batch_add(const struct tg_publisher *publisher,
                             struct tg_batch *batch,
                             const uint8_t *json,
                             size_t json_len,
-                            const uint8_t *headers_json,
-                            size_t headers_json_len,
+                            const struct tg_header *headers,
+                            size_t headers_len,
                             const uint8_t *key,
                             size_t key_len,
                             int32_t partition,

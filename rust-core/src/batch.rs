@@ -51,7 +51,7 @@ impl Batch {
         &mut self,
         publisher: &Publisher,
         json: &str,
-        headers: &[(String, String)],
+        headers: &[crate::headers::Header],
         key: Option<&[u8]>,
         placement: Placement,
     ) -> Result<()> {

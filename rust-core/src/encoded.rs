@@ -11,7 +11,7 @@ pub struct Encoded {
     /// The record key, if any.
     pub key: Option<Vec<u8>>,
     /// Record headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<crate::headers::Header>,
     /// Its partition and timestamp, if the caller chose them.
     pub placement: Placement,
 }

@@ -56,6 +56,21 @@ pub struct tg_publisher {
     inner: Publisher,
 }
 
+/// One record header: a name (UTF-8, not NUL-terminated, not empty) and a value (any bytes).
+/// `value` may be NULL only with `value_len` 0: an empty value.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct tg_header {
+    /// The name's bytes: UTF-8, not empty.
+    pub name: *const u8,
+    /// The name's length in bytes.
+    pub name_len: usize,
+    /// The value's bytes, any content; NULL only with `value_len` 0.
+    pub value: *const u8,
+    /// The value's length in bytes.
+    pub value_len: usize,
+}
+
 /// Where a record landed.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,13 +158,15 @@ pub unsafe extern "C" fn tg_publisher_free(publisher: *mut tg_publisher) {
     }
 }
 
-/// Checks `json` against the topic's schema, encodes it and produces it with `key` and `headers_json`
-/// (a JSON object of string values, or length 0); blocks until the broker acknowledged the record or
-/// the delivery timeout passed. On 200, `*delivery` holds partition and offset (both -1 for a dry-run publisher).
+/// Checks `json` against the topic's schema, encodes it and produces it with `key` and the
+/// `headers_len` record headers at `headers` (in that order, duplicates kept; NULL with length 0:
+/// none); blocks until the broker acknowledged the record or the delivery timeout passed. On 200,
+/// `*delivery` holds partition and offset (both -1 for a dry-run publisher).
 ///
 /// # Safety
-/// Each `(ptr, len)` pair must be readable (`headers_json` and `key` may be NULL); `delivery` must be
-/// NULL or writable; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+/// Each `(ptr, len)` pair must be readable (`headers` and `key` may be NULL), `headers` must point to
+/// `headers_len` `tg_header`s whose pairs are readable; `delivery` must be NULL or writable;
+/// `errbuf` must be NULL or point to `errbuf_len` writable bytes.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn tg_publish(
@@ -158,8 +175,8 @@ pub unsafe extern "C" fn tg_publish(
     topic_len: usize,
     json: *const u8,
     json_len: usize,
-    headers_json: *const u8,
-    headers_json_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
     key: *const u8,
     key_len: usize,
     delivery: *mut tg_delivery,
@@ -168,7 +185,7 @@ pub unsafe extern "C" fn tg_publish(
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
         let publisher = handle(publisher)?;
-        let args = RecordArgs { topic, topic_len, json, json_len, headers_json, headers_json_len, key, key_len };
+        let args = RecordArgs { topic, topic_len, json, json_len, headers, headers_len, key, key_len };
         let d = args.with_record(|record| publisher.inner.publish(record))?;
         if let Some(out) = delivery.as_mut() {
             *out = d.into();
@@ -192,8 +209,8 @@ pub unsafe extern "C" fn tg_publish_start(
     topic_len: usize,
     json: *const u8,
     json_len: usize,
-    headers_json: *const u8,
-    headers_json_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
     key: *const u8,
     key_len: usize,
     partition: i32,
@@ -204,7 +221,7 @@ pub unsafe extern "C" fn tg_publish_start(
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
         let publisher = handle(publisher)?;
-        let args = RecordArgs { topic, topic_len, json, json_len, headers_json, headers_json_len, key, key_len };
+        let args = RecordArgs { topic, topic_len, json, json_len, headers, headers_len, key, key_len };
         args.with_record(|record| publisher.inner.start(record, Placement::from_abi(partition, timestamp_ms), token))
     })
 }
@@ -316,8 +333,8 @@ pub unsafe extern "C" fn tg_batch_add(
     batch: *mut tg_batch,
     json: *const u8,
     json_len: usize,
-    headers_json: *const u8,
-    headers_json_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
     key: *const u8,
     key_len: usize,
     partition: i32,
@@ -334,8 +351,8 @@ pub unsafe extern "C" fn tg_batch_add(
             topic_len: topic.len(),
             json,
             json_len,
-            headers_json,
-            headers_json_len,
+            headers,
+            headers_len,
             key,
             key_len,
         };
@@ -463,24 +480,47 @@ struct RecordArgs {
     topic_len: usize,
     json: *const u8,
     json_len: usize,
-    headers_json: *const u8,
-    headers_json_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
     key: *const u8,
     key_len: usize,
 }
 
 impl RecordArgs {
-    /// Checks the arguments (NULL, UTF-8, the headers object) and runs `f` on the record they make.
+    /// Checks the arguments (NULL, UTF-8, the headers) and runs `f` on the record they make.
     unsafe fn with_record<T>(&self, f: impl FnOnce(&Record<'_>) -> Result<T>) -> Result<T> {
         let topic = text(self.topic, self.topic_len, "topic")?;
         let json = text(self.json, self.json_len, "body")?;
-        let headers = match self.headers_json.is_null() {
-            true => Vec::new(),
-            false => crate::headers::parse_json(text(self.headers_json, self.headers_json_len, "headers")?)?,
-        };
+        let headers = headers(self.headers, self.headers_len)?;
         let key = (!self.key.is_null()).then(|| std::slice::from_raw_parts(self.key, self.key_len));
         f(&Record { topic, json, headers: &headers, key })
     }
+}
+
+/// The `len` headers at `ptr`, copied in order; NULL with length 0 is none.
+unsafe fn headers(ptr: *const tg_header, len: usize) -> Result<crate::headers::Headers> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(Error::bad_request("headers: NULL pointer"));
+    }
+    let raw = std::slice::from_raw_parts(ptr, len);
+    let mut out = Vec::with_capacity(len);
+    for (i, h) in raw.iter().enumerate() {
+        if h.name.is_null() {
+            return Err(Error::bad_request(format!("headers: header #{} name: NULL pointer", i + 1)));
+        }
+        let value: &[u8] = match (h.value.is_null(), h.value_len) {
+            (true, 0) => &[],
+            (true, _) => {
+                return Err(Error::bad_request(format!("headers: header #{} value: NULL pointer", i + 1)));
+            }
+            (false, n) => std::slice::from_raw_parts(h.value, n),
+        };
+        out.push(crate::headers::header(i, std::slice::from_raw_parts(h.name, h.name_len), value)?);
+    }
+    Ok(out)
 }
 
 /// A `(ptr, len)` argument as UTF-8 text; NULL and invalid UTF-8 are 400s naming the argument.
@@ -569,6 +609,29 @@ mod tests {
         unsafe { tg_publisher_free(std::ptr::null_mut()) };
         let s = unsafe { tg_publisher_flush(std::ptr::null(), 1, buf.as_mut_ptr().cast(), buf.len()) };
         assert_eq!(s, tg_status::BadRequest);
+    }
+
+    #[test]
+    fn headers_are_byte_pairs_in_order_with_duplicates() {
+        let (b, a, bin) = (b"b".as_slice(), b"a".as_slice(), [0x00u8, 0xff, 0x80]);
+        let raw = [
+            tg_header { name: b.as_ptr(), name_len: 1, value: bin.as_ptr(), value_len: 3 },
+            tg_header { name: a.as_ptr(), name_len: 1, value: std::ptr::null(), value_len: 0 },
+            tg_header { name: b.as_ptr(), name_len: 1, value: b"3".as_ptr(), value_len: 1 },
+        ];
+        let got = unsafe { headers(raw.as_ptr(), raw.len()) }.unwrap();
+        assert_eq!(
+            got,
+            vec![("b".to_owned(), bin.to_vec()), ("a".to_owned(), vec![]), ("b".to_owned(), b"3".to_vec())]
+        );
+        assert!(unsafe { headers(std::ptr::null(), 0) }.unwrap().is_empty());
+        assert_eq!(unsafe { headers(std::ptr::null(), 1) }.unwrap_err().message, "headers: NULL pointer");
+        let null_value = [tg_header { name: a.as_ptr(), name_len: 1, value: std::ptr::null(), value_len: 2 }];
+        let e = unsafe { headers(null_value.as_ptr(), 1) }.unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (Status::BadRequest, "headers: header #1 value: NULL pointer"));
+        let null_name = [tg_header { name: std::ptr::null(), name_len: 0, value: a.as_ptr(), value_len: 1 }];
+        let e = unsafe { headers(null_name.as_ptr(), 1) }.unwrap_err();
+        assert_eq!(e.message, "headers: header #1 name: NULL pointer");
     }
 
     #[test]

@@ -1,30 +1,26 @@
-//! Record headers: parsed from a JSON object of string to string, order and duplicates kept.
-
-use std::fmt;
-
-use serde::de::{Deserializer, MapAccess, Visitor};
+//! Record headers: (name, value) pairs as the C ABI passes them (`tg_header`), order and
+//! duplicates kept; names are UTF-8 text, values any bytes.
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
 
-/// Record headers in the order the client gave them.
-pub type Headers = Vec<(String, String)>;
+/// One record header: its name and its value's bytes.
+pub type Header = (String, Vec<u8>);
 
-/// Parses `{"k":"v",...}`; empty or blank text means no headers.
-pub fn parse_json(text: &str) -> Result<Headers> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let headers = de
-        .deserialize_map(OrderedPairs)
-        .and_then(|h| de.end().map(|_| h))
-        .map_err(|e| Error::bad_request(format!("headers: must be a JSON object of string values ({e})")))?;
-    Ok(headers)
+/// Record headers in the order the client gave them.
+pub type Headers = Vec<Header>;
+
+/// Header number `i` (from 0) from its name and value bytes: the name must be UTF-8 (a 400 naming
+/// the header otherwise); the value is kept as it is.
+pub fn header(i: usize, name: &[u8], value: &[u8]) -> Result<Header> {
+    let name = std::str::from_utf8(name).map_err(|e| {
+        Error::bad_request(format!("headers: header #{} name: not valid UTF-8 (at byte {})", i + 1, e.valid_up_to()))
+    })?;
+    Ok((name.to_owned(), value.to_vec()))
 }
 
 /// Checks header count, names and total size against the limits.
-pub fn check(headers: &[(String, String)], limits: &Limits) -> Result<()> {
+pub fn check(headers: &[Header], limits: &Limits) -> Result<()> {
     if headers.len() > limits.max_headers {
         return Err(Error::too_large(format!(
             "headers: {} headers, the limit is {}",
@@ -48,67 +44,37 @@ pub fn check(headers: &[(String, String)], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-struct OrderedPairs;
-
-impl<'de> Visitor<'de> for OrderedPairs {
-    type Value = Headers;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of string values")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Headers, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
-        while let Some((k, v)) = map.next_entry::<String, String>()? {
-            out.push((k, v));
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn keeps_order_duplicates_and_any_characters() {
-        let h = parse_json(r#"{"my_key":"myvalue","b":"x-y.z/ w","my_key":"2"}"#).unwrap();
-        assert_eq!(
-            h,
-            vec![
-                ("my_key".to_owned(), "myvalue".to_owned()),
-                ("b".to_owned(), "x-y.z/ w".to_owned()),
-                ("my_key".to_owned(), "2".to_owned())
-            ]
-        );
+    fn h(name: &str, value: &[u8]) -> Header {
+        (name.to_owned(), value.to_vec())
     }
 
     #[test]
-    fn empty_means_none() {
-        assert!(parse_json("").unwrap().is_empty());
-        assert!(parse_json("{}").unwrap().is_empty());
-    }
-
-    #[test]
-    fn rejects_non_string_values_and_non_objects() {
-        for bad in [r#"{"a":1}"#, r#"["a"]"#, r#"{"a":"b"} x"#, "{", r#"{"a":null}"#] {
-            let e = parse_json(bad).unwrap_err();
-            assert_eq!(e.status, crate::Status::BadRequest, "{bad}");
-            assert!(e.message.starts_with("headers:"), "{}", e.message);
-        }
+    fn values_are_bytes_names_are_text() {
+        assert_eq!(header(0, b"bin", &[0x00, 0xff, 0x80]).unwrap(), h("bin", &[0x00, 0xff, 0x80]));
+        assert_eq!(header(0, b"e", b"").unwrap(), h("e", b""));
+        let e = header(2, b"a\xffb", b"v").unwrap_err();
+        assert_eq!(e.status, crate::Status::BadRequest);
+        assert_eq!(e.message, "headers: header #3 name: not valid UTF-8 (at byte 1)");
     }
 
     #[test]
     fn limits_are_enforced() {
         let limits = Limits { max_headers: 2, max_header_bytes: 8, ..Limits::default() };
-        let two = vec![("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())];
+        let two = vec![h("a", b"b"), h("c", b"d")];
         check(&two, &limits).unwrap();
-        let three = [two.clone(), vec![("e".to_owned(), "f".to_owned())]].concat();
+        let three = [two.clone(), vec![h("e", b"f")]].concat();
         assert_eq!(check(&three, &limits).unwrap_err().status, crate::Status::PayloadTooLarge);
-        let big = vec![("name".to_owned(), "value".to_owned())];
+        let big = vec![h("name", b"value")];
         assert_eq!(check(&big, &limits).unwrap_err().status, crate::Status::PayloadTooLarge);
-        let empty = vec![(String::new(), "v".to_owned())];
+        let empty = vec![h("", b"v")];
         let e = check(&empty, &limits).unwrap_err();
         assert!(e.status == crate::Status::BadRequest && e.message.contains("empty name"));
+        // Binary values count by their bytes.
+        check(&[h("b", &[0, 0xff, 0x80, 0, 0, 0, 0])], &limits).unwrap();
+        assert!(check(&[h("b", &[0xff; 8])], &limits).is_err());
     }
 }

@@ -493,7 +493,7 @@ impl Producer {
         topic: &str,
         value: &[u8],
         key: Option<&[u8]>,
-        headers: &[(String, String)],
+        headers: &[crate::headers::Header],
     ) -> Result<Delivery> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.enqueue(topic, value, key, headers, Placement::default(), Reply::Wait(reply))?;
@@ -515,7 +515,7 @@ impl Producer {
         topic: &str,
         value: &[u8],
         key: Option<&[u8]>,
-        headers: &[(String, String)],
+        headers: &[crate::headers::Header],
         placement: Placement,
         reply: Reply,
     ) -> Result<()> {
@@ -733,7 +733,7 @@ pub(crate) fn base_record<'a>(
     topic: &'a str,
     value: &'a [u8],
     key: Option<&'a [u8]>,
-    headers: &[(String, String)],
+    headers: &[crate::headers::Header],
     placement: Placement,
     reply: Reply,
 ) -> BaseRecord<'a, [u8], [u8], Box<Reply>> {
@@ -750,7 +750,7 @@ pub(crate) fn base_record<'a>(
     if !headers.is_empty() {
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in headers {
-            owned = owned.insert(Header { key: k, value: Some(v.as_bytes()) });
+            owned = owned.insert(Header { key: k, value: Some(v.as_slice()) });
         }
         record = record.headers(owned);
     }

@@ -39,7 +39,7 @@ pub struct Record<'a> {
     /// The JSON body.
     pub json: &'a str,
     /// Record headers, in order.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [crate::headers::Header],
     /// Record key; `None` lets the partitioner choose freely.
     pub key: Option<&'a [u8]>,
 }

@@ -83,7 +83,12 @@ fn c_program_publishes_through_the_header_and_library() {
             if key == b"messageKey" {
                 assert_eq!(
                     r.headers,
-                    vec![("my_key".to_owned(), b"myvalue".to_vec()), ("my_other_key".to_owned(), b"42".to_vec())]
+                    vec![
+                        ("my_key".to_owned(), b"myvalue".to_vec()),
+                        ("bin".to_owned(), vec![0x00, 0xff, 0x80]),
+                        ("my_key".to_owned(), b"42".to_vec()),
+                        ("empty".to_owned(), vec![]),
+                    ]
                 );
             }
         }

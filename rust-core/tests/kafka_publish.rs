@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use topicgate::{Placement, Publisher, Record, Status};
 
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+fn headers(pairs: &[(&str, &str)]) -> Vec<topicgate::headers::Header> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
 }
 
 #[test]

@@ -1,7 +1,8 @@
 /* Proves the C ABI from C: publishes to a real broker through include/topicgate.h and libtopicgate.
  *
  * usage: publish <config.json> <topic> <threads> <per_thread>
- * Publishes the classic record once (key "messageKey", two headers) and prints
+ * Publishes the classic record once (key "messageKey", four headers: my_key=myvalue, bin=00 ff 80,
+ * my_key=42, empty=) and prints
  *   classic <partition> <offset>
  * then <threads> threads each publish <per_thread> records {"sample_message":"t<i>-<j>"} with key "t<i>-<j>"
  * and print one line per record: record <key> <partition> <offset>
@@ -95,9 +96,21 @@ int main(int argc, char **argv) {
   s = tg_publish(publisher, S(topic), (const uint8_t *)"{\"a\":\"\xc3\x28\"}", 10, NULL, 0, NULL, 0, NULL, err, sizeof err);
   if (s != TG_STATUS_BAD_REQUEST || !strstr(err, "UTF-8")) fail("invalid UTF-8", s, err);
 
+  /* Headers are (name, bytes) pairs, kept in order with duplicates; a value is any bytes. */
+  static const uint8_t binary[] = {0x00, 0xff, 0x80};
+  const tg_header headers[] = {
+      {S("my_key"), S("myvalue")},
+      {S("bin"), binary, sizeof binary},
+      {S("my_key"), S("42")},
+      {S("empty"), NULL, 0},
+  };
+  tg_header bad_name = {(const uint8_t *)"\xff", 1, NULL, 0};
+  s = tg_publish(publisher, S(topic), S("{\"sample_message\":\"x\"}"), &bad_name, 1, NULL, 0, NULL, err, sizeof err);
+  if (s != TG_STATUS_BAD_REQUEST || !strstr(err, "header #1 name: not valid UTF-8")) fail("non-UTF-8 header name", s, err);
+
   tg_delivery d = {-1, -1};
   s = tg_publish(publisher, S(topic), S("{\"sample_message\":\"hello world\"}"),
-                 S("{\"my_key\":\"myvalue\",\"my_other_key\":\"42\"}"), S("messageKey"), &d, err, sizeof err);
+                 headers, sizeof headers / sizeof headers[0], S("messageKey"), &d, err, sizeof err);
   if (s != TG_STATUS_OK) fail("classic publish", s, err);
   else printf("classic %d %lld\n", d.partition, (long long)d.offset);
 

@@ -48,6 +48,25 @@ def test_documented_request_is_produced_and_answered_as_confluent_does(gw, prefi
     assert rec.headers == [("Header-1", b"Header-1"), ("Header-2", b"Header-2")], rec
 
 
+@pytest.mark.parametrize("prefix", ["/kafka/v3/", "/cv3/"])
+def test_header_values_are_bytes_in_order_with_duplicates(gw, prefix):
+    """Kafka header values are bytes: base64 of 00 ff 80 (not UTF-8) is written as those bytes;
+    the headers' order and a repeated name are kept."""
+    b64 = lambda raw: base64.b64encode(raw).decode()
+    topic = new_topic(gw)
+    req = {
+        "partition_id": 0,
+        "headers": [{"name": "bin", "value": b64(b"\x00\xff\x80")}, {"name": "a", "value": b64(b"1")},
+                    {"name": "bin", "value": b64(b"\xfe")}, {"name": "empty", "value": None}],
+        "value": {"data": {"sample_message": "hello world"}},
+    }
+    r = post(gw, records_path(prefix, topic), req)
+    assert r.status == 200, r
+    rec = gw.read_back(topic, 0, r.json()["offset"], 1)[0]
+    assert rec.value == CLASSIC_VALUE, rec
+    assert rec.headers == [("bin", b"\x00\xff\x80"), ("a", b"1"), ("bin", b"\xfe"), ("empty", b"")], rec
+
+
 def test_concatenated_records_get_one_delivery_report_each_in_order(gw):
     """Confluent's streaming mode: several JSON records in one body, a report per record."""
     topic = new_topic(gw)

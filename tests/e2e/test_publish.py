@@ -3,7 +3,7 @@ read back by Kafka's own Java consumer and checked byte for byte."""
 
 import pytest
 
-from conftest import CLASSIC_RECORD_HEADERS, CLASSIC_VALUE
+from conftest import CLASSIC_HEADERS, CLASSIC_RECORD_HEADERS, CLASSIC_VALUE
 
 
 def check_ok(r, topic):
@@ -65,3 +65,13 @@ def test_glue_registry_route(gw):
     p, o = check_ok(r, gw.glue_topic)
     (rec,) = gw.read_back(gw.glue_topic, p, o, 1)
     check_classic_record(rec, gw.glue_topic, p, o)  # value_format raw: plain Protobuf bytes
+
+
+@pytest.mark.parametrize("path", ["/v1/event/", "/v2/event/"])
+def test_message_headers_keep_their_order_and_duplicates(gw, path):
+    """`message-headers: b=1,a=2,b=3` is three record headers, b, a, b, in that order."""
+    headers = {**CLASSIC_HEADERS, "message-headers": "b=1,a=2,b=3"}
+    p, o = check_ok(gw.post(path + gw.topic, headers=headers), gw.topic)
+    (rec,) = gw.read_back(gw.topic, p, o, 1)
+    assert rec.value == CLASSIC_VALUE, rec
+    assert rec.headers == [("b", b"1"), ("a", b"2"), ("b", b"3")], rec

@@ -26,9 +26,35 @@ type batchLine struct {
 
 // envelope is a line of a route with batch.envelope: the value with the record's own key and headers.
 type envelope struct {
-	Value   json.RawMessage   `json:"value"`
-	Key     *string           `json:"key"`
-	Headers map[string]string `json:"headers"`
+	Value   json.RawMessage  `json:"value"`
+	Key     *string          `json:"key"`
+	Headers *envelopeHeaders `json:"headers"`
+}
+
+// envelopeHeaders are an envelope's headers: a JSON object of strings, read in order with
+// duplicate names kept (each entry is a record header).
+type envelopeHeaders []core.Header
+
+func (h *envelopeHeaders) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errors.New("json: cannot unmarshal headers: not an object of strings")
+	}
+	out := envelopeHeaders{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := t.(string) // an object's keys are strings
+		var value string
+		if err := dec.Decode(&value); err != nil {
+			return err // json: cannot unmarshal … into … string
+		}
+		out = append(out, core.Header{Name: name, Value: []byte(value)})
+	}
+	*h = out
+	return nil
 }
 
 // batchResult is one record's entry in a batch answer.
@@ -71,7 +97,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	}
 	// The request's message-key and message-headers (with its trace context) apply to every
 	// record that has none of its own.
-	headersJSON, key, err := o.Headers(r)
+	headers, key, err := o.Headers(r)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
@@ -81,7 +107,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	records := make([]core.Record, 0, len(lines))
 	index := make([]int, 0, len(lines)) // records[j] is lines[index[j]]
 	for i, ln := range lines {
-		rec, status, msg := Record(r, ln.text, bc, o.TraceHeaders, headersJSON, key)
+		rec, status, msg := Record(r, ln.text, bc, o.TraceHeaders, headers, key)
 		if status != 0 {
 			results[i] = core.Outcome{Status: status, Msg: msg}
 			continue
@@ -111,13 +137,13 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 // Record makes line's record: its value, headers and key (its own with batch.envelope, else the
 // request's; trace adds r's trace context to its own headers). A status other than 0 refuses the
 // line, msg says why.
-func Record(r *http.Request, line []byte, bc *config.Batch, trace bool, headersJSON, key []byte) (core.Record, int, string) {
+func Record(r *http.Request, line []byte, bc *config.Batch, trace bool, headers []core.Header, key []byte) (core.Record, int, string) {
 	if int64(len(line)) > bc.MaxLineBytes {
 		return core.Record{}, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("the line is %d bytes, larger than the limit of %d bytes (batch.max_line_bytes)", len(line), bc.MaxLineBytes)
 	}
 	if !bc.Envelope {
-		return core.Record{Value: line, HeadersJSON: headersJSON, Key: key}, 0, ""
+		return core.Record{Value: line, Headers: headers, Key: key}, 0, ""
 	}
 	var env envelope
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -132,19 +158,16 @@ func Record(r *http.Request, line []byte, bc *config.Batch, trace bool, headersJ
 	if len(env.Value) == 0 || bytes.Equal(env.Value, []byte("null")) {
 		return core.Record{}, http.StatusBadRequest, "envelope: value: missing"
 	}
-	rec := core.Record{Value: env.Value, HeadersJSON: headersJSON, Key: key}
+	rec := core.Record{Value: env.Value, Headers: headers, Key: key}
 	if env.Key != nil {
 		rec.Key = []byte(*env.Key)
 	}
 	if env.Headers != nil {
-		own, _ := json.Marshal(env.Headers) // string to string: cannot fail
+		own := []core.Header(*env.Headers)
 		if trace {
-			var err error
-			if own, err = request.WithTraceContext(r.Context(), own, r.Header); err != nil {
-				return core.Record{}, http.StatusBadRequest, "envelope: headers: " + err.Error()
-			}
+			own = request.WithTraceContext(r.Context(), own, r.Header)
 		}
-		rec.HeadersJSON = own
+		rec.Headers = own
 	}
 	return rec, 0, ""
 }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/batch"
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
@@ -291,7 +290,7 @@ func decodeV3Request(dec *json.Decoder, n int, req *v3Request) (end bool, msg st
 }
 
 // newV3Entry turns a request into the record to produce: the value's JSON (PROTOBUF or no type:
-// encoded with the topic's schema), the key's bytes, the headers as text (with r's trace context
+// encoded with the topic's schema), the key's bytes, the headers (with r's trace context
 // when trace), partition and timestamp.
 func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
 	var e v3Entry
@@ -315,13 +314,13 @@ func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
 		e.rec.Key, e.meta.keyType, e.meta.keySize = key, keyType, len(key)
 	}
 	headers, err := v3Headers(req.Headers)
-	if err == nil && trace {
-		headers, err = request.WithTraceContext(r.Context(), headers, r.Header)
-	}
 	if err != nil {
 		return bad(v3BadRequest, "headers: %v", err)
 	}
-	e.rec.HeadersJSON = headers
+	if trace {
+		headers = request.WithTraceContext(r.Context(), headers, r.Header)
+	}
+	e.rec.Headers = headers
 	if req.PartitionID != nil {
 		if *req.PartitionID < 0 {
 			return bad(v3BadRequest, "partition_id: must be 0 or more")
@@ -371,39 +370,27 @@ func v3Key(k *v3Data) ([]byte, string, error) {
 	}
 }
 
-// v3Headers is the headers as the core's JSON object (duplicates and order kept). Values are
-// base64; topicgate's record headers are text, so a value must decode to UTF-8. null is "".
-func v3Headers(hs []v3Header) ([]byte, error) {
+// v3Headers is the record headers, in order with duplicates kept. Values are base64 of any bytes,
+// passed on as those bytes; null is an empty value.
+func v3Headers(hs []v3Header) ([]core.Header, error) {
 	if len(hs) == 0 {
 		return nil, nil
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
+	out := make([]core.Header, len(hs))
 	for i, h := range hs {
 		if h.Name == "" {
 			return nil, fmt.Errorf("headers[%d].name: empty", i)
 		}
-		var v []byte
+		out[i].Name = h.Name
 		if h.Value != nil {
-			var err error
-			if v, err = base64.StdEncoding.DecodeString(*h.Value); err != nil {
+			v, err := base64.StdEncoding.DecodeString(*h.Value)
+			if err != nil {
 				return nil, fmt.Errorf("headers[%d].value: not base64: %v", i, err)
 			}
-			if !utf8.Valid(v) {
-				return nil, fmt.Errorf("headers[%d].value: not UTF-8 once decoded (topicgate's record headers are text)", i)
-			}
+			out[i].Value = v
 		}
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		name, _ := json.Marshal(h.Name)
-		value, _ := json.Marshal(string(v))
-		b.Write(name)
-		b.WriteByte(':')
-		b.Write(value)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return out, nil
 }
 
 // v3Answer is one record's delivery report.

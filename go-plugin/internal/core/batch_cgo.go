@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"time"
 )
 
@@ -31,9 +32,11 @@ func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records 
 
 	valid := make([]int, 0, len(records)) // indexes of the records the batch holds, in order
 	for i, r := range records {
-		a := recordArgs(r)
-		st := C.tg_batch_add(c.p, b, bytesPtr(r.Value), C.size_t(len(r.Value)), a.headers, C.size_t(len(r.HeadersJSON)),
+		var pin runtime.Pinner
+		a := recordArgs(r, &pin)
+		st := C.tg_batch_add(c.p, b, bytesPtr(r.Value), C.size_t(len(r.Value)), a.headers, a.nHeaders,
 			a.key, C.size_t(len(r.Key)), a.partition, a.timestamp, &errbuf[0], C.size_t(len(errbuf)))
+		pin.Unpin()
 		if int(st) != 200 {
 			out[i] = Outcome{Status: int(st), Msg: C.GoString(&errbuf[0])}
 			continue

@@ -19,9 +19,9 @@ type Delivery struct {
 type Publisher interface {
 	// Publish validates body against topic's schema, encodes and produces it, and waits
 	// for the broker's acknowledgement. status is an HTTP status (200 on success);
-	// msg explains any other status. headersJSON may be nil; key nil means no key.
+	// msg explains any other status. headers may be nil; key nil means no key.
 	// When ctx ends first (client gone, gateway timeout) it stops waiting with a 504.
-	Publish(ctx context.Context, topic string, body, headersJSON, key []byte) (status int, d Delivery, msg string)
+	Publish(ctx context.Context, topic string, body []byte, headers []Header, key []byte) (status int, d Delivery, msg string)
 	// PublishBatch checks and encodes every record before producing any; then, if all are valid
 	// (or mode.Partial), produces the valid ones: each on its own, or (mode.Atomic) as one Kafka
 	// transaction. The answer has one outcome per record, in order; a record that was not
@@ -43,13 +43,20 @@ type Stream interface {
 	Outcomes() <-chan Outcome
 }
 
+// Header is one record header: a name (UTF-8 text, not empty) and a value (any bytes). A record's
+// headers are written in the order given, duplicates kept.
+type Header struct {
+	Name  string
+	Value []byte
+}
+
 // Record is one record of a batch or stream.
 type Record struct {
 	Value       []byte
-	HeadersJSON []byte // nil: no headers
-	Key         []byte // nil: no key
-	Partition   *int32 // nil: the partitioner's choice
-	TimestampMs *int64 // nil: the time of sending
+	Headers     []Header // nil: no headers
+	Key         []byte   // nil: no key
+	Partition   *int32   // nil: the partitioner's choice
+	TimestampMs *int64   // nil: the time of sending
 }
 
 // BatchMode says what a batch with invalid records does and how it is written.

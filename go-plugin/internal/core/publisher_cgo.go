@@ -5,9 +5,14 @@ package core
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
 #cgo LDFLAGS: ${SRCDIR}/../../../target/release/libtopicgate.a -lssl -lcrypto -lz -lm -ldl -lpthread
-#cgo noescape tg_publisher_new
 #cgo noescape tg_publish_start
 #cgo noescape tg_publisher_completions
+// noescape lets the Go pointer arguments of these two hot calls stay wherever Go put them (a
+// goroutine's stack included) instead of forcing them to the heap. That is only sound for a C
+// function that neither keeps a pointer nor calls back into Go: a callback may grow and move the
+// goroutine's stack under the C code. tg_publisher_new must not be listed: librdkafka reports
+// config warnings through the log callback (topicgateGoLog) while it runs. Without the directive
+// every Go pointer passed to C escapes to the heap. noescape_test.go checks the list.
 #include <stdlib.h>
 #include "topicgate.h"
 
@@ -22,6 +27,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -69,9 +75,9 @@ func NewPublisher(config []byte) (Publisher, int, string) {
 }
 
 // Publish queues the record with tg_publish_start and waits for its outcome from the poller.
-func (c *corePublisher) Publish(ctx context.Context, topic string, body, headersJSON, key []byte) (int, Delivery, string) {
+func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, headers []Header, key []byte) (int, Delivery, string) {
 	w := waiters.Get().(*waiter)
-	token, st := c.queue(topic, Record{Value: body, HeadersJSON: headersJSON, Key: key}, w.done, &w.errbuf)
+	token, st := c.queue(topic, Record{Value: body, Headers: headers, Key: key}, w.done, &w.errbuf)
 	if st != 200 {
 		msg := C.GoString(&w.errbuf[0])
 		waiters.Put(w)
@@ -110,14 +116,16 @@ func (c *corePublisher) queue(topic string, r Record, done chan<- Outcome, errbu
 	c.waiting[token] = done
 	c.mu.Unlock()
 
-	a := recordArgs(r)
+	var pin runtime.Pinner
+	a := recordArgs(r, &pin)
 	st := C.tg_publish_start(c.p,
 		stringPtr(topic), C.size_t(len(topic)),
 		bytesPtr(r.Value), C.size_t(len(r.Value)),
-		a.headers, C.size_t(len(r.HeadersJSON)),
+		a.headers, a.nHeaders,
 		a.key, C.size_t(len(r.Key)),
 		a.partition, a.timestamp,
 		C.uint64_t(token), &errbuf[0], C.size_t(len(errbuf)))
+	pin.Unpin()
 	if int(st) != 200 {
 		c.take(token)
 	}
@@ -126,17 +134,18 @@ func (c *corePublisher) queue(topic string, r Record, done chan<- Outcome, errbu
 
 // cRecord is a record's optional parts as the C ABI takes them.
 type cRecord struct {
-	headers, key *C.uint8_t // NULL: none
-	partition    C.int32_t  // -1: the partitioner's choice
-	timestamp    C.int64_t  // -1: the time of sending
+	headers   *C.tg_header // NULL: none
+	nHeaders  C.size_t
+	key       *C.uint8_t // NULL: none
+	partition C.int32_t  // -1: the partitioner's choice
+	timestamp C.int64_t  // -1: the time of sending
 }
 
-// recordArgs is r's optional parts for a C call; they point into r, valid while r is.
-func recordArgs(r Record) cRecord {
+// recordArgs is r's optional parts for a C call; they point into r (valid while r is) and, for
+// the headers, into memory pinned with pin: unpin it after the call.
+func recordArgs(r Record, pin *runtime.Pinner) cRecord {
 	a := cRecord{partition: -1, timestamp: -1}
-	if len(r.HeadersJSON) > 0 {
-		a.headers = bytesPtr(r.HeadersJSON)
-	}
+	a.headers, a.nHeaders = cHeaders(r.Headers, pin)
 	if r.Key != nil {
 		a.key = bytesPtr(r.Key)
 	}
@@ -149,6 +158,32 @@ func recordArgs(r Record) cRecord {
 	return a
 }
 
+// cHeaders is hs as the tg_header pairs of the C ABI. cgo lets C get Go memory that holds Go
+// pointers only when those are pinned: the names and values are copied into one buffer, pinned
+// with pin (one pin per record, not two per header), and the pairs point into it.
+func cHeaders(hs []Header, pin *runtime.Pinner) (*C.tg_header, C.size_t) {
+	if len(hs) == 0 {
+		return nil, 0
+	}
+	n := 1 // never an empty buffer: every pair points at a real byte
+	for _, h := range hs {
+		n += len(h.Name) + len(h.Value)
+	}
+	buf := make([]byte, n)
+	pin.Pin(&buf[0])
+	out := make([]C.tg_header, len(hs))
+	off := 0
+	for i, h := range hs {
+		out[i].name = (*C.uint8_t)(unsafe.Pointer(&buf[off]))
+		out[i].name_len = C.size_t(copy(buf[off:], h.Name))
+		off += len(h.Name)
+		out[i].value = (*C.uint8_t)(unsafe.Pointer(&buf[off]))
+		out[i].value_len = C.size_t(copy(buf[off:], h.Value))
+		off += len(h.Value)
+	}
+	return &out[0], C.size_t(len(hs))
+}
+
 // answer releases w and returns its record's outcome, timed from queued.
 func (w *waiter) answer(o Outcome, queued time.Time) (int, Delivery, string) {
 	w.release()
@@ -158,7 +193,7 @@ func (w *waiter) answer(o Outcome, queued time.Time) (int, Delivery, string) {
 
 // waiter is what a request waits on: the channel its outcome comes on, the timer of its early
 // answer, and the buffer for the core's error message. Pooled, so that a publish allocates none
-// of them (an error buffer on the stack would escape to the heap as a cgo argument).
+// of them.
 type waiter struct {
 	done   chan Outcome
 	timer  *time.Timer

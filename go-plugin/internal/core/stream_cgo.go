@@ -13,7 +13,7 @@ type coreStream struct {
 	c     *corePublisher
 	topic string
 	done  chan Outcome
-	// errbuf is per stream, not on Start's stack: a cgo argument would move it to the heap per call.
+	// errbuf is per stream: Start fills it through queue (tg_publish_start).
 	errbuf [errBufLen]C.char
 }
 

@@ -17,6 +17,15 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/router"
 )
 
+// HeaderText is record headers as "name=value" entries joined with ',', in order.
+func HeaderText(hs []core.Header) string {
+	parts := make([]string, len(hs))
+	for i, h := range hs {
+		parts[i] = h.Name + "=" + string(h.Value)
+	}
+	return strings.Join(parts, ",")
+}
+
 // FakePublisher records calls and answers with a fixed status.
 type FakePublisher struct {
 	mu      sync.Mutex
@@ -25,18 +34,18 @@ type FakePublisher struct {
 	Calls   int
 	Topic   string
 	Body    string
-	Headers string
+	Headers string // the last publish's headers as HeaderText gives them
 	Key     []byte
 	Written []core.Record  // records of batches, in order
 	Mode    core.BatchMode // of the last batch that was written
 }
 
 // Publish records the call and answers f.Status (200: partition 3, offset 42).
-func (f *FakePublisher) Publish(_ context.Context, topic string, body, headersJSON, key []byte) (int, core.Delivery, string) {
+func (f *FakePublisher) Publish(_ context.Context, topic string, body []byte, headers []core.Header, key []byte) (int, core.Delivery, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
-	f.Topic, f.Body, f.Headers, f.Key = topic, string(body), string(headersJSON), key
+	f.Topic, f.Body, f.Headers, f.Key = topic, string(body), HeaderText(headers), key
 	if f.Status != 200 {
 		return f.Status, core.Delivery{}, f.Msg
 	}

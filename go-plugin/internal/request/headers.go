@@ -1,12 +1,13 @@
 package request
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 )
 
 const (
@@ -16,22 +17,22 @@ const (
 	headerHeaders = "Message-Headers"
 )
 
-// parseMessageHeaders parses the value(s) of the message-headers request header into
-// the JSON object the core takes (string to string), or nil when there are none.
+// parseMessageHeaders parses the value(s) of the message-headers request header into the
+// record headers, in the order sent (duplicates kept), or nil when there are none.
 //
 // Entries are separated by ','; an entry is name '=' value; a name and a value may hold
 // any character except ',' and '=', which are written percent-encoded (%2C, %3D), as can
 // be any other byte; blanks (space, tab) around names and values are trimmed before
 // decoding. Blank entries (as after a trailing comma) are ignored. An entry without '=',
-// with a second raw '=', with an empty name, with a bad %-escape, that is not UTF-8
-// after decoding, or whose name repeats an earlier one, is an error naming that entry.
+// with a second raw '=', with an empty name, with a bad %-escape, or that is not UTF-8
+// after decoding, is an error naming that entry. A name may repeat: each entry is a header.
 // Repeated header lines are joined with ',' as HTTP says.
-func parseMessageHeaders(values []string) ([]byte, error) {
+func parseMessageHeaders(values []string) ([]core.Header, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
 	joined := strings.Join(values, ",")
-	out := map[string]string{}
+	var out []core.Header
 	for _, entry := range strings.Split(joined, ",") {
 		if strings.Trim(entry, " \t") == "" {
 			continue
@@ -56,15 +57,9 @@ func parseMessageHeaders(values []string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("message-headers: entry %q: value: %v", shown, err)
 		}
-		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("message-headers: header name %q appears more than once", name)
-		}
-		out[name] = value
+		out = append(out, core.Header{Name: name, Value: []byte(value)})
 	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return json.Marshal(out)
+	return out, nil
 }
 
 func decodeHeaderPart(s string) (string, error) {

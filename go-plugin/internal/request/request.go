@@ -24,13 +24,13 @@ type Options struct {
 
 // Headers is the record headers (message-headers, plus the trace context unless off) and the key
 // (message-key; nil for none) a request gives its records.
-func (o *Options) Headers(r *http.Request) (headersJSON, key []byte, err error) {
-	headersJSON, err = parseMessageHeaders(r.Header.Values(headerHeaders))
+func (o *Options) Headers(r *http.Request) (headers []core.Header, key []byte, err error) {
+	headers, err = parseMessageHeaders(r.Header.Values(headerHeaders))
 	if err == nil && o.TraceHeaders {
-		headersJSON, err = WithTraceContext(r.Context(), headersJSON, r.Header)
+		headers = WithTraceContext(r.Context(), headers, r.Header)
 	}
 	key, _ = messageKey(r.Header)
-	return headersJSON, key, err
+	return headers, key, err
 }
 
 // ContentType accepts application/json (one record) and application/x-ndjson (a batch: batch

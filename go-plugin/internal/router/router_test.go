@@ -32,7 +32,7 @@ func TestServerPublishes(t *testing.T) {
 	if r.Raw != `{"statusCode":"200","message":"ok","topic":"MyTopic","partition":3,"offset":42}` {
 		t.Fatalf("body %s", r.Raw)
 	}
-	if f.Topic != "MyTopic" || f.Body != `{"sample_message":"hi"}` || f.Headers != `{"a":"1","b_c":"x y"}` || string(f.Key) != "k1" {
+	if f.Topic != "MyTopic" || f.Body != `{"sample_message":"hi"}` || f.Headers != "a=1,b_c=x y" || string(f.Key) != "k1" {
 		t.Fatalf("publisher got %+v", f)
 	}
 	// no key header = nil key

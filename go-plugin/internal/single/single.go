@@ -26,13 +26,13 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusBadRequest, "the request body is empty; send a JSON object")
 		return
 	}
-	headersJSON, key, err := o.Headers(r)
+	headers, key, err := o.Headers(r)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
 
-	status, d, msg := o.Pub.Publish(r.Context(), topic, body, headersJSON, key)
+	status, d, msg := o.Pub.Publish(r.Context(), topic, body, headers, key)
 	httpCode, msg := respond.CoreStatus(status, msg)
 	if httpCode == http.StatusOK {
 		m.Acked(d)

@@ -117,7 +117,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusNotAcceptable, msg+plain)
 		return
 	}
-	headersJSON, key, err := o.Headers(r)
+	headers, key, err := o.Headers(r)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
@@ -127,7 +127,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusNotAcceptable, err.Error()+plain)
 		return
 	}
-	Run[struct{}](conn, &rc.Batch, topic, m, o.Pub, &ndjsonStream{r: r, bc: &rc.Batch, trace: o.TraceHeaders, key: key, headers: headersJSON}, rc.Batch.Partial)
+	Run[struct{}](conn, &rc.Batch, topic, m, o.Pub, &ndjsonStream{r: r, bc: &rc.Batch, trace: o.TraceHeaders, key: key, headers: headers}, rc.Batch.Partial)
 }
 
 // Refusal says why bc cannot stream under o ("" when it can).
@@ -276,10 +276,11 @@ func (sr *streamRun[M]) stopAt(line, status int, msg string) {
 // ndjsonStream is an NDJSON stream: a record per line, its answer line in a batch result's shape,
 // and a streamEnd line last.
 type ndjsonStream struct {
-	r            *http.Request
-	bc           *config.Batch
-	trace        bool   // add the request's trace context to a line's own headers
-	key, headers []byte // the request's, for records without their own
+	r       *http.Request
+	bc      *config.Batch
+	trace   bool          // add the request's trace context to a line's own headers
+	key     []byte        // the request's, for records without their own
+	headers []core.Header // the request's, for records without their own
 }
 
 func (f *ndjsonStream) Read(body io.Reader, bc *config.Batch, out chan<- *Chunk, stop <-chan struct{}) {

@@ -1,4 +1,4 @@
-//! Record headers: `headers::parse_json` and `headers::check` (see `check_headers`).
+//! Record headers: `headers::header` and `headers::check` (see `check_headers`).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| topicgate_fuzz::check_headers(data));

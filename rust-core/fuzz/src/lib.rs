@@ -11,10 +11,10 @@ use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageD
 use topicgate::config::{GlueCompression, Limits, MessageType};
 use topicgate::encoding::json_to_protobuf;
 use topicgate::ffi::{
-    tg_completion, tg_delivery, tg_publish, tg_publish_start, tg_publisher, tg_publisher_completions,
+    tg_completion, tg_delivery, tg_header, tg_publish, tg_publish_start, tg_publisher, tg_publisher_completions,
     tg_publisher_free, tg_publisher_new, tg_status,
 };
-use topicgate::headers::{check, parse_json};
+use topicgate::headers::{check, header};
 use topicgate::registry::SchemaText;
 use topicgate::wire::{Framing, GLUE_COMPRESSION_NONE, GLUE_COMPRESSION_ZLIB, GLUE_HEADER_VERSION};
 use topicgate::{Config, Status};
@@ -247,38 +247,45 @@ fn echoed(window: &str, json: &str, rerun: impl Fn(&str) -> Option<String>) -> b
     }
 }
 
-/// `headers`: byte 0 = max_headers, byte 1 = max_header_bytes / 4, the rest is the JSON text.
-/// parse_json is Ok exactly when the text is blank or a JSON object of string values (serde_json's own
-/// reading is the reference), every pair kept in order with duplicates; its errors are 400 "headers: …".
-/// check is Ok exactly when count, empty names and total size are within the limits; else 413 / 400.
+/// Splits header pairs off `bytes`: each a u8 name length, the name, a u8 value length, the value
+/// (shorter when the input ends).
+pub fn header_pairs(mut bytes: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
+    while let Some(name) = length_prefixed_u8(&mut bytes) {
+        out.push((name, length_prefixed_u8(&mut bytes).unwrap_or_default()));
+    }
+    out
+}
+
+/// Splits off a u8 length and that many bytes (fewer when the input ends); None at the end.
+fn length_prefixed_u8<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (&len, tail) = rest.split_first()?;
+    let (part, tail) = tail.split_at(usize::from(len).min(tail.len()));
+    *rest = tail;
+    Some(part)
+}
+
+/// `headers`: byte 0 = max_headers, byte 1 = max_header_bytes / 4, the rest header pairs
+/// (`header_pairs`). header is Ok exactly when the name is UTF-8, and keeps name and value bytes
+/// as given; its errors are 400 "headers: …". check is Ok exactly when count, empty names and total
+/// size are within the limits; else 413 / 400.
 pub fn check_headers(data: &[u8]) {
     if data.len() < 2 {
         return;
     }
-    let Ok(text) = std::str::from_utf8(&data[2..]) else { return };
-    let reference = serde_json::from_str::<serde_json::Value>(text);
-    let headers = match parse_json(text) {
-        Ok(h) => h,
-        Err(e) => {
-            assert_eq!(e.status, Status::BadRequest);
-            assert!(e.message.starts_with("headers: "), "{}", e.message);
-            let strings = matches!(&reference, Ok(serde_json::Value::Object(m)) if m.values().all(|v| v.is_string()));
-            assert!(!strings, "rejected a JSON object of strings: {}", e.message);
-            return;
-        }
-    };
-    if text.trim().is_empty() {
-        assert!(headers.is_empty());
-    } else {
-        let Ok(serde_json::Value::Object(map)) = reference else {
-            panic!("accepted text serde_json does not read as an object: {headers:?}");
-        };
-        // serde_json keeps the last of duplicate keys; parse_json keeps them all, in order.
-        let names: std::collections::HashSet<_> = headers.iter().map(|(k, _)| k).collect();
-        assert_eq!(map.len(), names.len());
-        for (k, v) in &map {
-            let last = headers.iter().rev().find(|(name, _)| name == k).expect("every key kept");
-            assert_eq!(Some(last.1.as_str()), v.as_str(), "value of {k:?}");
+    let mut headers = Vec::new();
+    for (i, (name, value)) in header_pairs(&data[2..]).into_iter().enumerate() {
+        match header(i, name, value) {
+            Ok(h) => {
+                assert_eq!((h.0.as_bytes(), h.1.as_slice()), (name, value));
+                headers.push(h);
+            }
+            Err(e) => {
+                assert!(std::str::from_utf8(name).is_err(), "refused a UTF-8 name: {e}");
+                assert_eq!(e.status, Status::BadRequest);
+                assert!(e.message.starts_with("headers: "), "{}", e.message);
+                return;
+            }
         }
     }
     let limits =
@@ -533,17 +540,18 @@ fn maybe_duplicate_keys(json: &[u8]) -> bool {
     !keys.iter().all(|k| seen.insert(k.replace('_', "").to_lowercase()))
 }
 
-fn valid_headers(headers: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(headers) else { return false };
-    let Ok(pairs) = parse_json(text) else { return false };
+fn valid_headers(pairs: &[(&[u8], &[u8])]) -> bool {
     let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
-    pairs.len() <= PUBLISH_MAX_HEADERS && total <= PUBLISH_MAX_HEADER_BYTES && pairs.iter().all(|(k, _)| !k.is_empty())
+    pairs.len() <= PUBLISH_MAX_HEADERS
+        && total <= PUBLISH_MAX_HEADER_BYTES
+        && pairs.iter().all(|(k, _)| !k.is_empty() && std::str::from_utf8(k).is_ok())
 }
 
 /// `ffi_publish`: byte 0 flags (bits 0..5: topic, headers, key, body, errbuf, delivery are NULL), byte 1
-/// the errbuf length, then topic, headers and key each as u16 LE length + bytes, then the body.
+/// the errbuf length, then topic, headers and key each as u16 LE length + bytes, then the body; the
+/// headers' bytes are pairs (`header_pairs`), passed as `tg_header`s (NULL: the array pointer is NULL).
 /// The status is a tg_status value; 200 exactly when the input is valid (topic with a schema, UTF-8
-/// body prost-reflect reads as that message, headers a JSON object of strings within the limits, key
+/// body prost-reflect reads as that message, headers with UTF-8 names within the limits, key
 /// within its limit); 200 answers partition/offset -1 and an empty message; an error message is
 /// NUL-terminated inside the buffer and echoes no string value of the body.
 pub fn check_ffi_publish(data: &[u8]) {
@@ -556,6 +564,12 @@ pub fn check_ffi_publish(data: &[u8]) {
     let json = rest;
     let null = |bit: u8| flags & (1 << bit) != 0;
     let ptr = |bit: u8, bytes: &[u8]| if null(bit) { std::ptr::null() } else { bytes.as_ptr() };
+    let pairs = header_pairs(headers);
+    let raw: Vec<tg_header> = pairs
+        .iter()
+        .map(|(n, v)| tg_header { name: n.as_ptr(), name_len: n.len(), value: v.as_ptr(), value_len: v.len() })
+        .collect();
+    let raw_ptr = if null(1) { std::ptr::null() } else { raw.as_ptr() };
 
     // Publishes `body` with this input's topic, headers and key.
     let publish = |body: &[u8], errbuf_ptr: *mut std::ffi::c_char, errbuf_len: usize, delivery_ptr| unsafe {
@@ -565,8 +579,8 @@ pub fn check_ffi_publish(data: &[u8]) {
             topic.len(),
             ptr(3, body),
             body.len(),
-            ptr(1, headers),
-            headers.len(),
+            raw_ptr,
+            raw.len(),
             ptr(2, key),
             key.len(),
             delivery_ptr,
@@ -587,7 +601,7 @@ pub fn check_ffi_publish(data: &[u8]) {
         _ => None,
     };
     let valid = desc.is_some_and(|d| !null(3) && valid_body(d, json))
-        && (null(1) || valid_headers(headers))
+        && (if null(1) { raw.is_empty() } else { valid_headers(&pairs) })
         && (null(2) || key.len() <= PUBLISH_MAX_KEY_BYTES);
     // prost-reflect keeps the last of two equal keys, the core refuses them (and a JSON name with
     // the proto name of the same field, when its direct writer reads the body): with a possible
@@ -608,8 +622,8 @@ pub fn check_ffi_publish(data: &[u8]) {
             topic.len(),
             ptr(3, json),
             json.len(),
-            ptr(1, headers),
-            headers.len(),
+            raw_ptr,
+            raw.len(),
             ptr(2, key),
             key.len(),
             -1,
