@@ -154,11 +154,16 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = registry.fetch(&key.schema_name, key.version).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
-        // None: the registry gave the schema in use again, unchanged.
-        let refreshed = fetched.and_then(|text| match schema::fingerprint(&text) == current.fingerprint {
-            true => Ok(None),
-            false => schema::compile(&text, &key.message_type).map(Some),
-        });
+        // None: the registry gave the schema in use again, unchanged. A changed one is compiled on
+        // a blocking thread: the runtime's one worker serves every other registry call meanwhile.
+        let refreshed = match fetched {
+            Ok(text) if schema::fingerprint(&text) == current.fingerprint => Ok(None),
+            Ok(text) => {
+                let message_type = key.message_type.clone();
+                runtime::run_blocking(move || schema::compile(&text, &message_type).map(Some)).await
+            }
+            Err(e) => Err(e),
+        };
         let next_due = match refreshed {
             Ok(changed) => {
                 let version = changed.as_ref().map_or(current.version_number, |new| new.version_number);

@@ -4,11 +4,13 @@ mod file;
 mod glue;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::config::{RegistryConfig, SchemaVersion};
 use crate::error::Result;
+use crate::runtime;
 
 /// One version of a schema as the registry holds it, before compilation.
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ pub enum Registry {
     /// AWS Glue Schema Registry.
     Glue(glue::GlueRegistry),
     /// A local directory of `.proto` files.
-    File(file::FileRegistry),
+    File(Arc<file::FileRegistry>),
 }
 
 impl Registry {
@@ -41,15 +43,19 @@ impl Registry {
             RegistryConfig::Glue { registry_name, region, endpoint_url, timeout_ms } => Ok(Registry::Glue(
                 glue::GlueRegistry::new(registry_name, region.as_deref(), endpoint_url.as_deref(), *timeout_ms)?,
             )),
-            RegistryConfig::File { directory } => Ok(Registry::File(file::FileRegistry::new(directory)?)),
+            RegistryConfig::File { directory } => Ok(Registry::File(Arc::new(file::FileRegistry::new(directory)?))),
         }
     }
 
     /// Fetches one version of the named schema: `404` when it does not exist, `503` when unreachable.
+    /// Runs on the core's runtime; a file is read on one of its blocking threads.
     pub async fn fetch(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
         match self {
             Registry::Glue(g) => g.fetch(name, version).await,
-            Registry::File(f) => f.fetch(name),
+            Registry::File(f) => {
+                let (f, name) = (f.clone(), name.to_owned());
+                runtime::run_blocking(move || f.fetch(&name)).await
+            }
         }
     }
 }
