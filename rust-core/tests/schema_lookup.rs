@@ -1,10 +1,12 @@
-//! Schema lookups under load: schema compilation does not hold up the core's registry runtime.
+//! Schema lookups under load: one registry fetch per schema however many requests wait for it,
+//! and schema compilation does not hold up the core's registry runtime.
 //!
-//! The tests here read process-wide figures (the time a lookup takes), so they take turns (`serial`).
+//! The tests here read process-wide figures (the registry fetch counter, the time a lookup
+//! takes), so they take turns (`serial`).
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Barrier, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,41 @@ use topicgate::{Publisher, Record};
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The core's count of registry fetches (first fetches and refreshes) since the process started.
+fn registry_fetches() -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&topicgate::metrics::snapshot_json()).unwrap();
+    v["schema"]["fetches"].as_u64().expect("schema.fetches in the metrics snapshot")
+}
+
+#[test]
+fn concurrent_first_publishes_make_one_registry_fetch() {
+    let _serial = serial();
+    const REQUESTS: usize = 50;
+    let topic = unique("single-flight");
+    glue_create_schema(TEST_REGISTRY, &topic, CLASSIC_PROTO);
+    let p = Publisher::new(&glue_config(TEST_REGISTRY, "")).unwrap();
+    let before = registry_fetches();
+    let barrier = Barrier::new(REQUESTS);
+    let deliveries: Vec<_> = thread::scope(|s| {
+        let requests: Vec<_> = (0..REQUESTS)
+            .map(|i| {
+                let (p, topic, barrier) = (&p, &topic, &barrier);
+                s.spawn(move || {
+                    let json = format!(r#"{{"sample_message":"first {i}"}}"#);
+                    barrier.wait();
+                    p.publish(&Record { topic, json: &json, headers: &[], key: None })
+                })
+            })
+            .collect();
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for d in &deliveries {
+        assert!(d.is_ok(), "{d:?}");
+    }
+    assert_eq!(registry_fetches() - before, 1, "registry fetches for {REQUESTS} concurrent first publishes");
+    assert_eq!(records_on_topic(&topic), REQUESTS as i64);
 }
 
 /// A `.proto` whose first message reaches `n` messages: slow to compile (about 2 s for 4,000 in a
