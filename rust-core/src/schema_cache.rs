@@ -1,13 +1,15 @@
 //! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure;
-//! "not found" answers are remembered for a while too. It reports its outcomes and entries to
-//! crate::metrics, which does not look into it.
+//! "not found" answers and failed lookups are remembered for a while too. It reports its outcomes
+//! and entries to crate::metrics, which does not look into it.
 //!
 //! A schema that is not cached is looked up once however many requests want it (one "flight" per
 //! key: fetched on the core's runtime, compiled on one of its blocking threads); the requests wait
-//! for it.
+//! for it, each at most the registry's bound plus `COMPILE_GRACE`. At most `MAX_WAITING` requests
+//! wait at once in the whole process; the next is answered `503` at once, so that a registry
+//! outage cannot park an ever-growing number of the host's threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -42,13 +44,24 @@ struct Slot {
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 static CACHE: LazyLock<RwLock<HashMap<CacheKey, Arc<Slot>>>> = LazyLock::new(Default::default);
-/// Schemas the registry said it does not have: the error, and until when (ms since `EPOCH`) to repeat it.
+/// Lookups that failed (the registry does not have the schema, or could not give it): the error,
+/// and until when (ms since `EPOCH`) to repeat it.
 static REMEMBERED: LazyLock<RwLock<HashMap<CacheKey, (u64, Error)>>> = LazyLock::new(Default::default);
-/// Most remembered misses; past it, expired ones are dropped and new ones not remembered, so
+/// Most remembered failures; past it, expired ones are dropped and new ones not remembered, so
 /// requests for ever-new names cannot grow memory without bound.
 const MAX_REMEMBERED: usize = 10_000;
+/// How long a failed lookup other than "not found" (registry unreachable, timed out, refusing;
+/// a schema that does not compile) is answered from memory.
+const FAILURE_TTL: Duration = Duration::from_secs(1);
+/// Most requests that may wait for registry lookups at once, in the whole process.
+const MAX_WAITING: usize = 128;
+/// How long past the registry's bound a request waits for the fetched schema to compile.
+const COMPILE_GRACE: Duration = Duration::from_secs(1);
+
 /// Lookups in flight, by key; a flight leaves this map only after its outcome is cached or remembered.
 static FLIGHTS: LazyLock<Mutex<HashMap<CacheKey, Arc<Flight>>>> = LazyLock::new(Default::default);
+/// Requests waiting for a flight now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// How long cached answers stay good.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +101,41 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
     if let Some(e) = remembered(key) {
         return Err(e);
     }
-    match join_or_start(registry, key, timing) {
-        Joined::Ready(outcome) => outcome,
-        Joined::Wait(flight) => flight.wait(),
+    let _waiting = Waiting::enter(&key.schema_name)?;
+    let flight = match join_or_start(registry, key, timing) {
+        Joined::Ready(outcome) => return outcome,
+        Joined::Wait(flight) => flight,
+    };
+    let bound = registry.bound() + COMPILE_GRACE;
+    flight.wait(bound).unwrap_or_else(|| {
+        Err(Error::unavailable(format!(
+            "schema `{}`: the schema registry lookup did not finish within {} ms",
+            key.schema_name,
+            bound.as_millis()
+        )))
+    })
+}
+
+/// A request's place among those waiting for registry lookups; given back when dropped.
+struct Waiting;
+
+impl Waiting {
+    /// Takes a place, or refuses at once with a `503` when `MAX_WAITING` are taken.
+    fn enter(schema_name: &str) -> Result<Waiting> {
+        if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::unavailable(format!(
+                "schema `{schema_name}` is not cached and {MAX_WAITING} requests already wait for the \
+                 schema registry (the core's limit of concurrent registry lookups); retry later"
+            )));
+        }
+        Ok(Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -102,14 +147,16 @@ struct Flight {
 }
 
 impl Flight {
-    /// Waits for the outcome (the registry call's own timeouts bound the wait).
-    fn wait(&self) -> Result<Arc<CompiledSchema>> {
+    /// The outcome, or `None` if there is none after `bound`.
+    fn wait(&self, bound: Duration) -> Option<Result<Arc<CompiledSchema>>> {
+        let until = Instant::now() + bound;
         let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(outcome) = outcome.as_ref() {
-                return outcome.clone();
+                return Some(outcome.clone());
             }
-            outcome = self.done.wait(outcome).unwrap_or_else(|p| p.into_inner());
+            let left = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+            outcome = self.done.wait_timeout(outcome, left).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 }
@@ -164,10 +211,8 @@ impl Landing {
         let outcome = match outcome {
             Ok(schema) => Ok(cache(&self.key, Arc::new(schema), self.timing.refresh_interval)),
             Err(e) => {
-                // A schema the registry does not have is remembered; other failures are not.
-                if e.status == Status::NotFound {
-                    remember(&self.key, &e, self.timing.not_found_ttl);
-                }
+                let ttl = if e.status == Status::NotFound { self.timing.not_found_ttl } else { FAILURE_TTL };
+                remember(&self.key, &e, ttl);
                 Err(e)
             }
         };
@@ -212,7 +257,7 @@ fn cache(key: &CacheKey, schema: Arc<CompiledSchema>, refresh_interval: Duration
     cached
 }
 
-/// The "not found" remembered for `key`, if still fresh.
+/// The failure remembered for `key`, if still fresh.
 fn remembered(key: &CacheKey) -> Option<Error> {
     let remembered = REMEMBERED.read().unwrap_or_else(|p| p.into_inner());
     match remembered.get(key) {
@@ -237,7 +282,7 @@ fn remember(key: &CacheKey, e: &Error, ttl: Duration) {
     }
 }
 
-/// Fetches the schema text and compiles it on a blocking thread.
+/// Fetches the schema text (within the registry's bound) and compiles it on a blocking thread.
 async fn fetch_and_compile(registry: &Registry, key: &CacheKey) -> Result<CompiledSchema> {
     SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
     let compiled = match registry.fetch(&key.schema_name, key.version).await {
