@@ -1,10 +1,16 @@
 //! Process-global cache of compiled schemas, refreshed in the background, last good kept on failure;
-//! "not found" answers are remembered for a while too. It reports its outcomes and entries to
-//! crate::metrics, which does not look into it.
+//! "not found" answers and failed lookups are remembered for a while too. It reports its outcomes
+//! and entries to crate::metrics, which does not look into it.
+//!
+//! A schema that is not cached is looked up once however many requests want it (one "flight" per
+//! key: fetched on the core's runtime, compiled on one of its blocking threads); the requests wait
+//! for it, each at most the registry's bound plus `COMPILE_GRACE`. At most `MAX_WAITING` requests
+//! wait at once in the whole process; the next is answered `503` at once, so that a registry
+//! outage cannot park an ever-growing number of the host's threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{MessageType, SchemaVersion};
@@ -38,11 +44,24 @@ struct Slot {
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 static CACHE: LazyLock<RwLock<HashMap<CacheKey, Arc<Slot>>>> = LazyLock::new(Default::default);
-/// Schemas the registry said it does not have: the error, and until when (ms since `EPOCH`) to repeat it.
-static MISSING: LazyLock<RwLock<HashMap<CacheKey, (u64, Error)>>> = LazyLock::new(Default::default);
-/// Most remembered misses; past it, expired ones are dropped and new ones not remembered, so
+/// Lookups that failed (the registry does not have the schema, or could not give it): the error,
+/// and until when (ms since `EPOCH`) to repeat it.
+static REMEMBERED: LazyLock<RwLock<HashMap<CacheKey, (u64, Error)>>> = LazyLock::new(Default::default);
+/// Most remembered failures; past it, expired ones are dropped and new ones not remembered, so
 /// requests for ever-new names cannot grow memory without bound.
-const MAX_MISSING: usize = 10_000;
+const MAX_REMEMBERED: usize = 10_000;
+/// How long a failed lookup other than "not found" (registry unreachable, timed out, refusing;
+/// a schema that does not compile) is answered from memory.
+const FAILURE_TTL: Duration = Duration::from_secs(1);
+/// Most requests that may wait for registry lookups at once, in the whole process.
+const MAX_WAITING: usize = 128;
+/// How long past the registry's bound a request waits for the fetched schema to compile.
+const COMPILE_GRACE: Duration = Duration::from_secs(1);
+
+/// Lookups in flight, by key; a flight leaves this map only after its outcome is cached or remembered.
+static FLIGHTS: LazyLock<Mutex<HashMap<CacheKey, Arc<Flight>>>> = LazyLock::new(Default::default);
+/// Requests waiting for a flight now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// How long cached answers stay good.
 #[derive(Debug, Clone, Copy)]
@@ -65,14 +84,13 @@ fn retry_delay(interval: Duration) -> Duration {
 /// Returns the compiled schema for `key`, fetching it on first use; a stale entry is served
 /// while one background task refreshes it.
 pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Result<Arc<CompiledSchema>> {
-    let refresh_interval = timing.refresh_interval;
     let cached = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
     if let Some(slot) = cached {
         let schema = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed) {
             SCHEMA.stale_served.fetch_add(1, Ordering::Relaxed);
             if !slot.refreshing.swap(true, Ordering::AcqRel) {
-                spawn_refresh(registry.clone(), key.clone(), slot, refresh_interval);
+                spawn_refresh(registry.clone(), key.clone(), slot, timing.refresh_interval);
             }
         } else {
             SCHEMA.hits.fetch_add(1, Ordering::Relaxed);
@@ -80,23 +98,154 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
         return Ok(schema);
     }
     SCHEMA.misses.fetch_add(1, Ordering::Relaxed);
-    if let Some(e) = remembered_miss(key) {
+    if let Some(e) = remembered(key) {
         return Err(e);
     }
-    let schema = match fetch_and_compile(registry.clone(), key.clone()) {
-        Ok(schema) => Arc::new(schema),
-        Err(e) if e.status == Status::NotFound => {
-            remember_miss(key, &e, timing.not_found_ttl);
-            return Err(e);
-        }
-        Err(e) => return Err(e),
+    let _waiting = Waiting::enter(&key.schema_name)?;
+    let flight = match join_or_start(registry, key, timing) {
+        Joined::Ready(outcome) => return outcome,
+        Joined::Wait(flight) => flight,
     };
+    let bound = registry.bound() + COMPILE_GRACE;
+    flight.wait(bound).unwrap_or_else(|| {
+        Err(Error::unavailable(format!(
+            "schema `{}`: the schema registry lookup did not finish within {} ms",
+            key.schema_name,
+            bound.as_millis()
+        )))
+    })
+}
+
+/// A request's place among those waiting for registry lookups; given back when dropped.
+struct Waiting;
+
+impl Waiting {
+    /// Takes a place, or refuses at once with a `503` when `MAX_WAITING` are taken.
+    fn enter(schema_name: &str) -> Result<Waiting> {
+        if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::unavailable(format!(
+                "schema `{schema_name}` is not cached and {MAX_WAITING} requests already wait for the \
+                 schema registry (the core's limit of concurrent registry lookups); retry later"
+            )));
+        }
+        Ok(Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One lookup of one key, shared by every request that waits for it.
+#[derive(Default)]
+struct Flight {
+    outcome: Mutex<Option<Result<Arc<CompiledSchema>>>>,
+    done: Condvar,
+}
+
+impl Flight {
+    /// The outcome, or `None` if there is none after `bound`.
+    fn wait(&self, bound: Duration) -> Option<Result<Arc<CompiledSchema>>> {
+        let until = Instant::now() + bound;
+        let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(outcome) = outcome.as_ref() {
+                return Some(outcome.clone());
+            }
+            let left = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+            outcome = self.done.wait_timeout(outcome, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+enum Joined {
+    /// Decided while joining: a flight finished just before.
+    Ready(Result<Arc<CompiledSchema>>),
+    Wait(Arc<Flight>),
+}
+
+/// The flight for `key`: the one in progress, else a new one started on the runtime.
+fn join_or_start(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Joined {
+    let mut flights = FLIGHTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(flight) = flights.get(key) {
+        return Joined::Wait(flight.clone());
+    }
+    // A flight caches or remembers its outcome before it leaves the map: look again.
+    if let Some(slot) = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return Joined::Ready(Ok(slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone()));
+    }
+    if let Some(e) = remembered(key) {
+        return Joined::Ready(Err(e));
+    }
+    let handle = match runtime::handle() {
+        Ok(handle) => handle,
+        Err(e) => return Joined::Ready(Err(e)),
+    };
+    let flight = Arc::new(Flight::default());
+    flights.insert(key.clone(), flight.clone());
+    let landing = Landing { key: key.clone(), flight: flight.clone(), timing, landed: false };
+    let registry = registry.clone();
+    handle.spawn(async move {
+        let outcome = fetch_and_compile(&registry, &landing.key).await;
+        landing.land(outcome);
+    });
+    Joined::Wait(flight)
+}
+
+/// Ends a flight: its outcome cached or remembered, then handed to the waiting requests. Dropped
+/// without landing (the task panicked or was cancelled), it lands a `500`, so that no key is left
+/// with a flight that never ends.
+struct Landing {
+    key: CacheKey,
+    flight: Arc<Flight>,
+    timing: Timing,
+    landed: bool,
+}
+
+impl Landing {
+    fn land(mut self, outcome: Result<CompiledSchema>) {
+        self.landed = true;
+        let outcome = match outcome {
+            Ok(schema) => Ok(cache(&self.key, Arc::new(schema), self.timing.refresh_interval)),
+            Err(e) => {
+                let ttl = if e.status == Status::NotFound { self.timing.not_found_ttl } else { FAILURE_TTL };
+                remember(&self.key, &e, ttl);
+                Err(e)
+            }
+        };
+        self.finish(outcome);
+    }
+
+    fn finish(&self, outcome: Result<Arc<CompiledSchema>>) {
+        FLIGHTS.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        *self.flight.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        self.flight.done.notify_all();
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.finish(Err(Error::internal(format!(
+                "schema `{}`: the registry lookup ended without an answer",
+                self.key.schema_name
+            ))));
+        }
+    }
+}
+
+/// Caches `schema` for `key` (or keeps the entry already there) and returns what is cached.
+fn cache(key: &CacheKey, schema: Arc<CompiledSchema>, refresh_interval: Duration) -> Arc<CompiledSchema> {
     let due = match key.version {
         SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
         SchemaVersion::Number(_) => u64::MAX,
     };
-    // Made only if it wins the race to be cached, so that the metrics list each schema once.
-    CACHE.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert_with(|| {
+    // Made only if it is the first, so that the metrics list each schema once.
+    let mut cache = CACHE.write().unwrap_or_else(|p| p.into_inner());
+    let slot = cache.entry(key.clone()).or_insert_with(|| {
         Arc::new(Slot {
             schema: RwLock::new(schema.clone()),
             metrics: CachedSchemaState::register(&key.schema_name, schema.version_number),
@@ -104,37 +253,45 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
             refreshing: AtomicBool::new(false),
         })
     });
-    Ok(schema)
+    let cached = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
+    cached
 }
 
-/// The "not found" remembered for `key`, if still fresh.
-fn remembered_miss(key: &CacheKey) -> Option<Error> {
-    let missing = MISSING.read().unwrap_or_else(|p| p.into_inner());
-    match missing.get(key) {
+/// The failure remembered for `key`, if still fresh.
+fn remembered(key: &CacheKey) -> Option<Error> {
+    let remembered = REMEMBERED.read().unwrap_or_else(|p| p.into_inner());
+    match remembered.get(key) {
         Some((until, e)) if now_ms() < *until => Some(e.clone()),
         _ => None,
     }
 }
 
-fn remember_miss(key: &CacheKey, e: &Error, ttl: Duration) {
+fn remember(key: &CacheKey, e: &Error, ttl: Duration) {
+    let now = now_ms();
+    let mut remembered = REMEMBERED.write().unwrap_or_else(|p| p.into_inner());
     if ttl.is_zero() {
+        // Not remembered; an older answer must not outlive this one either.
+        remembered.remove(key);
         return;
     }
-    let now = now_ms();
-    let mut missing = MISSING.write().unwrap_or_else(|p| p.into_inner());
-    if missing.len() >= MAX_MISSING {
-        missing.retain(|_, (until, _)| now < *until);
+    if remembered.len() >= MAX_REMEMBERED {
+        remembered.retain(|_, (until, _)| now < *until);
     }
-    if missing.len() < MAX_MISSING {
-        missing.insert(key.clone(), (now + ttl.as_millis() as u64, e.clone()));
+    if remembered.len() < MAX_REMEMBERED || remembered.contains_key(key) {
+        remembered.insert(key.clone(), (now + ttl.as_millis() as u64, e.clone()));
     }
 }
 
-fn fetch_and_compile(registry: Arc<Registry>, key: CacheKey) -> Result<CompiledSchema> {
+/// Fetches the schema text (within the registry's bound) and compiles it on a blocking thread.
+async fn fetch_and_compile(registry: &Registry, key: &CacheKey) -> Result<CompiledSchema> {
     SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
-    let compiled = runtime::block_on(async move { registry.fetch(&key.schema_name, key.version).await })
-        .and_then(|fetched| fetched)
-        .and_then(|text| schema::compile(&text, &key.message_type));
+    let compiled = match registry.fetch(&key.schema_name, key.version).await {
+        Ok(text) => {
+            let message_type = key.message_type.clone();
+            runtime::run_blocking(move || schema::compile(&text, &message_type)).await
+        }
+        Err(e) => Err(e),
+    };
     // A schema the registry does not have is an answer, not a failure to fetch.
     if matches!(&compiled, Err(e) if e.status != Status::NotFound) {
         SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
@@ -155,10 +312,14 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         let fetched = registry.fetch(&key.schema_name, key.version).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         // None: the registry gave the schema in use again, unchanged.
-        let refreshed = fetched.and_then(|text| match schema::fingerprint(&text) == current.fingerprint {
-            true => Ok(None),
-            false => schema::compile(&text, &key.message_type).map(Some),
-        });
+        let refreshed = match fetched {
+            Ok(text) if schema::fingerprint(&text) == current.fingerprint => Ok(None),
+            Ok(text) => {
+                let message_type = key.message_type.clone();
+                runtime::run_blocking(move || schema::compile(&text, &message_type).map(Some)).await
+            }
+            Err(e) => Err(e),
+        };
         let next_due = match refreshed {
             Ok(changed) => {
                 let version = changed.as_ref().map_or(current.version_number, |new| new.version_number);

@@ -2,11 +2,13 @@
 //!
 //! Two paths give the same result: the direct writer (`writer`) streams JSON straight into
 //! Protobuf bytes for every message it has a plan for, and prost-reflect's `DynamicMessage`
-//! handles the rest and decides every body the writer gives up on. Errors always come from
-//! prost-reflect, so their wording does not depend on the path taken.
+//! handles the rest and decides every body the writer gives up on. Every error but a repeated key is
+//! decided by prost-reflect, and its text is built by `explain` from the field path and the type
+//! the schema expects there, so it depends neither on the path taken nor on a dependency's wording.
 
 #[cfg(test)]
 mod agreement_tests;
+mod explain;
 mod plan;
 mod writer;
 
@@ -55,28 +57,30 @@ impl Encoder {
         }
         // prost-reflect keeps the last of two equal keys; refuse them here as the writer does.
         if let Some(e) = duplicate_key(json) {
-            return Err(Error::bad_request(describe(".", &e)));
+            return Err(Error::bad_request(format!("body: {DUPLICATE_KEY}{}", explain::position(&e))));
         }
-        self.encode_dynamic(json, &options)
+        self.encode_dynamic(json, allow_unknown_fields, &options)
     }
 
     /// `encode` through prost-reflect alone, never the direct writer: what benchmarks compare with.
     #[doc(hidden)]
     pub fn encode_via_dynamic_message(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
-        self.encode_dynamic(json, &DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields))
+        let options = DeserializeOptions::new().deny_unknown_fields(!allow_unknown_fields);
+        self.encode_dynamic(json, allow_unknown_fields, &options)
     }
 
     /// prost-reflect's path: builds a `DynamicMessage`, then encodes it.
-    fn encode_dynamic(&self, json: &str, options: &DeserializeOptions) -> Result<Vec<u8>> {
+    fn encode_dynamic(&self, json: &str, allow_unknown_fields: bool, options: &DeserializeOptions) -> Result<Vec<u8>> {
         let desc = &self.message;
         // Path tracking costs more than the parse itself, so bodies are parsed without it and only a
         // failed parse is repeated with it, to name the field.
         let mut de = serde_json::Deserializer::from_str(json);
         let message = match DynamicMessage::deserialize_with_options(desc.clone(), &mut de, options) {
             Ok(message) => message,
-            Err(_) => return Err(Error::bad_request(locate_error(desc, json, options))),
+            Err(_) => return Err(Error::bad_request(locate_error(desc, json, allow_unknown_fields, options))),
         };
-        de.end().map_err(|e| Error::bad_request(describe(".", &e)))?;
+        // Only text after the object is left: a syntax error ("trailing characters").
+        de.end().map_err(|e| Error::bad_request(explain::after_body(&e)))?;
         Ok(message.encode_to_vec())
     }
 }
@@ -144,66 +148,14 @@ fn duplicate_key(json: &str) -> Option<serde_json::Error> {
 const DUPLICATE_KEY: &str = "a key appears more than once in one object";
 
 /// Parses `json` again with path tracking and describes the first error.
-fn locate_error(desc: &MessageDescriptor, json: &str, options: &DeserializeOptions) -> String {
+fn locate_error(desc: &MessageDescriptor, json: &str, allow_unknown: bool, options: &DeserializeOptions) -> String {
     let mut de = serde_json::Deserializer::from_str(json);
     let mut track = serde_path_to_error::Track::new();
     let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
     match DynamicMessage::deserialize_with_options(desc.clone(), tracked, options) {
-        Err(e) => describe(&track.path().to_string(), &e),
+        Err(e) => explain::explain(desc, json, &track.path(), &e, allow_unknown),
         Ok(_) => "body: does not match the schema".to_owned(),
     }
-}
-
-/// `"<path>: <reason> (line L, column C)"`, with any echoed literal value removed.
-fn describe(path: &str, e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let reason = match text.rfind(" at line ") {
-        Some(i) if e.line() > 0 => &text[..i],
-        _ => text.as_str(),
-    };
-    let reason = without_literal(reason);
-    // serde_path_to_error writes "?" when the error happened before any field was entered.
-    let place = match path {
-        "" | "." | "?" => "body".to_owned(),
-        _ => format!("field `{path}`"),
-    };
-    format!("{place}: {reason} (line {}, column {})", e.line(), e.column())
-}
-
-/// serde echoes the offending value (`invalid type: string "secret", expected ...`), and so does
-/// prost-reflect for enum names and `Any` type URLs; a payload must never reach an error message
-/// or a log, so the literal is cut out.
-fn without_literal(reason: &str) -> String {
-    // prost-reflect: "unrecognized enum value 'X'", "unsupported type url 'X': why", "message 'X' not found".
-    // The value is cut from the lead to the last closing mark, which keeps what follows it.
-    for (lead, close, replacement) in [
-        ("unrecognized enum value '", "'", "unrecognized enum value"),
-        ("unsupported type url '", "':", "unsupported `@type` URL:"),
-        ("message '", "' not found", "the message `@type` names was not found"),
-    ] {
-        if let Some(rest) = reason.strip_prefix(lead) {
-            if let Some(end) = rest.rfind(close) {
-                return format!("{replacement}{}", &rest[end + close.len()..]);
-            }
-        }
-    }
-    for lead in ["invalid type: ", "invalid value: "] {
-        let Some(rest) = reason.strip_prefix(lead) else {
-            continue;
-        };
-        let Some(cut) = rest.rfind(", expected") else {
-            continue;
-        };
-        let (found, expected) = rest.split_at(cut);
-        let kind = match found.find([' ']) {
-            Some(i) if found.ends_with(['"', '`']) => &found[..i],
-            _ => found,
-        };
-        // "floating point `1.5`" has a two-word kind.
-        let kind = if kind == "floating" { "floating point" } else { kind };
-        return format!("{lead}{kind}{expected}");
-    }
-    reason.to_owned()
 }
 
 #[cfg(test)]
@@ -292,6 +244,54 @@ mod tests {
         assert!(e.message.contains("invalid type: boolean, expected a string"), "{}", e.message);
         let e = encode(r#"{"small":-1}"#).unwrap_err();
         assert!(e.message.contains("field `small`"), "{}", e.message);
+    }
+
+    #[test]
+    fn schema_mismatches_are_worded_from_the_field_path_and_the_expected_type() {
+        // Built from the schema and the JSON kind found, never from a parser's text: no value, no
+        // part of one, not even the code of one of its characters (a base64 parser says
+        // "Invalid symbol 33, offset 2." for the `!` below).
+        let cases = [
+            (r#"{"blob":"ab!d"}"#, "field `blob`: invalid value: string, expected a base64-encoded string"),
+            (
+                r#"{"big":"12x"}"#,
+                "field `big`: invalid value: string, expected a 64-bit signed integer, as a number or a decimal string",
+            ),
+            (
+                r#"{"small":-1}"#,
+                "field `small`: invalid value: integer, expected a 32-bit unsigned integer, as a number or a decimal string",
+            ),
+            (
+                r#"{"nums":[1,2.5]}"#,
+                "field `nums[1]`: invalid value: floating point, expected a 32-bit signed integer, as a number or a decimal string",
+            ),
+            (
+                r#"{"ratio":"often"}"#,
+                "field `ratio`: invalid value: string, expected a 64-bit floating point number, as a number, a numeric \
+                 string, `NaN`, `Infinity` or `-Infinity`",
+            ),
+            (
+                r#"{"at":"2024-13-01T00:00:00Z"}"#,
+                "field `at`: invalid value: string, expected an RFC 3339 timestamp string (google.protobuf.Timestamp)",
+            ),
+            (
+                r#"{"counts":{"secret":true}}"#,
+                "field `counts[<key>]`: invalid type: boolean, expected a 32-bit signed integer, as a number or a decimal string",
+            ),
+            (r#"{"inner":[]}"#, "field `inner`: invalid type: sequence, expected an object (message `t.Inner`)"),
+            (r#"{"inner":{"children":{}}}"#, "field `inner.children`: invalid type: map, expected a list (repeated t.Inner)"),
+            (r#"{"color":"PURPLE"}"#, "field `color`: expected a value of enum `t.Color`, found an unrecognized enum value"),
+            (r#"{"color":[1]}"#, "field `color`: invalid type: sequence, expected a value name or number of enum `t.Color`"),
+            // A JSON name is shown as the field's name.
+            (r#"{"sampleMessage":1}"#, "field `sample_message`: invalid type: integer, expected a string"),
+        ];
+        for (json, expected) in cases {
+            let e = encode(json).unwrap_err();
+            assert_eq!(e.status, crate::Status::BadRequest, "{json}");
+            let (message, position) = e.message.rsplit_once(" (line ").expect("a position");
+            assert_eq!(message, expected, "{json}");
+            assert!(position.starts_with("1, column "), "{}", e.message);
+        }
     }
 
     #[test]

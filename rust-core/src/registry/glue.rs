@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 pub struct GlueRegistry {
     client: aws_sdk_glue::Client,
     registry_name: String,
+    /// The whole of one fetch: both calls, every attempt and the backoff between them.
+    timeout: Duration,
 }
 
 impl GlueRegistry {
@@ -36,7 +38,7 @@ impl GlueRegistry {
                 TimeoutConfig::builder()
                     .connect_timeout(timeout.min(Duration::from_secs(3)))
                     .operation_attempt_timeout(timeout)
-                    .operation_timeout(timeout * 2)
+                    .operation_timeout(timeout)
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(2));
@@ -46,11 +48,27 @@ impl GlueRegistry {
         Ok(GlueRegistry {
             client: aws_sdk_glue::Client::from_conf(builder.build()),
             registry_name: registry_name.to_owned(),
+            timeout,
         })
     }
 
-    /// Fetches the latest or a pinned version of `name`.
+    /// The bound of one fetch (`registry.timeout_ms`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Fetches the latest or a pinned version of `name`: GetSchema, then GetSchemaVersion, both
+    /// (with their retries) within `timeout`; past it, a `503`.
     pub async fn fetch(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
+        tokio::time::timeout(self.timeout, self.fetch_unbounded(name, version)).await.unwrap_or_else(|_| {
+            Err(Error::unavailable(format!(
+                "schema registry timed out fetching `{name}` (no answer within registry.timeout_ms, {} ms)",
+                self.timeout.as_millis()
+            )))
+        })
+    }
+
+    async fn fetch_unbounded(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
         let schema_id = SchemaId::builder().registry_name(&self.registry_name).schema_name(name).build();
         let schema =
             self.client.get_schema().schema_id(schema_id.clone()).send().await.map_err(|e| self.map_error(name, e))?;

@@ -4,11 +4,17 @@ mod file;
 mod glue;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::config::{RegistryConfig, SchemaVersion};
 use crate::error::Result;
+use crate::runtime;
+
+/// How long a request waits for a file registry's read (a local file: it should take far less).
+const FILE_READ_BOUND: Duration = Duration::from_secs(5);
 
 /// One version of a schema as the registry holds it, before compilation.
 #[derive(Debug, Clone)]
@@ -31,7 +37,7 @@ pub enum Registry {
     /// AWS Glue Schema Registry.
     Glue(glue::GlueRegistry),
     /// A local directory of `.proto` files.
-    File(file::FileRegistry),
+    File(Arc<file::FileRegistry>),
 }
 
 impl Registry {
@@ -41,15 +47,29 @@ impl Registry {
             RegistryConfig::Glue { registry_name, region, endpoint_url, timeout_ms } => Ok(Registry::Glue(
                 glue::GlueRegistry::new(registry_name, region.as_deref(), endpoint_url.as_deref(), *timeout_ms)?,
             )),
-            RegistryConfig::File { directory } => Ok(Registry::File(file::FileRegistry::new(directory)?)),
+            RegistryConfig::File { directory } => Ok(Registry::File(Arc::new(file::FileRegistry::new(directory)?))),
         }
     }
 
-    /// Fetches one version of the named schema: `404` when it does not exist, `503` when unreachable.
+    /// Fetches one version of the named schema: `404` when it does not exist, `503` when unreachable
+    /// or (Glue) not answered within `registry.timeout_ms`. Runs on the core's runtime; a file is
+    /// read on one of its blocking threads.
     pub async fn fetch(&self, name: &str, version: SchemaVersion) -> Result<SchemaText> {
         match self {
             Registry::Glue(g) => g.fetch(name, version).await,
-            Registry::File(f) => f.fetch(name),
+            Registry::File(f) => {
+                let (f, name) = (f.clone(), name.to_owned());
+                runtime::run_blocking(move || f.fetch(&name)).await
+            }
+        }
+    }
+
+    /// The longest a request waits for one fetch: Glue's `timeout_ms` (both calls and any retry
+    /// included), `FILE_READ_BOUND` for a file.
+    pub fn bound(&self) -> Duration {
+        match self {
+            Registry::Glue(g) => g.timeout(),
+            Registry::File(_) => FILE_READ_BOUND,
         }
     }
 }
