@@ -128,6 +128,11 @@ func setUp(extra map[string]interface{}, parse func([]byte, func(string) (string
 		logging.Error(err.Error())
 		return nil, nil, err
 	}
+	for _, rc := range cfg.Routes { // listed topics keep their own metric series past the cap
+		for t := range rc.Topics {
+			metrics.List(t)
+		}
+	}
 	if cfg.Core == nil { // a server block that only serves metrics and readiness
 		return cfg, nil, nil
 	}

@@ -86,8 +86,44 @@ var recording atomic.Bool
 // Enable turns recording on (for the life of the process): a server block serves the metrics.
 func Enable() { recording.Store(true) }
 
+// TopicCap bounds the distinct topic label values (topics not listed in a route's `topics`)
+// the process records: a `topic_pattern` lets clients name topics, and each name would
+// otherwise get its own series (memory and scrape without limit). Beyond it such topics share
+// the label value OtherTopic. Listed topics, and "" (no route allows the topic), always get
+// their own series.
+const TopicCap = 1000
+
+// OtherTopic is the topic label of the topics beyond TopicCap.
+const OtherTopic = "other"
+
+var (
+	topicCap   = TopicCap   // a variable for tests
+	topicsMu   sync.Mutex   // serialises creating a Topic
+	unlisted   atomic.Int64 // Topics created for topics not listed (at most topicCap)
+	listed     sync.Map     // topic -> true: in some route's `topics`
+	otherTopic atomic.Pointer[Topic]
+)
+
+// List marks topics listed explicitly in a route's `topics`: they always get their own series.
+func List(names ...string) {
+	for _, t := range names {
+		listed.Store(t, true)
+	}
+}
+
+func newTopic(topic string) *Topic {
+	return &Topic{
+		duration: requestDuration.WithLabelValues(topic),
+		ack:      ackDuration.WithLabelValues(topic),
+		body:     bodyBytes.WithLabelValues(topic),
+		produced: producedBytes.WithLabelValues(topic),
+		topic:    topic,
+	}
+}
+
 // For returns the metrics of topic ("" for requests naming no allowed topic), nil when
-// metrics are not recorded (the methods below accept nil).
+// metrics are not recorded (the methods below accept nil). A topic not listed in any route's
+// `topics` and met once TopicCap such topics have series gets the shared OtherTopic metrics.
 func For(topic string) *Topic {
 	if !recording.Load() {
 		return nil
@@ -95,14 +131,34 @@ func For(topic string) *Topic {
 	if m, ok := topics.Load(topic); ok {
 		return m.(*Topic)
 	}
-	m, _ := topics.LoadOrStore(topic, &Topic{
-		duration: requestDuration.WithLabelValues(topic),
-		ack:      ackDuration.WithLabelValues(topic),
-		body:     bodyBytes.WithLabelValues(topic),
-		produced: producedBytes.WithLabelValues(topic),
-		topic:    topic,
-	})
-	return m.(*Topic)
+	_, isListed := listed.Load(topic)
+	isListed = isListed || topic == ""
+	if !isListed && unlisted.Load() >= int64(topicCap) {
+		return other()
+	}
+	topicsMu.Lock()
+	defer topicsMu.Unlock()
+	if m, ok := topics.Load(topic); ok {
+		return m.(*Topic)
+	}
+	if !isListed {
+		if unlisted.Load() >= int64(topicCap) {
+			return other()
+		}
+		unlisted.Add(1)
+	}
+	m := newTopic(topic)
+	topics.Store(topic, m)
+	return m
+}
+
+// other returns the metrics shared by the topics beyond TopicCap.
+func other() *Topic {
+	if m := otherTopic.Load(); m != nil {
+		return m
+	}
+	otherTopic.CompareAndSwap(nil, newTopic(OtherTopic))
+	return otherTopic.Load()
 }
 
 // Answered counts one answered request.
@@ -204,10 +260,13 @@ type producerSnapshot struct {
 	RequestErrors   float64  `json:"request_errors"`
 }
 
+// coreMetricsJSON reads the core's snapshot; tests replace it.
+var coreMetricsJSON = core.MetricsJSON
+
 // readCoreSnapshot asks the core for its metrics.
 func readCoreSnapshot() (*coreSnapshot, error) {
 	var s coreSnapshot
-	if err := json.Unmarshal(core.MetricsJSON(), &s); err != nil {
+	if err := json.Unmarshal(coreMetricsJSON(), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -260,13 +319,28 @@ func (coreCollector) Collect(ch chan<- prometheus.Metric) {
 	c(descSchemaLookups, s.Schema.StaleServed, "stale_served")
 	c(descSchemaFetches, s.Schema.Fetches)
 	c(descSchemaFailures, s.Schema.FetchFailures)
+	// The core lists one entry per cache key: core configs that differ (value_format,
+	// message_type, …) cache the same schema name apart. One series per name: the highest
+	// version, the smallest age.
+	type schemaState struct{ version, age float64 }
+	schemas := map[string]*schemaState{}
+	var names []string
 	for _, cs := range s.Schema.Cached {
-		g(descSchemaAge, cs.AgeSeconds, cs.Name)
 		v := 0.0
 		if cs.Version != nil {
 			v = *cs.Version
 		}
-		g(descSchemaVersion, v, cs.Name)
+		if st, ok := schemas[cs.Name]; ok {
+			st.version = max(st.version, v)
+			st.age = min(st.age, cs.AgeSeconds)
+			continue
+		}
+		schemas[cs.Name] = &schemaState{version: v, age: cs.AgeSeconds}
+		names = append(names, cs.Name)
+	}
+	for _, name := range names {
+		g(descSchemaAge, schemas[name].age, name)
+		g(descSchemaVersion, schemas[name].version, name)
 	}
 	for _, e := range s.DeliveryErrors {
 		c(descDeliveryErrors, e.Count, e.Kind, strconv.Itoa(e.Status))

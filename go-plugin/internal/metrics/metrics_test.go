@@ -1,0 +1,111 @@
+package metrics
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// series gives the series of the metric family name in reg: each one's label values (in
+// label order) and its gauge value.
+func series(t *testing.T, reg prometheus.Gatherer, name string) (labels [][]string, values []float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetValue())
+			}
+			labels = append(labels, ls)
+			values = append(values, m.GetGauge().GetValue())
+		}
+	}
+	return labels, values
+}
+
+func topicCount() int {
+	n := 0
+	topics.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// Client-chosen topic names (a topic_pattern route) must not grow the series without bound.
+func TestTopicSeriesCapped(t *testing.T) {
+	Enable()
+	List("listed-topic")
+	for i := range 10000 {
+		For(fmt.Sprintf("orders-%d", i)).Answered(200, time.Now())
+	}
+	For("listed-topic").Answered(200, time.Now())
+	For("").Answered(404, time.Now())
+	const extra = 3 // other, listed-topic, ""
+	for _, name := range []string{"topicgate_requests_total", "topicgate_request_duration_seconds"} {
+		ls, _ := series(t, registry, name)
+		if len(ls) > topicCap+extra {
+			t.Errorf("%s: %d series for 10000 topics, want at most %d", name, len(ls), topicCap+extra)
+		}
+		var sawOther, sawListed bool
+		for _, l := range ls {
+			switch l[len(l)-1] { // topic: labels sort by name
+			case OtherTopic:
+				sawOther = true
+			case "listed-topic":
+				sawListed = true
+			}
+		}
+		if !sawOther || !sawListed {
+			t.Errorf("%s: other series %v, listed topic's series %v; want both", name, sawOther, sawListed)
+		}
+	}
+	// Memory stays flat: more new names keep no state.
+	before := topicCount()
+	for i := range 10000 {
+		For(fmt.Sprintf("more-%d", i)).Answered(200, time.Now())
+	}
+	if after := topicCount(); after != before {
+		t.Errorf("topics kept: %d, then %d after 10000 more names", before, after)
+	}
+	if ls, _ := series(t, registry, "topicgate_requests_total"); len(ls) > topicCap+extra {
+		t.Errorf("requests_total: %d series after 20000 topics", len(ls))
+	}
+}
+
+// Two core configs caching one schema name (one entry per cache key in the snapshot) must give
+// one series per name, not a duplicate that fails the scrape.
+func TestSchemaEntriesMerged(t *testing.T) {
+	saved := coreMetricsJSON
+	defer func() { coreMetricsJSON = saved }()
+	coreMetricsJSON = func() []byte {
+		return []byte(`{"schema":{"cached":[
+			{"name":"orders-value","version":3,"age_seconds":40},
+			{"name":"orders-value","version":5,"age_seconds":70},
+			{"name":"users-value","version":null,"age_seconds":2}]}}`)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coreCollector{})
+	want := map[string]map[string]float64{
+		"topicgate_schema_version":     {"orders-value": 5, "users-value": 0},
+		"topicgate_schema_age_seconds": {"orders-value": 40, "users-value": 2},
+	}
+	for name, values := range want {
+		ls, vs := series(t, reg, name)
+		if len(ls) != len(values) {
+			t.Errorf("%s: %d series, want %d", name, len(ls), len(values))
+		}
+		for i, l := range ls {
+			schema := l[0]
+			if got := vs[i]; got != values[schema] {
+				t.Errorf("%s{schema=%q} = %v, want %v", name, schema, got, values[schema])
+			}
+		}
+	}
+}
