@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
+	"github.com/topicgate/topicgate/go-plugin/internal/logging/logtest"
 	"github.com/topicgate/topicgate/go-plugin/internal/plugintest"
 )
 
@@ -91,36 +91,15 @@ func TestRegisterers(t *testing.T) {
 	}
 }
 
-// recLogger is a KrakenD-shaped logger.
-type recLogger struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *recLogger) add(level string, v ...interface{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, _ := json.Marshal(v)
-	l.lines = append(l.lines, level+" "+string(b))
-}
-func (l *recLogger) Debug(v ...interface{})    { l.add("DEBUG", v...) }
-func (l *recLogger) Info(v ...interface{})     { l.add("INFO", v...) }
-func (l *recLogger) Warning(v ...interface{})  { l.add("WARNING", v...) }
-func (l *recLogger) Error(v ...interface{})    { l.add("ERROR", v...) }
-func (l *recLogger) Critical(v ...interface{}) { l.add("CRITICAL", v...) }
-func (l *recLogger) Fatal(v ...interface{})    { l.add("FATAL", v...) }
-
 func TestLoggerRouting(t *testing.T) {
-	l := &recLogger{}
+	l := &logtest.Recorder{}
 	HandlerRegisterer.RegisterLogger(l)
 	HandlerRegisterer.RegisterLogger("not a logger") // ignored
 	logging.Core(1, "broken")
 	logging.Core(2, "careful")
 	logging.Core(3, "hello")
 	logging.Core(4, "detail")
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	joined := strings.Join(l.lines, "\n")
+	joined := strings.Join(l.Lines(), "\n")
 	for _, want := range []string{`ERROR ["[PLUGIN: topicgate] [core]","broken"]`, `WARNING ["[PLUGIN: topicgate] [core]","careful"]`,
 		`INFO ["[PLUGIN: topicgate] [core]","hello"]`, `DEBUG ["[PLUGIN: topicgate] [core]","detail"]`} {
 		if !strings.Contains(joined, want) {
