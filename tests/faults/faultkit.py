@@ -113,6 +113,7 @@ class FaultGateway(e2e.Gateway):
         self.pattern = pattern  # the route's "topic_pattern", if any
 
     def write_schemas(self):
+        self.schema_dir.mkdir(parents=True, exist_ok=True)  # also when no topic is listed
         for t in self.topics:
             write_proto(self.schema_dir, t)
 
