@@ -104,12 +104,13 @@ class FaultGateway(e2e.Gateway):
     """A gateway (kdhost or krakend, real plugin) with one http-server route, `/f/<Topic>`,
     for `topics`, over the core config `core` (the schema directory is filled in for file registries)."""
 
-    def __init__(self, tmp, topics, core, retry_after=3, batch=None):
+    def __init__(self, tmp, topics, core, retry_after=3, batch=None, server=None):
         super().__init__(tmp)
         self.topics = list(topics)
         self.core = core
         self.retry_after = retry_after
         self.batch = batch  # the route's "batch" block, if any
+        self.server = server or {}  # more keys of the server block (e.g. ready_requires_broker)
 
     def write_schemas(self):
         for t in self.topics:
@@ -136,6 +137,7 @@ class FaultGateway(e2e.Gateway):
             "core": core,
             "retry_after_seconds": self.retry_after,
             "routes": [{"path_prefix": "/f/", "topics": self.topics, **({"batch": self.batch} if self.batch else {})}],
+            **self.server,
         }}}
         cfg["endpoints"] = []
         self.config_path.write_text(json.dumps(cfg, indent=2))
