@@ -104,12 +104,13 @@ class FaultGateway(e2e.Gateway):
     """A gateway (kdhost or krakend, real plugin) with one http-server route, `/f/<Topic>`,
     for `topics`, over the core config `core` (the schema directory is filled in for file registries)."""
 
-    def __init__(self, tmp, topics, core, retry_after=3, batch=None, pattern=None):
+    def __init__(self, tmp, topics, core, retry_after=3, batch=None, server=None, pattern=None):
         super().__init__(tmp)
         self.topics = list(topics)
         self.core = core
         self.retry_after = retry_after
         self.batch = batch  # the route's "batch" block, if any
+        self.server = server or {}  # more keys of the server block (e.g. ready_requires_broker)
         self.pattern = pattern  # the route's "topic_pattern", if any
 
     def write_schemas(self):
@@ -140,6 +141,7 @@ class FaultGateway(e2e.Gateway):
             "routes": [{"path_prefix": "/f/", "topics": self.topics,
                         **({"batch": self.batch} if self.batch else {}),
                         **({"topic_pattern": self.pattern} if self.pattern else {})}],
+            **self.server,
         }}}
         cfg["endpoints"] = []
         self.config_path.write_text(json.dumps(cfg, indent=2))
