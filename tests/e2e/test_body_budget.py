@@ -1,8 +1,9 @@
 """The gateway-wide budget of buffered request bodies (`max_buffered_body_bytes`, docs/design.md
 "Rules every style shares"), on a gateway of its own with a budget of BUDGET bytes:
 
-- slow uploads that announced their length and sent part of it hold the budget (the
-  topicgate_buffered_body_bytes gauge shows it);
+- slow uploads that announced their length and sent all of it but its last bytes hold what they
+  sent of the budget (the topicgate_buffered_body_bytes gauge shows it; an announced length alone
+  holds nothing);
 - meanwhile a request on either mounting (single record, batch, Confluent v3) gets 503 with
   Retry-After naming the limit, and a body larger than the whole budget 413; none writes anything;
 - once the uploads finish (200, on the topic) the budget is free again and a request gets 200.
@@ -19,6 +20,7 @@ from conftest import CLASSIC_BODY, CLASSIC_HEADERS, CLASSIC_VALUE, Gateway, metr
 
 BUDGET = 4096  # max_buffered_body_bytes of this gateway
 HOLDERS = 2  # slow uploads of BUDGET // HOLDERS bytes each: together, the whole budget
+UNSENT = 10  # bytes each holder keeps back: HOLDERS * UNSENT is less than any request below
 IN_USE = "topicgate_buffered_body_bytes"
 
 
@@ -78,9 +80,11 @@ def test_slow_uploads_hold_the_budget_then_503_then_200(bgw):
     assert metric(gw.metrics(), "topicgate_buffered_body_bytes_limit") == BUDGET
     wait_for_in_use(gw, 0, "at start")
     size = BUDGET // HOLDERS
-    holders = [SlowUpload(gw, f"/v1/event/{gw.topic}", record_body(f"holder-{i}", size), 100) for i in range(HOLDERS)]
+    holders = [SlowUpload(gw, f"/v1/event/{gw.topic}", record_body(f"holder-{i}", size), size - UNSENT)
+               for i in range(HOLDERS)]
     try:
-        wait_for_in_use(gw, BUDGET, "while the uploads hold the budget")
+        wait_for_in_use(gw, BUDGET - HOLDERS * UNSENT, "while the uploads hold the budget")
+        assert len(CLASSIC_BODY) > HOLDERS * UNSENT
         # Both mountings share the one budget: a small request does not fit now.
         for path in (f"/v1/event/{gw.topic}", f"/v2/event/{gw.topic}"):
             r = gw.post(path)

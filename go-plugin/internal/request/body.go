@@ -41,17 +41,16 @@ func (e overBudget) Error() string { return "over the buffered body budget" }
 
 // readBody reads r to its end, or to limit+1 bytes so that the caller can tell an over-limit
 // body. size is the body's announced length (-1 or 0: unknown): up to bodyBufPresizeMax, the
-// buffer takes it in one allocation, not by growing. bud (nil: none) is reserved before reading
-// for an announced length, else as bytes arrive; over it, reading stops with an overBudget error.
+// buffer takes it in one allocation, not by growing. bud (nil: none) is taken as bytes arrive,
+// not for an announced length: a client that announces much and sends little would otherwise
+// hold the whole gateway's budget for the price of a header. Over it, reading stops with an
+// overBudget error; an announced length larger than the whole budget is refused before reading.
 // The caller hands buf back with Release once nothing uses the bytes any more.
 func readBody(r io.Reader, size, limit int64, bud *budget.Budget) (buf *Buf, err error) {
 	buf = bodyBufs.Get().(*Buf)
 	buf.bud = bud
-	if bud != nil && size > 0 {
-		if why := bud.Take(0, size); why != budget.Taken {
-			return buf, overBudget{why}
-		}
-		buf.held = size
+	if bud != nil && size > bud.Limit() {
+		return buf, overBudget{budget.TooLarge}
 	}
 	b := buf.b[:0]
 	if size = min(size, bodyBufPresizeMax); int64(cap(b)) <= size { // +1: room to see the end without growing

@@ -87,8 +87,7 @@ func post(body string, announced bool) *http.Request {
 
 func routeTooLarge(limit int64) string { return fmt.Sprintf("route limit %d", limit) }
 
-// An announced body takes its length of the budget before it is read, and holds it until Release;
-// one that does not fit now is 503, one larger than the whole budget 413, both naming the limit,
+// A body holds its bytes of the budget until Release; one that does not fit now is 503, one larger than the whole budget 413, both naming the limit,
 // and a refused request holds nothing.
 func TestBodyHoldsTheBudgetUntilRelease(t *testing.T) {
 	withBodies(t, 100)
@@ -127,6 +126,25 @@ func TestBodyHoldsTheBudgetUntilRelease(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge || msg != "route limit 50" || budget.Bodies.InUse() != 0 {
 		t.Fatalf("over the route limit: %d %q, %d in use", status, msg, budget.Bodies.InUse())
 	}
+}
+
+// An announced length alone holds nothing: the budget is taken as bytes arrive, so a client that
+// announces 90 bytes and sends 5 holds 5 (before, it held 90 for the price of a header).
+func TestAnnouncedLengthAloneHoldsNothing(t *testing.T) {
+	withBodies(t, 100)
+	sent := io.MultiReader(strings.NewReader("01234"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	buf, err := readBody(sent, 90, 1000, budget.Bodies)
+	if err != io.ErrUnexpectedEOF || budget.Bodies.InUse() != 5 {
+		t.Fatalf("err %v, %d in use; want the reader's error and the 5 bytes sent held", err, budget.Bodies.InUse())
+	}
+	Release(buf)
+	// A length larger than the whole budget is refused before a byte is read.
+	buf, err = readBody(strings.NewReader("x"), 101, 1000, budget.Bodies)
+	var over overBudget
+	if !errors.As(err, &over) || over.why != budget.TooLarge || len(buf.b) != 0 || budget.Bodies.InUse() != 0 {
+		t.Fatalf("announced 101 of 100: err %v, %d read, %d in use", err, len(buf.b), budget.Bodies.InUse())
+	}
+	Release(buf)
 }
 
 // An unannounced body is reserved as its bytes arrive: one that outgrows the free budget stops
