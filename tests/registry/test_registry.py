@@ -182,6 +182,16 @@ def test_references_and_protobuf_text_form(url, name):
     assert latest["schema"] == top and latest["id"] == top_id
     status, by_id = call(url, "GET", f"/schemas/ids/{top_id}")
     assert status == 200 and by_id["references"] == refs and by_id["schema"] == top, by_id
+    # Looking a schema up (POST /subjects/<s>) finds only the very text registered: the same
+    # schema reformatted is 40401 (Confluent compares parsed schemas, and says 40403 for a subject
+    # that exists). The answer has no schemaType even for Protobuf.
+    status, found = call(url, "POST", f"/subjects/{subject}", {"schema": top, "schemaType": "PROTOBUF", "references": refs})
+    assert status == 200 and (found["id"], found["version"]) == (top_id, 1) and "schemaType" not in found, found
+    reformatted = top.replace("{ t.Dep d = 1; int32 n = 2; }", "{\n  t.Dep d = 1;\n  int32 n = 2;\n}")
+    status, out = call(url, "POST", f"/subjects/{subject}", {"schema": reformatted, "schemaType": "PROTOBUF", "references": refs})
+    assert status == 404 and out["error_code"] == 40401, (status, out)
+    # Ids are content ids: the same text under another subject gets the same id.
+    assert register(url, f"{name}-other-value", top, "PROTOBUF", refs) == top_id
     # Confluent's Protobuf serdes ask for ?format=serialized (a base64 FileDescriptorProto);
     # Apicurio 2.4.2 ignores the parameter and returns the text it stored. So Protobuf schemas that
     # Confluent's client is to read are registered in that base64 form (test_protobuf below).
