@@ -16,9 +16,12 @@
 # A hash of tests/registry/ is kept with the build: a changed pom, class or property rebuilds it.
 #
 # Files (under .run/, ignored by git; TOPICGATE_RUN_DIR=<dir> puts them in <dir> instead):
-#   registry.env      SCHEMA_REGISTRY_URL=http://127.0.0.1:PORT/apis/ccompat/v7 (Confluent's API) and
-#                     REGISTRY_BASE_URL=http://127.0.0.1:PORT (Apicurio's own API under /apis/registry/v2).
+#   registry.env      SCHEMA_REGISTRY_URL=http://127.0.0.1:PORT/apis/ccompat/v7 (Confluent's API),
+#                     REGISTRY_BASE_URL=http://127.0.0.1:PORT (Apicurio's own API under /apis/registry/v2),
+#                     SCHEMA_REGISTRY_TLS_URL=https://127.0.0.1:TLSPORT/apis/ccompat/v7 (the same
+#                     registry over TLS) and SCHEMA_REGISTRY_CA=<the test CA's certificate, PEM>.
 #                     Shell- and Make-includable.
+#   registry-pki/     the test CA and the server's certificate for 127.0.0.1, made anew at each start
 #   registry.pid      pid of the registry JVM;  registry.log its output;  registry-mvn.log the build's
 # The state is in memory: a restart starts empty (ids start at 1 again).
 # Environment: REGISTRY_READY_TIMEOUT (seconds, default 90), REGISTRY_HEAP (default 384m),
@@ -36,6 +39,7 @@ SRC=$ROOT/tests/registry
 PIDF=$RUN/registry.pid
 ENVF=$RUN/registry.env
 LOG=$RUN/registry.log
+PKI=$RUN/registry-pki
 MVNLOG=$RUN/registry-mvn.log
 READY_TIMEOUT=${REGISTRY_READY_TIMEOUT:-90}
 HEAP=${REGISTRY_HEAP:-384m}
@@ -88,8 +92,13 @@ ensure_built() {
 
 # --- helpers --------------------------------------------------------------------------------
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# Two distinct free loopback ports (both sockets open at once, so they differ).
+free_ports() {
+  python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])'
 }
 
 # pid of our registry if the pid file names a live JVM running our runner jar (guards against pid reuse).
@@ -115,11 +124,36 @@ api_ok() {
   [[ $body == \[* ]]
 }
 
+# $1 plain port, $2 TLS port.
+# The TLS listener answers with a certificate the test CA signed.
+tls_ok() {
+  curl -fsS --max-time 5 --cacert "$PKI/ca.crt" "https://127.0.0.1:$1/apis/ccompat/v7/subjects" >/dev/null 2>&1
+}
+
+# $1 plain port, $2 TLS port.
 write_env() {
   local tmp; tmp=$(mktemp "$RUN/.registry.env.XXXXXX")
   printf '%s\n' "SCHEMA_REGISTRY_URL=http://127.0.0.1:$1/apis/ccompat/v7" \
-    "REGISTRY_BASE_URL=http://127.0.0.1:$1" >"$tmp"
+    "REGISTRY_BASE_URL=http://127.0.0.1:$1" \
+    "SCHEMA_REGISTRY_TLS_URL=https://127.0.0.1:$2/apis/ccompat/v7" \
+    "SCHEMA_REGISTRY_CA=$PKI/ca.crt" >"$tmp"
   mv "$tmp" "$ENVF"
+}
+
+# A fresh test CA and a server certificate for 127.0.0.1/localhost signed by it: TLS clients of
+# the tests trust this CA only (a custom CA, as a private registry would have).
+make_pki() {
+  command -v openssl >/dev/null || die "openssl not found (make deps installs it)"
+  rm -rf "$PKI"; mkdir -p "$PKI"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=topicgate test registry CA" \
+      -keyout "$PKI/ca.key" -out "$PKI/ca.crt" &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$PKI/server.key" -out "$PKI/server.csr" &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$PKI/ext" &&
+      openssl x509 -req -days 7 -in "$PKI/server.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+        -CAcreateserial -extfile "$PKI/ext" -out "$PKI/server.crt"
+  } >"$PKI/openssl.log" 2>&1 || { cat "$PKI/openssl.log" >&2; die "making the test PKI failed"; }
 }
 
 # TERM, bounded wait, then KILL.
@@ -145,22 +179,28 @@ show_tail() { { echo "---- tail of $LOG"; tail -n 40 "$LOG" 2>/dev/null || true;
 
 cmd_up() {
   local pid port
-  if pid=$(live_pid) && port=$(env_port) && api_ok "$port"; then
+  # An instance started before the TLS listener existed has no SCHEMA_REGISTRY_TLS_URL: restart it.
+  if pid=$(live_pid) && port=$(env_port) && api_ok "$port" && grep -q '^SCHEMA_REGISTRY_TLS_URL=' "$ENVF"; then
     log "reusing running registry on 127.0.0.1:$port (pid $pid)"
     return 0
   fi
   ensure_built
   if pid=$(live_pid); then stop_pid "$pid"; fi
   rm -f "$PIDF" "$ENVF"
-  port=$(free_port)
+  local tls_port
+  read -r port tls_port < <(free_ports)
+  make_pki
   : >"$LOG"
   local t0=$SECONDS
   # 9>&-: the JVM must not inherit the lock fd. setsid: it outlives this script and gets no
   # terminal signals. The inner bash writes its own pid and then execs java, so the pid is java's.
-  # quarkus.http.host: loopback only (also the built-in default, see application.properties).
+  # quarkus.http.host: loopback only (also the built-in default, see application.properties),
+  # for the plain and the TLS listener alike.
   setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDF" \
     java -Xms128m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
-    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" -Dquarkus.http.ssl-port="$tls_port" \
+    -Dquarkus.http.ssl.certificate.files="$PKI/server.crt" \
+    -Dquarkus.http.ssl.certificate.key-files="$PKI/server.key" \
     -jar "$APP/$RUNNER" </dev/null >>"$LOG" 2>&1 9>&- &
   local i
   for ((i = 0; i < 100; i++)); do   # the pid file appears within milliseconds; bound 10 s
@@ -170,7 +210,7 @@ cmd_up() {
   [[ -s $PIDF ]] || die "registry did not start (no pid file)"
   pid=$(cat "$PIDF")
   local deadline=$((SECONDS + READY_TIMEOUT)) tries=0
-  until api_ok "$port"; do
+  until api_ok "$port" && tls_ok "$tls_port"; do
     tries=$((tries + 1))
     if ! kill -0 "$pid" 2>/dev/null; then
       show_tail; rm -f "$PIDF"; die "registry process $pid exited during startup"
@@ -180,14 +220,15 @@ cmd_up() {
     fi
     sleep 0.5
   done
-  write_env "$port"
-  log "ready on http://127.0.0.1:$port/apis/ccompat/v7 (pid $pid, $((SECONDS - t0))s)"
+  write_env "$port" "$tls_port"
+  log "ready on http://127.0.0.1:$port/apis/ccompat/v7 and https://127.0.0.1:$tls_port (pid $pid, $((SECONDS - t0))s)"
 }
 
 cmd_down() {
   local pid
   if pid=$(live_pid); then stop_pid "$pid"; fi
   rm -f "$PIDF" "$ENVF"
+  rm -rf "$PKI"
   log "stopped"
 }
 

@@ -303,3 +303,24 @@ def test_protobuf(url, sr, bootstrap, name):
     got = round_trip(bootstrap, topic, data)
     # With the registry: Confluent's deserializer fetches the writer schema and its reference.
     assert ProtobufDeserializer(Top, {}, sr)(got, ctx) == msg
+
+
+# --- TLS with the test CA ------------------------------------------------------------------------
+
+
+def test_tls_with_custom_ca(url, name):
+    """The same registry over TLS (scripts/registry.sh's second listener, certificate from a test
+    CA made at start): Confluent's client trusting that CA reads what was registered over plain
+    HTTP; one trusting only the usual public CAs is refused."""
+    tls_url, ca = env("SCHEMA_REGISTRY_TLS_URL"), env("SCHEMA_REGISTRY_CA")
+    assert tls_url.startswith("https://127.0.0.1:"), tls_url
+    subject = f"{name}-value"
+    sid = register(url, subject, json.dumps({"type": "record", "name": "T", "fields": [{"name": "x", "type": "int"}]}))
+    trusting = SchemaRegistryClient({"url": tls_url, "ssl.ca.location": ca})
+    latest = trusting.get_latest_version(subject)
+    assert (latest.schema_id, latest.subject, latest.version) == (sid, subject, 1)
+    assert subject in trusting.get_subjects()
+    untrusting = SchemaRegistryClient({"url": tls_url})
+    # httpx2's ConnectError wrapping the TLS verification failure (Confluent's client passes it on).
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusting.get_subjects()
