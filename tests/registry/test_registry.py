@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
@@ -324,3 +325,49 @@ def test_tls_with_custom_ca(url, name):
     # httpx2's ConnectError wrapping the TLS verification failure (Confluent's client passes it on).
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
         untrusting.get_subjects()
+
+
+# --- basic and bearer auth (proxy in front of the registry) -------------------------------------
+
+
+@pytest.fixture
+def auth_proxy(url):
+    """tests/registry/authproxy.py over TLS (the test CA's server certificate) in front of the
+    real registry, accepting alice:s3cret (basic) and the token tok-123 (bearer)."""
+    from authproxy import AuthProxy
+
+    pki = Path(env("SCHEMA_REGISTRY_CA")).parent
+    upstream = url.rsplit("/apis/", 1)[0]
+    with AuthProxy(upstream, basic=("alice", "s3cret"), bearer="tok-123",
+                   tls=(str(pki / "server.crt"), str(pki / "server.key"))) as proxy:
+        yield proxy
+
+
+def test_basic_and_bearer_auth(url, sr, auth_proxy, name):
+    ca = env("SCHEMA_REGISTRY_CA")
+    topic = name
+    schema = json.dumps(AVRO)
+    sid = register(url, f"{topic}-value", schema)
+    record = {"id": 1, "item": "x", "tags": [], "price": None}
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    conf = {"auto.register.schemas": False, "use.latest.version": True}
+    direct = AvroSerializer(sr, schema, conf=conf)(record, ctx)
+
+    basic = SchemaRegistryClient({"url": auth_proxy.url, "ssl.ca.location": ca,
+                                  "basic.auth.user.info": "alice:s3cret"})
+    assert AvroSerializer(basic, schema, conf=conf)(record, ctx) == direct
+    assert framing(direct)[1] == sid
+    assert any(a == "Basic " + base64.b64encode(b"alice:s3cret").decode() for _, _, a in auth_proxy.seen)
+
+    bearer = SchemaRegistryClient({"url": auth_proxy.url, "ssl.ca.location": ca,
+                                   "bearer.auth.credentials.source": "STATIC_TOKEN",
+                                   "bearer.auth.token": "tok-123", "bearer.auth.logical.cluster": "lsrc-test"})
+    assert bearer.get_latest_version(f"{topic}-value").schema_id == sid
+    assert ("GET", f"/apis/ccompat/v7/subjects/{topic}-value/versions/latest", "Bearer tok-123") in [
+        (m, p.split("?")[0], a) for m, p, a in auth_proxy.seen]
+
+    for bad in ({"basic.auth.user.info": "alice:wrong"}, {}):
+        client = SchemaRegistryClient({"url": auth_proxy.url, "ssl.ca.location": ca, **bad})
+        with pytest.raises(SchemaRegistryError) as e:
+            client.get_subjects()
+        assert e.value.http_status_code == 401, e.value
