@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/topicgate/topicgate/go-plugin/internal/budget"
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
@@ -74,8 +75,12 @@ func serverFactory(_ context.Context, extra map[string]interface{}, next http.Ha
 		metrics.Enable()
 		logging.Info("serving metrics at", cfg.MetricsPath)
 	}
+	if cfg.MaxBufferedBodyBytes > 0 { // one budget for the process: the one server block sets it
+		budget.Bodies.SetLimit(cfg.MaxBufferedBodyBytes)
+	}
+	logging.Info(fmt.Sprintf("request bodies buffered at once: at most %d bytes (max_buffered_body_bytes)", budget.Bodies.Limit()))
 	if cfg.ReadyPath != "" {
-		logging.Info("serving readiness at", cfg.ReadyPath)
+		logging.Info("serving readiness at", cfg.ReadyPath, fmt.Sprintf("(ready_requires_broker %v)", cfg.ReadyRequiresBroker))
 	}
 	return router.NewServer(cfg, pub, next), nil
 }

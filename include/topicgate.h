@@ -292,9 +292,11 @@ enum tg_status tg_batch_start(const struct tg_publisher *publisher,
                               size_t errbuf_len);
 
 /**
- * Writes `batch` as one Kafka transaction, blocking until it is committed: on 200 `out[i]` is
- * where record i landed. On any other status the transaction was aborted and a `read_committed`
- * consumer sees none of it; 504 says the commit's outcome is unknown (all of it or none).
+ * Writes `batch` as one Kafka transaction, blocking until it is committed or `timeout_ms` has
+ * passed (the caller's deadline; negative: `transactions.timeout_ms`, which also caps it): on 200
+ * `out[i]` is where record i landed. On any other status the transaction was aborted and a
+ * `read_committed` consumer sees none of it; 504 says the commit's outcome is unknown (all of it
+ * or none).
  *
  * # Safety
  * `publisher` and `batch` must be valid; `out` must point to `capacity` writable `tg_delivery`s,
@@ -302,6 +304,7 @@ enum tg_status tg_batch_start(const struct tg_publisher *publisher,
  */
 enum tg_status tg_batch_commit(const struct tg_publisher *publisher,
                                const struct tg_batch *batch,
+                               int64_t timeout_ms,
                                struct tg_delivery *out,
                                size_t capacity,
                                char *errbuf,

@@ -388,9 +388,11 @@ pub unsafe extern "C" fn tg_batch_start(
     })
 }
 
-/// Writes `batch` as one Kafka transaction, blocking until it is committed: on 200 `out[i]` is
-/// where record i landed. On any other status the transaction was aborted and a `read_committed`
-/// consumer sees none of it; 504 says the commit's outcome is unknown (all of it or none).
+/// Writes `batch` as one Kafka transaction, blocking until it is committed or `timeout_ms` has
+/// passed (the caller's deadline; negative: `transactions.timeout_ms`, which also caps it): on 200
+/// `out[i]` is where record i landed. On any other status the transaction was aborted and a
+/// `read_committed` consumer sees none of it; 504 says the commit's outcome is unknown (all of it
+/// or none).
 ///
 /// # Safety
 /// `publisher` and `batch` must be valid; `out` must point to `capacity` writable `tg_delivery`s,
@@ -399,6 +401,7 @@ pub unsafe extern "C" fn tg_batch_start(
 pub unsafe extern "C" fn tg_batch_commit(
     publisher: *const tg_publisher,
     batch: *const tg_batch,
+    timeout_ms: i64,
     out: *mut tg_delivery,
     capacity: usize,
     errbuf: *mut c_char,
@@ -410,7 +413,12 @@ pub unsafe extern "C" fn tg_batch_commit(
         if out.is_null() || capacity < batch.inner.len() {
             return Err(Error::bad_request(format!("out: room for {} deliveries needed", batch.inner.len())));
         }
-        for (i, d) in publisher.inner.commit_batch(&batch.inner)?.into_iter().enumerate() {
+        let configured = publisher.inner.config().transactions.timeout_ms;
+        let timeout = match u64::try_from(timeout_ms) {
+            Ok(ms) => Duration::from_millis(ms.min(configured)),
+            Err(_) => Duration::from_millis(configured),
+        };
+        for (i, d) in publisher.inner.commit_batch_within(&batch.inner, timeout)?.into_iter().enumerate() {
             *out.add(i) = d.into();
         }
         Ok(())
@@ -665,6 +673,62 @@ mod tests {
             unsafe { tg_metrics_json(buf.as_mut_ptr(), buf.len(), std::ptr::null_mut()) },
             tg_status::BadRequest
         );
+    }
+
+    #[test]
+    fn batch_commit_answers_by_the_callers_deadline_not_the_configured_one() {
+        // No broker listens on the bootstrap port: init_transactions can only time out, after the
+        // caller's 300 ms, not the configured 60 s.
+        let dir = std::env::temp_dir().join(format!("tg-ffi-commit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("T.proto"), "syntax = \"proto3\";\nmessage T { string s = 1; }\n").unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let config = format!(
+            r#"{{"kafka":{{"bootstrap_servers":"{closed}"}},"registry":{{"kind":"file","directory":"{}"}},
+                "transactions":{{"timeout_ms":60000}}}}"#,
+            dir.display()
+        );
+        let mut buf = [0u8; 512];
+        let (s, p) = call_new(config.as_bytes(), &mut buf);
+        assert_eq!(s, tg_status::Ok, "{}", msg(&buf));
+        let mut b = std::ptr::null_mut();
+        let topic = b"T";
+        assert_eq!(
+            unsafe { tg_batch_new(topic.as_ptr(), 1, &mut b, buf.as_mut_ptr().cast(), buf.len()) },
+            tg_status::Ok
+        );
+        let body = br#"{"s":"x"}"#;
+        let (no_headers, no_key) = (std::ptr::null(), std::ptr::null());
+        let add = unsafe {
+            tg_batch_add(
+                p,
+                b,
+                body.as_ptr(),
+                body.len(),
+                no_headers,
+                0,
+                no_key,
+                0,
+                -1,
+                -1,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!(add, tg_status::Ok, "{}", msg(&buf));
+        let mut out = [tg_delivery { partition: 0, offset: 0 }];
+        let started = std::time::Instant::now();
+        let s = unsafe { tg_batch_commit(p, b, 300, out.as_mut_ptr(), 1, buf.as_mut_ptr().cast(), buf.len()) };
+        let took = started.elapsed();
+        assert_eq!(s, tg_status::Unavailable, "{}", msg(&buf));
+        assert!(msg(&buf).contains("nothing written"), "{}", msg(&buf));
+        // 300 ms asked, 60 s configured: anything near the latter means the caller's deadline was ignored.
+        assert!(took < Duration::from_secs(30), "answered after {took:?}");
+        unsafe {
+            tg_batch_free(b);
+            tg_publisher_free(p);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -316,6 +316,13 @@ class Gateway:
         cut_block["core"]["delivery_timeout_ms"] = 20000
         cut_endpoint = client_endpoint("/v3/cut/{topic}", cut_block)
         cut_endpoint["timeout"] = "1s"
+        # An atomic batch on the unreachable broker: the commit would give up at 20 s; the endpoint's
+        # 1 s deadline is passed to it, so topicgate's 503 reaches the client, not KrakenD's bare 500.
+        atomic_cut_block = copy.deepcopy(cut_block)
+        atomic_cut_block["core"]["transactions"] = {"timeout_ms": 20000}
+        atomic_cut_block["batch"] = {"atomic": True}
+        atomic_cut_endpoint = client_endpoint("/v2/atomiccut/{topic}", atomic_cut_block)
+        atomic_cut_endpoint["timeout"] = "1s"
         batch_block = copy.deepcopy(file_block)
         del batch_block["topics"]
         batch_block["topic_pattern"] = BATCH_TOPICS
@@ -344,6 +351,7 @@ class Gateway:
             client_endpoint("/v3/glue/{topic}", glue_block),
             client_endpoint("/v3/down/{topic}", down_block),
             cut_endpoint,
+            atomic_cut_endpoint,
             *gc_endpoints,
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))

@@ -185,6 +185,19 @@ def test_an_atomic_batch_that_fails_part_way_leaves_nothing_visible(gw):
     assert (first.offset, first.value) == (after[0][1], value("after")), first
 
 
+def test_the_endpoint_deadline_bounds_an_atomic_commit(gw):
+    """The broker is unreachable and transactions.timeout_ms is 20 s; the endpoint's timeout is 1 s.
+    The plugin hands the request's deadline to the commit, so the answer is topicgate's 503 (nothing
+    written) while KrakenD still takes it; before, the commit ran to 20 s and KrakenD, past its own
+    timeout, sent a bare 500 with an empty body."""
+    r = post_batch(gw, f"/v2/atomiccut/{gw.topic}", ndjson(["a", "b"]))
+    assert r.status == 503, r
+    b = r.json()
+    assert "nothing written" in b["message"], b
+    assert all(e["statusCode"] == "503" for e in b["records"]), b
+    assert r.headers.get("Retry-After"), r.headers
+
+
 def test_hostile_batches_are_refused_quickly_and_write_nothing(gw):
     """A 100 MB line, a million tiny lines, invalid UTF-8 in the middle: each refused with its
     reason, nothing written, and the gateway serves on."""

@@ -63,19 +63,23 @@ def test_openmetrics_on_request(gw):
     assert r.headers["Content-Type"].startswith("text/plain"), r.headers
 
 
-def test_readiness_names_the_producer_without_a_broker(gw):
-    """The e2e gateway has producers for the test broker and for a closed port (/v3/down): it is not
-    ready, and the answer names the dead one only."""
+def test_readiness_reports_the_producer_without_a_broker(gw):
+    """The e2e gateway has producers for the test broker and for a closed port (/v3/down). It can
+    still answer publish requests (the dead producer's are 503 + Retry-After), so it is ready (200);
+    the answer's "broker" names the dead producer only, and topicgate_broker_up is 0."""
     deadline = time.monotonic() + 20
     while True:
         r = gw.request("GET", READY)
         body = r.json()
-        if r.status == 503 and any("no broker connection up" in m for m in body.get("missing", [])):
+        if any("no broker connection up" in m for m in body.get("broker", {}).get("missing", [])):
             break
         assert time.monotonic() < deadline, r
         time.sleep(0.2)
-    assert body["ready"] is False
-    assert all(gw.bootstrap not in m for m in body["missing"]), body
+    assert r.status == 200 and body["ready"] is True and "missing" not in body, r
+    assert body["broker"]["up"] is False, body
+    assert all(gw.bootstrap not in m for m in body["broker"]["missing"]), body
+    assert gw.request("HEAD", READY).status == 200
     snap = gw.metrics()
+    assert metric(snap, "topicgate_broker_up") == 0, snap
     assert any(name == "topicgate_producer_broker_connections_up" and dict(labels).get("bootstrap") == gw.bootstrap and v >= 1
                for (name, labels), v in snap.items()), snap

@@ -104,14 +104,17 @@ class FaultGateway(e2e.Gateway):
     """A gateway (kdhost or krakend, real plugin) with one http-server route, `/f/<Topic>`,
     for `topics`, over the core config `core` (the schema directory is filled in for file registries)."""
 
-    def __init__(self, tmp, topics, core, retry_after=3, batch=None):
+    def __init__(self, tmp, topics, core, retry_after=3, batch=None, server=None, pattern=None):
         super().__init__(tmp)
         self.topics = list(topics)
         self.core = core
         self.retry_after = retry_after
         self.batch = batch  # the route's "batch" block, if any
+        self.server = server or {}  # more keys of the server block (e.g. ready_requires_broker)
+        self.pattern = pattern  # the route's "topic_pattern", if any
 
     def write_schemas(self):
+        self.schema_dir.mkdir(parents=True, exist_ok=True)  # also when no topic is listed
         for t in self.topics:
             write_proto(self.schema_dir, t)
 
@@ -135,7 +138,10 @@ class FaultGateway(e2e.Gateway):
         cfg["extra_config"] = {"plugin/http-server": {"name": ["topicgate"], "topicgate": {
             "core": core,
             "retry_after_seconds": self.retry_after,
-            "routes": [{"path_prefix": "/f/", "topics": self.topics, **({"batch": self.batch} if self.batch else {})}],
+            "routes": [{"path_prefix": "/f/", "topics": self.topics,
+                        **({"batch": self.batch} if self.batch else {}),
+                        **({"topic_pattern": self.pattern} if self.pattern else {})}],
+            **self.server,
         }}}
         cfg["endpoints"] = []
         self.config_path.write_text(json.dumps(cfg, indent=2))
@@ -349,10 +355,11 @@ def partition_ranges(gw, topic):
 
 
 def read_topic(gw, topic, timeout_s=300):
-    """Every record of `topic` (all partitions, read in parallel by Kafka's Java consumer), as
-    (partition, offset, key, value) tuples."""
+    """Every record of `topic` (all partitions, read in parallel by Kafka's Java consumer,
+    read_committed, up to each partition's end offset: transaction markers and aborted records take
+    offsets and are skipped), as (partition, offset, key, value) tuples."""
     ranges = [(p, b, e) for p, b, e in partition_ranges(gw, topic) if e > b]
-    procs = [(p, subprocess.Popen(_java(gw, gw.bootstrap, topic, p, b, e - b, timeout_s * 1000), cwd=ROOT,
+    procs = [(p, subprocess.Popen(_java(gw, "--until", gw.bootstrap, topic, p, b, e, timeout_s * 1000), cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE))
              for p, b, e in ranges]
     records = []

@@ -12,6 +12,12 @@
 //       prints nothing to stdout, reports on stderr (with the records that did arrive) and exits 1.
 //       An offset past the end is waited for (records may still be in flight), not reset.
 //
+//   java -cp "$KAFKA_CLASSPATH" tests/kafka/ReadBack.java --until <bootstrap> <topic> <partition> <offset> <end_offset> [timeout_ms]
+//       As above, but reads every record from <offset> until the consumer's position reaches
+//       <end_offset> (from --count): with read_committed that skips transaction markers and aborted
+//       records, which take offsets but are not delivered. Exits 1 if the position does not get there
+//       within timeout_ms.
+//
 //   java -cp "$KAFKA_CLASSPATH" tests/kafka/ReadBack.java --count <bootstrap> <topic> [timeout_ms]
 //       Prints {"partition":N,"begin_offset":B,"end_offset":M} per partition, then
 //       {"topic":"t","total":T} where T is the sum of end-begin (records plus any transaction markers).
@@ -58,7 +64,15 @@ public class ReadBack {
         quietLogging();
         int rc;
         try {
-            if (args.length >= 1 && args[0].equals("--count")) {
+            if (args.length >= 1 && args[0].equals("--until")) {
+                if (args.length < 6 || args.length > 7) usage();
+                int partition = (int) parseLong(args[3], "partition");
+                long offset = parseLong(args[4], "offset");
+                long end = parseLong(args[5], "end_offset");
+                long timeout = args.length == 7 ? parseLong(args[6], "timeout_ms") : DEFAULT_TIMEOUT_MS;
+                if (partition < 0 || offset < 0 || end < offset || timeout < 0) usage();
+                rc = readUntil(args[1], args[2], partition, offset, end, timeout);
+            } else if (args.length >= 1 && args[0].equals("--count")) {
                 if (args.length < 3 || args.length > 4) usage();
                 rc = count(args[1], args[2], args.length == 4 ? parseLong(args[3], "timeout_ms") : DEFAULT_TIMEOUT_MS);
             } else {
@@ -107,6 +121,34 @@ public class ReadBack {
             System.err.printf("ReadBack: got %d of %d records from %s partition %d starting at offset %d within %d ms%n",
                     lines.size(), count, topic, partition, offset, timeoutMs);
             for (String l : lines) System.err.println("ReadBack: received " + l);
+            return 1;
+        }
+        PrintWriter out = stdout();
+        for (String l : lines) out.println(l);
+        out.flush();
+        return out.checkError() ? 1 : 0;
+    }
+
+    static int readUntil(String bootstrap, String topic, int partition, long offset, long end, long timeoutMs) {
+        TopicPartition tp = new TopicPartition(topic, partition);
+        List<String> lines = new ArrayList<>();
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        long position = offset;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props(bootstrap))) {
+            consumer.assign(Collections.singletonList(tp));
+            consumer.seek(tp, offset);
+            while (position < end) {
+                long left = deadline - System.currentTimeMillis();
+                if (left <= 0) break;
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(Math.min(left, 500))).records(tp)) {
+                    if (r.offset() < end) lines.add(toJson(r));
+                }
+                position = consumer.position(tp, Duration.ofMillis(Math.max(1, deadline - System.currentTimeMillis())));
+            }
+        }
+        if (position < end) {
+            System.err.printf("ReadBack: reached offset %d of %d in %s partition %d (from %d, %d records) within %d ms%n",
+                    position, end, topic, partition, offset, lines.size(), timeoutMs);
             return 1;
         }
         PrintWriter out = stdout();
@@ -237,6 +279,7 @@ public class ReadBack {
 
     static void usage() {
         System.err.println("usage: ReadBack.java <bootstrap> <topic> <partition> <offset> <count> [timeout_ms]\n"
+                + "       ReadBack.java --until <bootstrap> <topic> <partition> <offset> <end_offset> [timeout_ms]\n"
                 + "       ReadBack.java --count <bootstrap> <topic> [timeout_ms]");
         System.exit(2);
     }

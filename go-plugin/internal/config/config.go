@@ -54,6 +54,12 @@ type Plugin struct {
 	ReadyPath   string
 	// TraceHeaders copies the request's traceparent, tracestate and baggage into the record.
 	TraceHeaders bool
+	// MaxBufferedBodyBytes (server mode; 0: not set, budget.Default) bounds the request body bytes
+	// the whole process holds at once.
+	MaxBufferedBodyBytes int64
+	// ReadyRequiresBroker (server mode) makes the readiness probe 503 while a producer has no
+	// broker connection up (default: it reports the broker and stays 200).
+	ReadyRequiresBroker bool
 }
 
 // rawRoute is the JSON shape of a route.
@@ -77,6 +83,8 @@ type rawConfig struct {
 	MetricsPath       *string         `json:"metrics_path"`
 	TraceHeaders      *bool           `json:"trace_headers"`
 	ReadyPath         *string         `json:"ready_path"`
+	MaxBufferedBody   *int64          `json:"max_buffered_body_bytes"`
+	ReadyRequires     *bool           `json:"ready_requires_broker"`
 	rawRoute
 }
 
@@ -122,6 +130,18 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	}
 	if !server && (raw.MetricsPath != nil || raw.ReadyPath != nil) {
 		return nil, fmt.Errorf("%s: metrics_path and ready_path belong in the plugin/http-server block (it sees every request)", Name)
+	}
+	if !server && (raw.MaxBufferedBody != nil || raw.ReadyRequires != nil) {
+		return nil, fmt.Errorf("%s: max_buffered_body_bytes and ready_requires_broker belong in the plugin/http-server block (they are process-wide)", Name)
+	}
+	if raw.MaxBufferedBody != nil {
+		if *raw.MaxBufferedBody < 1 {
+			return nil, fmt.Errorf("%s: max_buffered_body_bytes must be at least 1", Name)
+		}
+		cfg.MaxBufferedBodyBytes = *raw.MaxBufferedBody
+	}
+	if raw.ReadyRequires != nil {
+		cfg.ReadyRequiresBroker = *raw.ReadyRequires
 	}
 	if server {
 		if cfg.MetricsPath, err = servicePath(raw.MetricsPath, defaultMetricsPath, "metrics_path"); err != nil {

@@ -72,6 +72,9 @@ func TestConfigErrors(t *testing.T) {
 		"client routes":    {false, `{"core":{},"routes":[{"path_prefix":"/e/","topics":["T"]}]}`, `takes no "routes"`},
 		"client no topics": {false, `{"core":{}}`, `"topics" or give a "topic_pattern"`},
 		"bad retry":        {false, `{"core":{},"topics":["T"],"retry_after_seconds":0}`, `retry_after_seconds`},
+		"zero budget":      {true, `{"routes":[],"max_buffered_body_bytes":0}`, `max_buffered_body_bytes must be at least 1`},
+		"client budget":    {false, `{"core":{},"topics":["T"],"max_buffered_body_bytes":10}`, `belong in the plugin/http-server block`},
+		"client ready":     {false, `{"core":{},"topics":["T"],"ready_requires_broker":true}`, `belong in the plugin/http-server block`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -128,6 +131,19 @@ func TestServerMetricsAndReadyPaths(t *testing.T) {
 	cfg, err = ParseServer([]byte(`{"routes":[],"metrics_path":"/m","ready_path":""}`), env(nil))
 	if err != nil || cfg.Core != nil || cfg.MetricsPath != "/m" || cfg.ReadyPath != "" || len(cfg.Routes) != 0 {
 		t.Fatalf("metrics only: %+v %v", cfg, err)
+	}
+}
+
+// The process-wide settings: unset by default (the budget's default, readiness without the
+// broker), taken from the server block when given.
+func TestServerProcessSettings(t *testing.T) {
+	cfg, err := ParseServer([]byte(`{"routes":[]}`), env(nil))
+	if err != nil || cfg.MaxBufferedBodyBytes != 0 || cfg.ReadyRequiresBroker {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = ParseServer([]byte(`{"routes":[],"max_buffered_body_bytes":4096,"ready_requires_broker":true}`), env(nil))
+	if err != nil || cfg.MaxBufferedBodyBytes != 4096 || !cfg.ReadyRequiresBroker {
+		t.Fatalf("set: %+v %v", cfg, err)
 	}
 }
 

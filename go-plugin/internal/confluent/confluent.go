@@ -41,6 +41,7 @@ const (
 	v3KafkaError        = 50002
 	v3KafkaRetriable    = 50003
 	v3BrokerUnavailable = 50302
+	v3Unavailable       = 503 // the gateway itself cannot take the request now (not the broker)
 )
 
 // v3Data is a key or value of a produce request.
@@ -154,8 +155,11 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	defer request.Release(buf)
 	if status != 0 {
 		code := v3BadRequest
-		if status == http.StatusRequestEntityTooLarge {
+		switch status {
+		case http.StatusRequestEntityTooLarge:
 			code = v3TooLarge
+		case http.StatusServiceUnavailable: // the gateway's body budget is held by other requests
+			code = v3Unavailable
 		}
 		fail(status, code, msg)
 		return

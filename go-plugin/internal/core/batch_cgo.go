@@ -48,7 +48,7 @@ func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records 
 		return out, allValid
 	}
 	if mode.Atomic {
-		c.commit(b, valid, out)
+		c.commit(ctx, b, valid, out)
 	} else {
 		c.start(ctx, b, valid, out)
 	}
@@ -56,11 +56,17 @@ func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records 
 }
 
 // commit writes the batch as one transaction; every valid record gets the transaction's outcome.
-func (c *corePublisher) commit(b *C.tg_batch, valid []int, out []Outcome) {
+// The core answers by the request's deadline (less the early-504 margin, so KrakenD still takes the
+// answer), else by transactions.timeout_ms; a client that leaves cannot cut a commit short.
+func (c *corePublisher) commit(ctx context.Context, b *C.tg_batch, valid []int, out []Outcome) {
 	var errbuf [errBufLen]C.char
 	ds := make([]C.tg_delivery, len(valid))
+	timeout := C.int64_t(-1)
+	if d, ok := answerWithin(ctx); ok {
+		timeout = C.int64_t(max(d, 0).Milliseconds())
+	}
 	started := time.Now()
-	st := C.tg_batch_commit(c.p, b, &ds[0], C.size_t(len(ds)), &errbuf[0], C.size_t(len(errbuf)))
+	st := C.tg_batch_commit(c.p, b, timeout, &ds[0], C.size_t(len(ds)), &errbuf[0], C.size_t(len(errbuf)))
 	msg := C.GoString(&errbuf[0])
 	for j, i := range valid {
 		if int(st) == 200 {

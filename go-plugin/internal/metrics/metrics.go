@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/topicgate/topicgate/go-plugin/internal/budget"
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
 )
@@ -56,10 +57,20 @@ var (
 		Name: metricsPrefix + "produced_bytes_total",
 		Help: "Bytes of record values the broker acknowledged (Protobuf, with Glue framing if configured), by topic.",
 	}, []string{"topic"})
+	// Read from the budget at scrape time: always current, nothing added on a request's path.
+	bufferedBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: metricsPrefix + "buffered_body_bytes",
+		Help: "Bytes of request bodies the process holds now (reserved by Content-Length, else as read), all routes and mountings.",
+	}, func() float64 { return float64(budget.Bodies.InUse()) })
+	bufferedLimit = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: metricsPrefix + "buffered_body_bytes_limit",
+		Help: "The bound on those bytes (max_buffered_body_bytes).",
+	}, func() float64 { return float64(budget.Bodies.Limit()) })
 )
 
 func init() {
-	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, producedBytes, batchRecords, coreCollector{})
+	registry.MustRegister(requestsTotal, requestDuration, ackDuration, bodyBytes, producedBytes, batchRecords,
+		bufferedBytes, bufferedLimit, coreCollector{})
 	// Go runtime (goroutines, OS threads, heap) and process (/proc: RSS, CPU, open fds), as
 	// topicgate_go_* and topicgate_process_*.
 	prefixed := prometheus.WrapRegistererWithPrefix(metricsPrefix, registry)
@@ -290,6 +301,7 @@ var (
 	descRetries        = desc("producer_retries_total", "Produce requests the producer retried (librdkafka txretries).", "producer", "bootstrap")
 	descRequestErrors  = desc("producer_request_errors_total", "Failed requests to brokers, sent and received (librdkafka txerrs + rxerrs).", "producer", "bootstrap")
 	descStatsAge       = desc("producer_statistics_age_seconds", "Seconds since the producer's last librdkafka statistics report (statistics.interval.ms).", "producer", "bootstrap")
+	descBrokerUp       = desc("broker_up", "1 when every producer of the process has a broker connection up (by its last statistics report; also with no producer), else 0: the readiness probe's broker.up.")
 )
 
 // coreCollector turns the core's snapshot into metrics when scraped.
@@ -297,7 +309,7 @@ type coreCollector struct{}
 
 func (coreCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSchemaLookups, descSchemaFetches, descSchemaFailures, descSchemaAge, descSchemaVersion,
-		descDeliveryErrors, descQueueMessages, descQueueBytes, descBrokers, descBrokersUp, descRetries, descRequestErrors, descStatsAge} {
+		descDeliveryErrors, descQueueMessages, descQueueBytes, descBrokers, descBrokersUp, descRetries, descRequestErrors, descStatsAge, descBrokerUp} {
 		ch <- d
 	}
 }
@@ -345,6 +357,11 @@ func (coreCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range s.DeliveryErrors {
 		c(descDeliveryErrors, e.Count, e.Kind, strconv.Itoa(e.Status))
 	}
+	up := 1.0
+	if len(brokerMissing(s)) > 0 {
+		up = 0
+	}
+	g(descBrokerUp, up)
 	for _, p := range s.Producers {
 		id := strconv.FormatUint(p.ID, 10)
 		g(descQueueMessages, p.QueueMessages, id, p.Bootstrap)
@@ -359,32 +376,58 @@ func (coreCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Ready answers the readiness probe: 200 when every producer of the process has a broker
-// connection up (by its last statistics report), else 503 naming what is missing.
-func Ready(w http.ResponseWriter, r *http.Request) {
-	s, err := readCoreSnapshot()
+// brokerMissing names each producer of s without a broker connection up (by its last
+// statistics report, or none yet).
+func brokerMissing(s *coreSnapshot) []string {
 	var missing []string
-	if err != nil {
-		missing = append(missing, "the core's state could not be read: "+err.Error())
-	} else {
-		for _, p := range s.Producers {
-			switch {
-			case p.StatsAgeSeconds == nil:
-				missing = append(missing, "Kafka producer for "+p.Bootstrap+": no connection report yet")
-			case p.BrokersUp < 1:
-				missing = append(missing, "Kafka producer for "+p.Bootstrap+": no broker connection up")
-			}
+	for _, p := range s.Producers {
+		switch {
+		case p.StatsAgeSeconds == nil:
+			missing = append(missing, "Kafka producer for "+p.Bootstrap+": no connection report yet")
+		case p.BrokersUp < 1:
+			missing = append(missing, "Kafka producer for "+p.Bootstrap+": no broker connection up")
 		}
 	}
-	type answer struct {
-		Ready   bool     `json:"ready"`
-		Missing []string `json:"missing,omitempty"`
+	return missing
+}
+
+// brokerState is the readiness answer's "broker": up when every producer has a connection up.
+type brokerState struct {
+	Up      bool     `json:"up"`
+	Missing []string `json:"missing,omitempty"`
+}
+
+// readyAnswer is the readiness probe's body; Missing says why it is not ready.
+type readyAnswer struct {
+	Ready   bool        `json:"ready"`
+	Broker  brokerState `json:"broker"`
+	Missing []string    `json:"missing,omitempty"`
+}
+
+// Ready answers the readiness probe: whether this gateway can answer publish requests, 200 while
+// the broker is unreachable (publish requests then get the plugin's 503 with Retry-After, which
+// serves clients better than a gateway taken out of the load balancer), with the broker's state in
+// "broker". requireBroker (ready_requires_broker) makes a producer without a broker connection
+// up a 503 too. A core whose state cannot be read is never ready.
+func Ready(w http.ResponseWriter, r *http.Request, requireBroker bool) {
+	var a readyAnswer
+	s, err := readCoreSnapshot()
+	if err != nil {
+		a.Missing = []string{"the core's state could not be read: " + err.Error()}
+		a.Broker.Missing = a.Missing
+	} else {
+		a.Broker.Missing = brokerMissing(s)
+		a.Broker.Up = len(a.Broker.Missing) == 0
+		if requireBroker {
+			a.Missing = a.Broker.Missing
+		}
 	}
+	a.Ready = len(a.Missing) == 0
 	status := http.StatusOK
-	if len(missing) > 0 {
+	if !a.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	b, _ := json.Marshal(answer{Ready: len(missing) == 0, Missing: missing})
+	b, _ := json.Marshal(a)
 	if r.Method == http.MethodHead {
 		w.WriteHeader(status)
 		return

@@ -2,10 +2,14 @@ package metrics
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topicgate/topicgate/go-plugin/internal/budget"
 )
 
 // series gives the series of the metric family name in reg: each one's label values (in
@@ -107,5 +111,59 @@ func TestSchemaEntriesMerged(t *testing.T) {
 				t.Errorf("%s{schema=%q} = %v, want %v", name, schema, got, values[schema])
 			}
 		}
+	}
+}
+
+// Readiness says whether the gateway can answer publish requests: 200 while the broker is
+// unreachable (reported in "broker" and topicgate_broker_up), 503 then only with requireBroker.
+func TestReadyReportsTheBrokerAndRequiresItOnlyWhenAsked(t *testing.T) {
+	saved := coreMetricsJSON
+	defer func() { coreMetricsJSON = saved }()
+	const down = `{"producers":[{"id":1,"bootstrap":"b-1:9092","stats_age_seconds":0.5,"brokers":1,"brokers_up":0},
+		{"id":2,"bootstrap":"b-2:9092","stats_age_seconds":0.5,"brokers":1,"brokers_up":1}]}`
+	const up = `{"producers":[{"id":1,"bootstrap":"b-1:9092","stats_age_seconds":0.5,"brokers":1,"brokers_up":1}]}`
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coreCollector{})
+	missing := `"missing":["Kafka producer for b-1:9092: no broker connection up"]`
+	for _, c := range []struct {
+		snapshot      string
+		requireBroker bool
+		status        int
+		body          string
+		brokerUp      float64
+	}{
+		{down, false, 200, `{"ready":true,"broker":{"up":false,` + missing + `}}`, 0},
+		{down, true, 503, `{"ready":false,"broker":{"up":false,` + missing + `},` + missing + `}`, 0},
+		{up, false, 200, `{"ready":true,"broker":{"up":true}}`, 1},
+		{up, true, 200, `{"ready":true,"broker":{"up":true}}`, 1},
+		{`{}`, true, 200, `{"ready":true,"broker":{"up":true}}`, 1}, // no producer (dry run, no core)
+		{`not json`, false, 503, "", 0},
+	} {
+		coreMetricsJSON = func() []byte { return []byte(c.snapshot) }
+		w := httptest.NewRecorder()
+		Ready(w, httptest.NewRequest(http.MethodGet, "/ready", nil), c.requireBroker)
+		if w.Code != c.status || c.body != "" && w.Body.String() != c.body {
+			t.Errorf("%.20s require %v: %d %s; want %d %s", c.snapshot, c.requireBroker, w.Code, w.Body, c.status, c.body)
+		}
+		if c.body == "" {
+			continue
+		}
+		if _, vs := series(t, reg, "topicgate_broker_up"); len(vs) != 1 || vs[0] != c.brokerUp {
+			t.Errorf("%.20s: topicgate_broker_up %v, want %v", c.snapshot, vs, c.brokerUp)
+		}
+	}
+}
+
+// The buffered-body gauges read the process's budget.
+func TestBufferedBodyGauges(t *testing.T) {
+	if budget.Bodies.Take(0, 1234) != budget.Taken {
+		t.Fatal("take")
+	}
+	defer budget.Bodies.Give(1234)
+	if _, vs := series(t, registry, "topicgate_buffered_body_bytes"); len(vs) != 1 || vs[0] != 1234 {
+		t.Fatalf("topicgate_buffered_body_bytes %v, want [1234]", vs)
+	}
+	if _, vs := series(t, registry, "topicgate_buffered_body_bytes_limit"); len(vs) != 1 || vs[0] != budget.Default {
+		t.Fatalf("topicgate_buffered_body_bytes_limit %v, want [%d]", vs, budget.Default)
 	}
 }

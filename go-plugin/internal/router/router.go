@@ -36,7 +36,7 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 				}
 			case cfg.ReadyPath:
 				if cfg.ReadyPath != "" {
-					metrics.Ready(w, r)
+					metrics.Ready(w, r, cfg.ReadyRequiresBroker)
 					return
 				}
 			}

@@ -207,7 +207,6 @@ func TestStreamStoppedWhileTheClientSendsIsAnsweredWhole(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {
 		_, _ = pw.Write([]byte("{\"sample_message\":\"a\"}\n"))
-		time.Sleep(10 * time.Millisecond)
 		b := []byte(strings.Repeat("x", 1<<20))
 		for range 100 {
 			if _, err := pw.Write(b); err != nil {

@@ -1,5 +1,6 @@
 //! Schema registries: where the `.proto` text of a topic's schema comes from.
 
+pub mod confluent;
 mod file;
 mod glue;
 

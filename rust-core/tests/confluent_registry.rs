@@ -1,0 +1,119 @@
+//! The Confluent-compatible registry client against a real registry (the test harness's Apicurio
+//! Registry, `make registry-up`, at SCHEMA_REGISTRY_URL): subjects and versions, latest and pinned,
+//! references resolved transitively, schema types, and the errors of missing subjects and versions.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use topicgate::error::Status;
+use topicgate::registry::confluent::{Auth, ConfluentRegistry, SchemaType, Version};
+
+fn url() -> String {
+    env("SCHEMA_REGISTRY_URL")
+}
+
+/// Registers `schema` under `subject` through the registry's own REST API; returns its global id.
+fn register(subject: &str, schema_type: &str, schema: &str, references: serde_json::Value) -> u32 {
+    let body = json!({"schemaType": schema_type, "schema": schema, "references": references});
+    let url = format!("{}/subjects/{subject}/versions", url());
+    let answer = block_on(async move {
+        let r = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the registry answers");
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    });
+    assert!(answer.0.is_success(), "registering {subject}: {} {}", answer.0, answer.1);
+    serde_json::from_str::<serde_json::Value>(&answer.1).unwrap()["id"].as_u64().unwrap() as u32
+}
+
+fn client() -> ConfluentRegistry {
+    ConfluentRegistry::new(&url(), Auth::None, None, 5000).unwrap()
+}
+
+fn fetch(subject: &str, version: Version) -> topicgate::error::Result<topicgate::registry::confluent::SubjectVersion> {
+    let c = client();
+    let subject = subject.to_owned();
+    block_on(async move { c.fetch(&subject, version).await })
+}
+
+const ADDRESS: &str =
+    r#"{"type":"record","name":"Address","namespace":"tg.test","fields":[{"name":"city","type":"string"}]}"#;
+
+fn order(extra_field: bool) -> String {
+    let extra = if extra_field { r#",{"name":"note","type":"string","default":""}"# } else { "" };
+    format!(
+        r#"{{"type":"record","name":"Order","namespace":"tg.test","fields":[{{"name":"id","type":"long"}},{{"name":"ship_to","type":"tg.test.Address"}}{extra}]}}"#
+    )
+}
+
+#[test]
+fn avro_with_a_reference_latest_and_pinned() {
+    let u = unique("cc");
+    let address_id = register(&format!("{u}-address"), "AVRO", ADDRESS, json!([]));
+    let refs = json!([{"name": "tg.test.Address", "subject": format!("{u}-address"), "version": 1}]);
+    let v1 = register(&format!("{u}-value"), "AVRO", &order(false), refs.clone());
+    let v2 = register(&format!("{u}-value"), "AVRO", &order(true), refs);
+    assert!(address_id != v1 && v1 != v2, "{address_id} {v1} {v2}");
+
+    let latest = fetch(&format!("{u}-value"), Version::Latest).unwrap();
+    assert_eq!((latest.id, latest.version, latest.schema_type), (v2, 2, SchemaType::Avro));
+    assert!(latest.schema.contains("\"note\""), "{}", latest.schema);
+    assert_eq!(latest.references.len(), 1);
+    let address: serde_json::Value = serde_json::from_str(&latest.references["tg.test.Address"]).unwrap();
+    assert_eq!(address["name"], "Address");
+
+    let pinned = fetch(&format!("{u}-value"), Version::Number(1)).unwrap();
+    assert_eq!((pinned.id, pinned.version), (v1, 1));
+    assert!(!pinned.schema.contains("\"note\""));
+}
+
+#[test]
+fn protobuf_imports_resolve_transitively_and_json_schema_has_its_type() {
+    let u = unique("cc");
+    let base = "syntax = \"proto3\";\npackage tg.base;\nmessage Money { int64 units = 1; }\n";
+    let mid =
+        "syntax = \"proto3\";\npackage tg.mid;\nimport \"tg/base.proto\";\nmessage Line { tg.base.Money price = 1; }\n";
+    let top = "syntax = \"proto3\";\npackage tg.top;\nimport \"tg/mid.proto\";\nmessage Order { repeated tg.mid.Line lines = 1; }\n";
+    register(&format!("{u}-base"), "PROTOBUF", base, json!([]));
+    register(
+        &format!("{u}-mid"),
+        "PROTOBUF",
+        mid,
+        json!([{"name": "tg/base.proto", "subject": format!("{u}-base"), "version": 1}]),
+    );
+    let id = register(
+        &format!("{u}-value"),
+        "PROTOBUF",
+        top,
+        json!([{"name": "tg/mid.proto", "subject": format!("{u}-mid"), "version": 1}]),
+    );
+    let v = fetch(&format!("{u}-value"), Version::Latest).unwrap();
+    assert_eq!((v.id, v.schema_type), (id, SchemaType::Protobuf));
+    assert_eq!(v.references.keys().collect::<Vec<_>>(), ["tg/base.proto", "tg/mid.proto"]);
+    assert!(v.references["tg/base.proto"].contains("message Money"));
+
+    let schema =
+        r#"{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"a":{"type":"string"}}}"#;
+    let json_id = register(&format!("{u}-json"), "JSON", schema, json!([]));
+    let j = fetch(&format!("{u}-json"), Version::Latest).unwrap();
+    assert_eq!((j.id, j.schema_type), (json_id, SchemaType::Json));
+}
+
+#[test]
+fn missing_subjects_and_versions_are_404_naming_them() {
+    let u = unique("cc");
+    let e = fetch(&format!("{u}-value"), Version::Latest).unwrap_err();
+    assert_eq!(e.status, Status::NotFound, "{e}");
+    assert!(e.message.contains(&format!("{u}-value")), "{e}");
+
+    register(&format!("{u}-value"), "AVRO", r#""string""#, json!([]));
+    let e = fetch(&format!("{u}-value"), Version::Number(7)).unwrap_err();
+    assert_eq!(e.status, Status::NotFound, "{e}");
+    assert!(e.message.contains("no version 7"), "{e}");
+}
