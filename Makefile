@@ -3,10 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
-# Test servers write their addresses here (scripts/kafka.sh, scripts/glue.sh).
+# Test servers write their addresses here (scripts/kafka.sh, scripts/glue.sh, scripts/registry.sh).
 RUN_DIR := .run
 # Exports the test servers' addresses into a recipe's shell.
-WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && . $(RUN_DIR)/kafka-secure.env && set +a &&
+WITH_SERVERS := set -a && . $(RUN_DIR)/kafka.env && . $(RUN_DIR)/glue.env && . $(RUN_DIR)/kafka-secure.env && . $(RUN_DIR)/registry.env && set +a &&
 # The gateway binary a recipe runs, exported as TG_GATEWAY_BIN: scripts/gateway.sh picks it
 # ($$TG_GATEWAY_BIN, build/krakend, `make krakend`, else build/kdhost with a line saying why).
 WITH_GATEWAY := export TG_GATEWAY_BIN=$$(scripts/gateway.sh) &&
@@ -35,16 +35,16 @@ header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 run: deps plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
 	scripts/run.sh
 
-test: deps lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream ## run every test (starts the test brokers and moto if needed)
+test: deps lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream test-registry ## run every test (starts the test brokers, moto and the registry if needed)
 
-test-core: kafka-up glue-up kafka-secure-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers
+test-core: kafka-up glue-up kafka-secure-up registry-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers and registries
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.
 	$(WITH_SERVERS) curl -fsS -X POST "$$AWS_ENDPOINT_URL_GLUE/moto-api/reset" >/dev/null
 	@# cargo test builds only the rlib; the C ABI test links the staticlib.
 	$(CARGO) build -p topicgate
 	$(WITH_SERVERS) $(CARGO) test -p topicgate --features test-hooks
 
-test-security: kafka-up glue-up kafka-secure-up ## TLS, mTLS, SCRAM and MSK IAM tests against the secure test broker
+test-security: kafka-up glue-up kafka-secure-up registry-up ## TLS, mTLS, SCRAM and MSK IAM tests against the secure test broker
 	$(WITH_SERVERS) $(CARGO) test -p topicgate $(SECURITY_TESTS)
 	$(MAKE) --no-print-directory kafka-secure-selftest
 
