@@ -110,7 +110,7 @@ fn missing_subjects_and_versions_are_404_naming_them() {
     let u = unique("cc");
     let e = fetch(&format!("{u}-value"), Version::Latest).unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
-    assert!(e.message.contains(&format!("{u}-value")), "{e}");
+    assert!(e.message.contains(&format!("`{u}-value` not found")), "{e}");
 
     register(&format!("{u}-value"), "AVRO", r#""string""#, json!([]));
     let e = fetch(&format!("{u}-value"), Version::Number(7)).unwrap_err();

@@ -255,9 +255,12 @@ impl ConfluentRegistry {
         let code = detail.as_ref().and_then(|d| d.error_code);
         let said = detail.and_then(|d| d.message).unwrap_or_default();
         Err(match status.as_u16() {
-            // 40401 subject not found, 40402 version not found (Confluent's codes).
-            404 => match code {
-                Some(40402) => Error::not_found(format!("schema subject `{subject}` has no version {version_segment}")),
+            // 40401 subject not found, 40402 version not found (Confluent's codes). Apicurio answers
+            // 40402 for `latest` of a missing subject: without a number, it is the subject.
+            404 => match (code, version) {
+                (Some(40402), Version::Number(n)) => {
+                    Error::not_found(format!("schema subject `{subject}` has no version {n}"))
+                }
                 _ => Error::not_found(format!("schema subject `{subject}` not found in the registry")),
             },
             401 | 403 => Error::unavailable(format!(
