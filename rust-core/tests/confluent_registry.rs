@@ -14,7 +14,11 @@ fn url() -> String {
 }
 
 /// Registers `schema` under `subject` through the registry's own REST API; returns its global id.
+/// One at a time: Apicurio's in-memory store answers concurrent first registrations with 500
+/// ("Timeout trying to lock table").
 fn register(subject: &str, schema_type: &str, schema: &str, references: serde_json::Value) -> u32 {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let body = json!({"schemaType": schema_type, "schema": schema, "references": references});
     let url = format!("{}/subjects/{subject}/versions", url());
     let answer = block_on(async move {
