@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rd;
 use rdkafka::client::{ClientContext, OAuthToken};
@@ -94,7 +94,12 @@ pub struct Context {
     denied_logged: AtomicBool,
     /// The producer's state for metrics, from librdkafka's statistics; shared by its generations.
     state: Arc<ProducerState>,
+    /// The last error report and when it came (see `is_echo`).
+    last_error: Mutex<Option<(String, Instant)>>,
 }
+
+/// How soon an identical error report counts as the same event delivered again.
+const ERROR_ECHO: Duration = Duration::from_millis(5);
 
 impl Context {
     fn new(timeout: Duration, msk_iam: Option<Arc<MskIam>>, generation: u64, state: Arc<ProducerState>) -> Context {
@@ -107,7 +112,21 @@ impl Context {
             fatal_logged: AtomicBool::new(false),
             denied_logged: AtomicBool::new(false),
             state,
+            last_error: Mutex::new(None),
         }
+    }
+
+    /// Whether this error report repeats the one before within `ERROR_ECHO`: rust-rdkafka 0.39
+    /// hands each error event to the callback twice, back to back (`Client::poll_event`, then
+    /// `BaseProducer::poll`). A real repeat (a broker refusing every reconnect) comes after a
+    /// backoff of at least `reconnect.backoff.ms`, far later.
+    fn is_echo(&self, error: &KafkaError, reason: &str) -> bool {
+        let text = format!("{error}: {reason}");
+        let now = Instant::now();
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        let echo = matches!(&*last, Some((t, at)) if *t == text && now.duration_since(*at) < ERROR_ECHO);
+        *last = Some((text, now));
+        echo
     }
 
     /// Logs the first record the cluster's ACLs refuse (a 403): a configuration fault, logged once
@@ -230,6 +249,9 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if self.is_echo(&error, reason) {
+            return;
+        }
         if error.rdkafka_error_code().is_some_and(may_be_fatal) {
             // librdkafka raises at most one fatal error per instance, and reports it here with its
             // original code (e.g. OutOfOrderSequenceNumber), not `Fatal`. Replace the instance now
@@ -778,6 +800,18 @@ mod tests {
             [("bootstrap.servers", "127.0.0.1:1")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         p
+    }
+
+    #[test]
+    fn an_error_report_delivered_twice_is_handled_once() {
+        let c = Context::new(Duration::from_secs(1), None, 0, ProducerState::register("127.0.0.1:1"));
+        let refused = || KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure);
+        assert!(!c.is_echo(&refused(), "connection refused"));
+        assert!(c.is_echo(&refused(), "connection refused"), "the same event handed over again");
+        assert!(!c.is_echo(&refused(), "another reason"));
+        // The same report after a reconnect backoff is a new event.
+        c.last_error.lock().unwrap().as_mut().unwrap().1 -= ERROR_ECHO * 2;
+        assert!(!c.is_echo(&refused(), "another reason"));
     }
 
     #[test]
