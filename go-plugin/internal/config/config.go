@@ -260,6 +260,10 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (rc Ro
 		rc.ClusterID = *rr.ClusterID
 	}
 	rc.Batch, err = parseBatch(rr.Batch, rc.MaxBodyBytes, where)
+	if err == nil && rc.Confluent && rc.Batch.MaxRecords == 0 {
+		// Every v3 request is a batch of records: 0 ("batches off") would refuse them all.
+		return rc, fmt.Errorf("%s: %s: batch.max_records must be at least 1 on an \"api\": \"confluent-v3\" route (0 would refuse every request)", Name, where)
+	}
 	return rc, err
 }
 

@@ -75,6 +75,7 @@ func TestConfigErrors(t *testing.T) {
 		"zero budget":      {true, `{"routes":[],"max_buffered_body_bytes":0}`, `max_buffered_body_bytes must be at least 1`},
 		"client budget":    {false, `{"core":{},"topics":["T"],"max_buffered_body_bytes":10}`, `belong in the plugin/http-server block`},
 		"client ready":     {false, `{"core":{},"topics":["T"],"ready_requires_broker":true}`, `belong in the plugin/http-server block`},
+		"v3 no records":    {false, `{"core":{},"topics":["T"],"api":"confluent-v3","batch":{"max_records":0}}`, `max_records must be at least 1 on an "api": "confluent-v3" route`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
