@@ -103,6 +103,7 @@ const SECURITY_PROPERTIES: &[&str] = &[
     "ssl.key.location",
     "ssl.key.password",
     "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
 ];
 
 /// Checks the security keys;
@@ -246,6 +247,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("kafka.properties.sasl.password"), "{}", e.message);
+        // Certificate checks are on whenever kafka.tls is: turning them off in the properties was
+        // overwritten silently; now it is refused.
+        let e = config(r#","tls":{},"properties":{"enable.ssl.certificate.verification":"false"}"#).unwrap_err();
+        assert!(e.message.contains("kafka.properties.enable.ssl.certificate.verification"), "{}", e.message);
         let e = config(r#","tls":{"ca_file":"/nonexistent/ca.pem"}"#).unwrap_err();
         assert!(e.message.contains("kafka.tls.ca_file"), "{}", e.message);
         let e = config(r#","tls":{"cert_file":"/etc/hostname"}"#).unwrap_err();
