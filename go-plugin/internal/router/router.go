@@ -51,7 +51,7 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 			refuseShuttingDown(w, o)
 			return
 		}
-		defer shutdown.Leave()
+		defer shutdown.Leave(r.Context())
 		if rc.Confluent {
 			confluent.Serve(w, r, o, rc)
 			return
@@ -73,7 +73,7 @@ func NewClient(cfg *config.Plugin, pub core.Publisher) http.Handler {
 			refuseShuttingDown(w, o)
 			return
 		}
-		defer shutdown.Leave()
+		defer shutdown.Leave(r.Context())
 		if rc.Confluent {
 			confluent.Serve(w, r, o, rc)
 			return

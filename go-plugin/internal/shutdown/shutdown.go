@@ -78,24 +78,39 @@ func Enter() bool {
 	return true
 }
 
-// Leave ends a request registered with Enter. The last request to end during the shutdown waits
-// for the publishers' flush: until its handler returns, the server's Shutdown waits for it, so the
-// process does not exit before the flush.
-func Leave() {
+// deadlineMargin: the last request stops waiting for the flush this long before its deadline, so
+// that its answer reaches KrakenD before the endpoint's timeout replaces it.
+const deadlineMargin = 250 * time.Millisecond
+
+// Leave ends a request registered with Enter; ctx is the request's. The last request to end during
+// the shutdown waits for the publishers' flush (until its deadline, less a margin, at most): until
+// its handler returns, the server's Shutdown waits for it, so the process does not exit before the
+// flush.
+func Leave(ctx context.Context) {
 	mu.Lock()
 	active--
 	last := begun && active == 0
 	var bound time.Duration
 	if last {
 		idle.Broadcast()
-		bound = flushBounds()
+		bound = flushBounds() + freeMargin
 	}
 	mu.Unlock()
-	if last {
-		select {
-		case <-finished:
-		case <-time.After(bound + freeMargin):
-		}
+	if !last {
+		return
+	}
+	if d, ok := ctx.Deadline(); ok {
+		bound = min(bound, time.Until(d)-deadlineMargin)
+	}
+	if bound <= 0 {
+		return
+	}
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

@@ -70,7 +70,7 @@ func TestPublishersAreFlushedAndFreedAfterTheLastRequest(t *testing.T) {
 		t.Fatal("a request was refused before the shutdown")
 	}
 	Begin()
-	Leave()
+	Leave(context.Background())
 	time.Sleep(50 * time.Millisecond) // a drain that did not wait would have freed it by now
 	if got := p.seen(); len(got) != 0 {
 		t.Fatalf("the publisher was %v while a request still used it", got)
@@ -78,8 +78,8 @@ func TestPublishersAreFlushedAndFreedAfterTheLastRequest(t *testing.T) {
 	if !Enter() { // a request on a kept-alive connection during the shutdown is still served
 		t.Fatal("a request was refused while the publisher is alive")
 	}
-	Leave()
-	Leave() // the last: returns once the publisher is flushed and freed
+	Leave(context.Background())
+	Leave(context.Background()) // the last: returns once the publisher is flushed and freed
 	if got := p.seen(); len(got) != 2 || got[0] != "flush" || got[1] != "close" {
 		t.Fatalf("the publisher saw %v, want flush then close", got)
 	}
@@ -104,4 +104,36 @@ func TestWithoutRequestsTheShutdownFreesAtOnce(t *testing.T) {
 	if got := p.seen(); len(got) != 2 {
 		t.Fatalf("the publisher saw %v", got)
 	}
+}
+
+// blockedPub's flush lasts until release is closed.
+type blockedPub struct {
+	fakePub
+	release chan struct{}
+}
+
+func (p *blockedPub) Flush(time.Duration) (int, string) {
+	<-p.release
+	return 504, "not delivered"
+}
+
+// The last request does not wait past its deadline (less the margin) for a flush that goes on:
+// its answer must reach KrakenD before the endpoint's timeout replaces it. (A Leave that ignored
+// the deadline would wait for the hour-long bound and the test would time out.)
+func TestTheLastRequestWaitsNoLongerThanItsDeadline(t *testing.T) {
+	reset()
+	p := &blockedPub{release: make(chan struct{})}
+	Add(p, time.Hour)
+	Enter()
+	Begin()
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	Leave(ctx)
+	select {
+	case <-finished:
+		t.Fatal("the flush finished while it was blocked")
+	default:
+	}
+	close(p.release)
+	<-finished
 }
