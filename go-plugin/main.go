@@ -20,6 +20,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/router"
+	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
 )
 
 // registerer is the type of the exported symbols KrakenD looks up.
@@ -63,7 +64,8 @@ func main() {}
 // serverFactory is the plugin/http-server factory: extra is the service-level
 // "plugin/http-server" object; its "topicgate" block lists the routes. Requests under a
 // route's path_prefix are published; all others go to next (KrakenD) untouched.
-func serverFactory(_ context.Context, extra map[string]interface{}, next http.Handler) (http.Handler, error) {
+func serverFactory(ctx context.Context, extra map[string]interface{}, next http.Handler) (http.Handler, error) {
+	shutdown.Watch(ctx)
 	cfg, pub, err := setUp(extra, config.ParseServer)
 	if err != nil {
 		return nil, err
@@ -87,7 +89,8 @@ func serverFactory(_ context.Context, extra map[string]interface{}, next http.Ha
 
 // clientFactory is the plugin/http-client factory: extra is a backend's
 // "plugin/http-client" object; its "topicgate" block names the exposed topics.
-func clientFactory(_ context.Context, extra map[string]interface{}) (http.Handler, error) {
+func clientFactory(ctx context.Context, extra map[string]interface{}) (http.Handler, error) {
+	shutdown.Watch(ctx)
 	cfg, pub, err := setUp(extra, config.ParseClient)
 	if err != nil {
 		return nil, err
@@ -105,8 +108,8 @@ var (
 )
 
 // publisherFor returns the process-wide publisher for a (canonical) core config,
-// creating it on first use. Publishers live as long as the process: KrakenD CE
-// builds its handlers once.
+// creating it on first use. KrakenD CE builds its handlers once, so a publisher lives until the
+// shutdown, which flushes it (bounded by its delivery timeout) and frees it.
 func publisherFor(cfg []byte) (core.Publisher, error) {
 	publishersMu.Lock()
 	defer publishersMu.Unlock()
@@ -118,6 +121,9 @@ func publisherFor(cfg []byte) (core.Publisher, error) {
 		return nil, fmt.Errorf("%s: the core refused the configuration (%d): %s", config.Name, status, msg)
 	}
 	publishers[string(cfg)] = p
+	if c, ok := p.(shutdown.Publisher); ok {
+		shutdown.Add(c, config.DeliveryTimeout(cfg))
+	}
 	return p, nil
 }
 

@@ -34,14 +34,17 @@ type kdConfig struct {
 	Timeout  string `json:"timeout"`   // every endpoint's default, a Go duration
 	// The HTTP server's timeouts, as KrakenD's service settings: Go durations, empty or "0s"
 	// means none (KrakenD's default for all four).
-	ReadTimeout       string                 `json:"read_timeout"`
-	WriteTimeout      string                 `json:"write_timeout"`
-	IdleTimeout       string                 `json:"idle_timeout"`
-	ReadHeaderTimeout string                 `json:"read_header_timeout"`
-	MaxHeaderBytes    int                    `json:"max_header_bytes"` // 0: Go's default (1 MB), as in KrakenD
-	Plugin            *pluginSection         `json:"plugin"`
-	ExtraConfig       map[string]interface{} `json:"extra_config"`
-	Endpoints         []endpointConfig       `json:"endpoints"`
+	ReadTimeout       string `json:"read_timeout"`
+	WriteTimeout      string `json:"write_timeout"`
+	IdleTimeout       string `json:"idle_timeout"`
+	ReadHeaderTimeout string `json:"read_header_timeout"`
+	MaxHeaderBytes    int    `json:"max_header_bytes"` // 0: Go's default (1 MB), as in KrakenD
+	// How long the server's Shutdown waits for requests in flight after SIGINT/SIGTERM; empty or
+	// "0s": no limit, as in KrakenD.
+	MaxShutdownWait string                 `json:"max_shutdown_wait_time"`
+	Plugin          *pluginSection         `json:"plugin"`
+	ExtraConfig     map[string]interface{} `json:"extra_config"`
+	Endpoints       []endpointConfig       `json:"endpoints"`
 }
 
 type pluginSection struct {
@@ -110,6 +113,9 @@ func (c *kdConfig) validate() error {
 	}
 	if _, err := parseTimeout(c.Timeout, defaultTimeout); err != nil {
 		return fmt.Errorf("timeout: %v", err)
+	}
+	if _, err := time.ParseDuration(c.MaxShutdownWait); c.MaxShutdownWait != "" && err != nil {
+		return fmt.Errorf("max_shutdown_wait_time: %q is not a duration such as \"5s\"", c.MaxShutdownWait)
 	}
 	if _, err := c.server(); err != nil {
 		return err
@@ -181,6 +187,12 @@ func (c *kdConfig) server() (*http.Server, error) {
 		*t.dst = d
 	}
 	return srv, nil
+}
+
+// shutdownWait is max_shutdown_wait_time (0: no limit); call it on a validated config.
+func (c *kdConfig) shutdownWait() time.Duration {
+	d, _ := time.ParseDuration(c.MaxShutdownWait)
+	return max(d, 0)
 }
 
 // healthPath is where the health check is served, "" when the router settings disable it.

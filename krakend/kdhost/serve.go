@@ -81,9 +81,15 @@ func serve(cfg *kdConfig, log *logger) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		// As KrakenD: wait for the requests in flight (not for taken-over connections), for at most
+		// max_shutdown_wait_time when it is set.
 		log.Info("[SERVICE] shutting down")
-		sctx, c := context.WithTimeout(context.Background(), 15*time.Second)
-		defer c()
+		sctx := context.Background()
+		if d := cfg.shutdownWait(); d > 0 {
+			var c context.CancelFunc
+			sctx, c = context.WithTimeout(sctx, d)
+			defer c()
+		}
 		return srv.Shutdown(sctx)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Name is the name both registerers register under; it is also the key of the
@@ -285,6 +286,21 @@ func (rc *Route) Allows(topic string) bool {
 		return true
 	}
 	return rc.Pattern != nil && rc.Pattern.MatchString(topic)
+}
+
+// defaultDeliveryTimeout is the core's delivery_timeout_ms when the core config leaves it out.
+const defaultDeliveryTimeout = 5 * time.Second
+
+// DeliveryTimeout is a (canonical) core config's delivery_timeout_ms: by then the core has
+// answered every queued record, so waiting longer for a flush gains nothing.
+func DeliveryTimeout(core []byte) time.Duration {
+	var v struct {
+		Ms *uint64 `json:"delivery_timeout_ms"`
+	}
+	if err := json.Unmarshal(core, &v); err != nil || v.Ms == nil {
+		return defaultDeliveryTimeout // the core refuses a config it cannot read anyway
+	}
+	return time.Duration(*v.Ms) * time.Millisecond
 }
 
 // canonicalCore checks that the core config is a JSON object, expands ${VAR} and

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -168,5 +169,16 @@ func TestCoreSecretExpandedOnce(t *testing.T) {
 	}
 	if want := "tg${TG_NOT_A_VARIABLE}-$${x}-h${TG_OTHER}-$${y}"; core.Kafka.Auth.Password != want {
 		t.Fatalf("password %q, want %q", core.Kafka.Auth.Password, want)
+	}
+}
+
+func TestDeliveryTimeoutIsTheCoresOrItsDefault(t *testing.T) {
+	for core, want := range map[string]time.Duration{
+		`{"delivery_timeout_ms":2500,"kafka":{}}`: 2500 * time.Millisecond,
+		`{"kafka":{}}`: 5 * time.Second,
+	} {
+		if got := DeliveryTimeout([]byte(core)); got != want {
+			t.Errorf("%s: %v, want %v", core, got, want)
+		}
 	}
 }

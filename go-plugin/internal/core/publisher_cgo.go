@@ -29,6 +29,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -58,10 +59,13 @@ type corePublisher struct {
 	mu      sync.Mutex
 	next    uint64                    // the last token handed out
 	waiting map[uint64]chan<- Outcome // started records by token, until their outcome arrives
+
+	closing atomic.Bool   // Close was called: the poller ends
+	polled  chan struct{} // closed when the poller has ended
 }
 
 // NewPublisher creates a publisher from a core config (JSON); status is an HTTP status, msg says
-// why on anything but 200. Its poller runs for the life of the process.
+// why on anything but 200. Its poller runs until Close.
 func NewPublisher(config []byte) (Publisher, int, string) {
 	var out *C.tg_publisher
 	var errbuf [errBufLen]C.char
@@ -69,7 +73,7 @@ func NewPublisher(config []byte) (Publisher, int, string) {
 	if int(st) != 200 || out == nil {
 		return nil, int(st), C.GoString(&errbuf[0])
 	}
-	c := &corePublisher{p: out, waiting: map[uint64]chan<- Outcome{}}
+	c := &corePublisher{p: out, waiting: map[uint64]chan<- Outcome{}, polled: make(chan struct{})}
 	go c.poll()
 	return c, 200, ""
 }
@@ -222,7 +226,8 @@ func (w *waiter) release() {
 func (c *corePublisher) poll() {
 	var batch [completionBatch]C.tg_completion
 	var dones [completionBatch]chan<- Outcome
-	for {
+	defer close(c.polled)
+	for !c.closing.Load() {
 		var n C.size_t
 		st := C.tg_publisher_completions(c.p, &batch[0], completionBatch, &n, pollTimeoutMs)
 		if int(st) != 200 {
@@ -254,6 +259,28 @@ func (c *corePublisher) poll() {
 			dones[i] = nil
 		}
 	}
+}
+
+// Flush waits up to bound for every record queued on the publisher's producer to be delivered
+// (tg_publisher_flush): 200, or 504 and why.
+func (c *corePublisher) Flush(bound time.Duration) (int, string) {
+	var errbuf [errBufLen]C.char
+	st := C.tg_publisher_flush(c.p, C.uint32_t(min(bound.Milliseconds(), 1<<31)), &errbuf[0], C.size_t(len(errbuf)))
+	if int(st) != 200 {
+		return int(st), C.GoString(&errbuf[0])
+	}
+	return 200, ""
+}
+
+// Close ends the poller (within its poll timeout) and frees the publisher. Nothing may use the
+// publisher afterwards; outcomes still due are not delivered.
+func (c *corePublisher) Close() {
+	if c.closing.Swap(true) {
+		return
+	}
+	<-c.polled
+	C.tg_publisher_free(c.p)
+	c.p = nil
 }
 
 // take unregisters token and returns the channel its request waits on (nil if already taken).

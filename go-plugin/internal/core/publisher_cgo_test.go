@@ -113,3 +113,33 @@ func TestCorePublishStopsWaitingWhenTheRequestEnds(t *testing.T) {
 		t.Errorf("%d requests still registered after their context ended", len(c.waiting))
 	}
 }
+
+// At the shutdown a publisher is flushed, then freed: a queued record that the broker (absent
+// here) never takes makes the flush end at its bound with a 504; Close then ends the poller and
+// frees the core's publisher, and a second Close does nothing.
+func TestPublisherFlushesWithinItsBoundAndCloses(t *testing.T) {
+	cfg := `{"kafka":{"bootstrap_servers":"127.0.0.1:1","properties":{}},"registry":{"kind":"file","directory":"../../../krakend/schemas"},` +
+		`"schema":{"name_template":"{topic}","version":"latest","message_type":"first"},"value_format":"raw","delivery_timeout_ms":5000}`
+	p, status, msg := NewPublisher([]byte(cfg))
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	c := p.(*corePublisher)
+	if st, msg := c.Flush(time.Second); st != 200 {
+		t.Fatalf("nothing queued: flush %d %s", st, msg)
+	}
+	s := p.OpenStream("MyTopic", 1)
+	if _, st, msg := s.Start(Record{Value: []byte(`{"sample_message":"x"}`)}); st != 200 {
+		t.Fatalf("start: %d %s", st, msg)
+	}
+	if st, msg := c.Flush(200 * time.Millisecond); st != 504 || msg == "" {
+		t.Fatalf("flush with a record the broker never takes: %d %q, want a 504", st, msg)
+	}
+	done := make(chan struct{})
+	go func() { c.Close(); c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
+	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
 	"github.com/topicgate/topicgate/go-plugin/internal/single"
 	"github.com/topicgate/topicgate/go-plugin/internal/stream"
 )
@@ -46,6 +47,11 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 			next.ServeHTTP(w, r)
 			return
 		}
+		if !shutdown.Enter() {
+			refuseShuttingDown(w, o)
+			return
+		}
+		defer shutdown.Leave(r.Context())
 		if rc.Confluent {
 			confluent.Serve(w, r, o, rc)
 			return
@@ -62,12 +68,25 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 func NewClient(cfg *config.Plugin, pub core.Publisher) http.Handler {
 	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders}
 	rc := &cfg.Routes[0]
-	if rc.Confluent {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { confluent.Serve(w, r, o, rc) })
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !shutdown.Enter() {
+			refuseShuttingDown(w, o)
+			return
+		}
+		defer shutdown.Leave(r.Context())
+		if rc.Confluent {
+			confluent.Serve(w, r, o, rc)
+			return
+		}
 		serve(w, r, o, rc)
 	})
+}
+
+// refuseShuttingDown answers a request that came after the shutdown freed the publishers.
+func refuseShuttingDown(w http.ResponseWriter, o *request.Options) {
+	const msg = "the gateway is shutting down; nothing written; send the request to another instance"
+	logging.Access(http.StatusServiceUnavailable, "", msg)
+	respond.Error(w, http.StatusServiceUnavailable, msg, o.RetryAfter)
 }
 
 // match finds the server-mode route owning path: the first route (in configuration order)

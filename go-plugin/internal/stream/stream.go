@@ -21,6 +21,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
+	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
 )
 
 // streamFlushBytes: answer lines are written when this many are ready, or when nothing else is.
@@ -98,6 +99,7 @@ type streamRun[M any] struct {
 	head     int // pending[:head] are answered and written
 	inFlight int
 	last     uint64 // the last token queued
+	next     int    // the number of the first line not yet taken
 	records  int    // answered
 	written  int
 	answered []core.Outcome // reused: a round's outcomes, for the metrics
@@ -159,10 +161,11 @@ func Run[M any](conn Conn, bc *config.Batch, topic string, m *metrics.Topic, pub
 		f.Read(&idleReader{c: conn, idle: bc.StreamIdle, m: m}, bc, chunks, stop)
 	}()
 
-	sr := &streamRun[M]{bc: bc, topic: topic, m: m, format: f, goesOn: goesOn,
+	sr := &streamRun[M]{bc: bc, topic: topic, m: m, format: f, goesOn: goesOn, next: 1,
 		s:   pub.OpenStream(topic, bc.StreamInFlight+streamChunkLines),
 		out: &streamWriter{c: conn, idle: bc.StreamIdle}}
 	defer conn.end(readerDone)
+	stopping := shutdown.Stopping()
 	for reading := true; reading || sr.inFlight > 0; {
 		var in <-chan *Chunk
 		if reading && sr.inFlight < bc.StreamInFlight {
@@ -177,6 +180,14 @@ func Run[M any](conn Conn, bc *config.Batch, topic string, m *metrics.Topic, pub
 			c.release()
 		case o := <-sr.s.Outcomes():
 			sr.settle(o)
+		case <-stopping:
+			// The gateway shuts down: read no further; the records in flight are still answered,
+			// then the last line says where the stream stopped.
+			stopping = nil
+			if reading && sr.stopStatus == 0 {
+				sr.stopAt(sr.next, http.StatusServiceUnavailable, shuttingDown)
+			}
+			reading = false
 		}
 		sr.emit()
 		if sr.stopStatus != 0 {
@@ -192,9 +203,13 @@ func Run[M any](conn Conn, bc *config.Batch, topic string, m *metrics.Topic, pub
 	sr.out.flush()
 }
 
+// shuttingDown is why a stream stopped at the gateway's shutdown.
+const shuttingDown = "the gateway is shutting down; send the rest to another instance"
+
 // take produces c's records in order; false when the stream reads no further.
 func (sr *streamRun[M]) take(c *Chunk) bool {
 	now := time.Now()
+	sr.next = c.next
 	for _, ln := range c.lines {
 		rec, meta, status, msg := sr.format.Record(ln)
 		if status == 0 {
