@@ -36,10 +36,11 @@ impl JsonSchemaEncoder {
     /// between tokens removed (keys in the order sent, numbers and string escapes as sent).
     pub fn encode(&self, json: &str) -> Result<Vec<u8>> {
         let body = json_value::parse(json)?;
-        let mut errors = self.validator.iter_errors(&body).peekable();
-        if errors.peek().is_none() {
+        // The yes/no check is the fast path; errors are collected only for a body that fails it.
+        if self.validator.is_valid(&body) {
             return Ok(compact(json));
         }
+        let errors = self.validator.iter_errors(&body);
         let mut listed = Vec::new();
         let mut total = 0;
         for e in errors {
