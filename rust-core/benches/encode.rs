@@ -1,10 +1,13 @@
 //! Micro-benchmarks of the core's CPU path (no broker): JSON→Protobuf for small, medium and
-//! large messages, and a publish's whole pre-send path with the schema already cached.
+//! large messages, JSON→Avro and JSON Schema validation of the same 1 KB event, and a publish's
+//! whole pre-send path with the schema already cached.
 //! `make bench-core`; criterion prints medians and writes target/criterion/.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use topicgate::encoding::avro::AvroEncoder;
+use topicgate::encoding::json_schema::JsonSchemaEncoder;
 use topicgate::encoding::Encoder;
 use topicgate::{Publisher, Record};
 
@@ -23,6 +26,29 @@ message Event {
 }
 message Detail { string name = 1; int32 count = 2; string note = 3; }
 "#;
+
+/// The Avro schema of `Event` (same fields, a `long` id, a nullable note).
+const AVSC: &str = r#"{"type":"record","name":"Event","namespace":"bench.v1","fields":[
+  {"name":"sample_message","type":"string"},
+  {"name":"id","type":"long"},
+  {"name":"source","type":"string","default":""},
+  {"name":"tags","type":{"type":"array","items":"string"},"default":[]},
+  {"name":"attributes","type":{"type":"map","values":"string"},"default":{}},
+  {"name":"detail","type":["null",{"type":"record","name":"Detail","fields":[
+    {"name":"name","type":"string"},{"name":"count","type":"int"},{"name":"note","type":["null","string"],"default":null}]}],"default":null},
+  {"name":"items","type":{"type":"array","items":"Detail"},"default":[]},
+  {"name":"score","type":"double","default":0},
+  {"name":"active","type":"boolean","default":false}]}"#;
+
+/// The JSON Schema of `Event`.
+const JSON_SCHEMA: &str = r##"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
+  "required":["sample_message"],"additionalProperties":false,
+  "properties":{"sample_message":{"type":"string"},"id":{"type":["string","integer"]},"source":{"type":"string"},
+    "tags":{"type":"array","items":{"type":"string"}},"attributes":{"type":"object","additionalProperties":{"type":"string"}},
+    "detail":{"$ref":"#/$defs/detail"},"items":{"type":"array","items":{"$ref":"#/$defs/detail"}},
+    "score":{"type":"number"},"active":{"type":"boolean"}},
+  "$defs":{"detail":{"type":"object","additionalProperties":false,
+    "properties":{"name":{"type":"string"},"count":{"type":"integer"},"note":{"type":"string"}}}}}"##;
 
 /// A realistic event of roughly `target` bytes of JSON.
 fn event(target: usize) -> String {
@@ -81,6 +107,13 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let medium: &'static str = Box::leak(event(1024).into_boxed_str());
+    // Issue #23's budgets: Avro encode of a 1 KB payload < 5 µs, JSON Schema validation < 10 µs.
+    let avro = AvroEncoder::new(AVSC).unwrap();
+    avro.encode(medium, false).unwrap();
+    c.bench_function("json_to_avro_1KB", |b| b.iter(|| avro.encode(black_box(medium), false).unwrap()));
+    let json_schema = JsonSchemaEncoder::new(JSON_SCHEMA, jsonschema::Draft::Draft202012).unwrap();
+    json_schema.encode(medium).unwrap();
+    c.bench_function("json_schema_validate_1KB", |b| b.iter(|| json_schema.encode(black_box(medium)).unwrap()));
     c.bench_function("publisher_encode_cached_schema_1KB", |b| {
         b.iter(|| publisher.encode(black_box(&rec(medium))).unwrap())
     });

@@ -16,7 +16,7 @@ use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
 use crate::wire::Framing;
 
-/// Publishes JSON bodies as schema-checked Protobuf records; cheap to share across threads.
+/// Publishes JSON bodies as schema-checked records (Protobuf, Avro or JSON Schema); cheap to share across threads.
 #[derive(Debug)]
 pub struct Publisher {
     config: Config,
@@ -145,14 +145,14 @@ impl Publisher {
                 schema.insert(schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?)
             }
         };
-        let message = schema.encoder.encode(record.json, self.config.schema.allow_unknown_fields)?;
+        let message = schema.encode(record.json, self.config.schema.allow_unknown_fields)?;
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,
             ValueFormat::Glue => Framing::Glue {
                 schema_version_id: schema
                     .version_id
                     .ok_or_else(|| Error::internal("glue framing needs a schema version id"))?,
-                message_index: schema.message_index,
+                message_index: schema.message_index(),
                 compression: self.config.glue_compression,
             },
         };

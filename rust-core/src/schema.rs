@@ -1,4 +1,5 @@
-//! Compiling `.proto` text into the message a topic's bodies are parsed into.
+//! Compiling a schema version into what encodes a topic's bodies: a Protobuf message (`.proto`
+//! text, compiled by protox), an Avro schema or a JSON Schema; the format comes with the text.
 
 use std::path::PathBuf;
 
@@ -7,24 +8,68 @@ use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, In
 use uuid::Uuid;
 
 use crate::config::MessageType;
+use crate::encoding::avro::AvroEncoder;
+use crate::encoding::json_schema::JsonSchemaEncoder;
 use crate::encoding::Encoder;
 use crate::error::{Error, Result};
-use crate::registry::SchemaText;
+use crate::registry::{SchemaFormat, SchemaText};
 
 /// A schema version compiled and ready to encode with.
 #[derive(Debug)]
 pub struct CompiledSchema {
-    /// Encodes bodies as the message type they are parsed into.
-    pub encoder: Encoder,
+    /// The format's encoder.
+    pub format: Format,
     /// Glue's schema version id, if the registry has one.
     pub version_id: Option<Uuid>,
     /// Glue's version number, if the registry has one.
     pub version_number: Option<i64>,
-    /// Position of `message` among all message types of the file, nested ones and map entries
-    /// included, sorted by full name (Glue framing; AWS's rule).
-    pub message_index: u32,
     /// Hash of the source text and version id, to tell whether a refresh changed anything.
     pub fingerprint: u64,
+}
+
+/// A compiled schema of one of the formats.
+#[derive(Debug)]
+pub enum Format {
+    /// A Protobuf message type.
+    Protobuf {
+        /// Encodes bodies as the message type they are parsed into.
+        encoder: Encoder,
+        /// Position of the message among all message types of the file, nested ones and map
+        /// entries included, sorted by full name (Glue framing; AWS's rule).
+        message_index: u32,
+    },
+    /// An Avro schema (any type at its root; usually a record).
+    Avro(AvroEncoder),
+    /// A JSON Schema.
+    JsonSchema(JsonSchemaEncoder),
+}
+
+impl CompiledSchema {
+    /// Encodes `json` in the schema's format (no framing); `400` naming the field if it does not fit.
+    pub fn encode(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+        match &self.format {
+            Format::Protobuf { encoder, .. } => encoder.encode(json, allow_unknown_fields),
+            Format::Avro(avro) => avro.encode(json, allow_unknown_fields),
+            // The schema decides what is allowed (`additionalProperties`).
+            Format::JsonSchema(js) => js.encode(json),
+        }
+    }
+
+    /// The Glue message index: Protobuf only (AWS writes none for Avro and JSON).
+    pub fn message_index(&self) -> Option<u32> {
+        match &self.format {
+            Format::Protobuf { message_index, .. } => Some(*message_index),
+            _ => None,
+        }
+    }
+
+    /// The Protobuf message type, if this is a Protobuf schema.
+    pub fn protobuf_message(&self) -> Option<&MessageDescriptor> {
+        match &self.format {
+            Format::Protobuf { encoder, .. } => Some(encoder.message()),
+            _ => None,
+        }
+    }
 }
 
 /// Serves the registry's text under its file name, so what was fetched is exactly what is compiled.
@@ -43,8 +88,41 @@ impl FileResolver for FetchedFile {
     }
 }
 
-/// Compiles `text` (imports: its directory, if any, and Google's well-known types) and picks the message.
+/// Compiles `text` in its format. Protobuf: imports resolve against its directory, if any, and
+/// Google's well-known types, and `message_type` picks the message; the other formats have no
+/// message types, so a named one is refused.
 pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<CompiledSchema> {
+    let broken = |why: String| Error::internal(format!("schema {} {why}", describe(text)));
+    let format = match text.format {
+        SchemaFormat::Protobuf => compile_protobuf(text, message_type)?,
+        other => {
+            if let MessageType::Named(name) = message_type {
+                return Err(Error::internal(format!(
+                    "schema {} is {}, which has no message types, but schema.message_type names `{name}`; \
+                     use \"first\" for routes that publish {} schemas",
+                    describe(text),
+                    other.name(),
+                    other.name()
+                )));
+            }
+            match other {
+                SchemaFormat::Avro => Format::Avro(AvroEncoder::new(&text.definition).map_err(broken)?),
+                SchemaFormat::JsonSchema { default_draft } => {
+                    Format::JsonSchema(JsonSchemaEncoder::new(&text.definition, default_draft).map_err(broken)?)
+                }
+                SchemaFormat::Protobuf => unreachable!("handled above"),
+            }
+        }
+    };
+    Ok(CompiledSchema {
+        format,
+        version_id: text.version_id,
+        version_number: text.version_number,
+        fingerprint: fingerprint(text),
+    })
+}
+
+fn compile_protobuf(text: &SchemaText, message_type: &MessageType) -> Result<Format> {
     let mut resolver = ChainFileResolver::new();
     resolver.add(FetchedFile { name: text.file_name.clone(), source: text.definition.clone() });
     if let Some(dir) = &text.import_dir {
@@ -59,20 +137,14 @@ pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<Compiled
     let pool = compiler.descriptor_pool();
     let (message, message_index) = select_message(&pool, &text.file_name, message_type)
         .map_err(|why| Error::internal(format!("schema {}: {why}", describe(text))))?;
-    Ok(CompiledSchema {
-        encoder: Encoder::new(message),
-        version_id: text.version_id,
-        version_number: text.version_number,
-        message_index,
-        fingerprint: fingerprint(text),
-    })
+    Ok(Format::Protobuf { encoder: Encoder::new(message), message_index })
 }
 
 /// Identifies a fetched version: same text and same version id means nothing to recompile.
 pub fn fingerprint(text: &SchemaText) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&text.definition, text.version_id).hash(&mut h);
+    (&text.file_name, &text.definition, text.version_id).hash(&mut h);
     h.finish()
 }
 
@@ -129,8 +201,9 @@ pub fn compile_for_test(source: &str) -> DescriptorPool {
         version_id: None,
         version_number: None,
         import_dir: None,
+        format: SchemaFormat::Protobuf,
     };
-    compile(&text, &MessageType::First).unwrap().encoder.message().parent_pool().clone()
+    compile(&text, &MessageType::First).unwrap().protobuf_message().unwrap().parent_pool().clone()
 }
 
 #[cfg(test)]
@@ -144,6 +217,7 @@ mod tests {
             version_id: None,
             version_number: Some(7),
             import_dir: None,
+            format: SchemaFormat::Protobuf,
         }
     }
 
@@ -158,9 +232,9 @@ mod tests {
     #[test]
     fn first_top_level_message_is_the_default() {
         let s = compile(&text(NESTED), &MessageType::First).unwrap();
-        assert_eq!(s.encoder.message().full_name(), "p.Zeta");
+        assert_eq!(s.protobuf_message().unwrap().full_name(), "p.Zeta");
         // Sorted full names: p.Alpha, p.Beta, p.Zeta, p.Zeta.Alpha, p.Zeta.MEntry (the map entry sorts last).
-        assert_eq!(s.message_index, 2);
+        assert_eq!(s.message_index(), Some(2));
         assert_eq!(s.version_number, Some(7));
     }
 
@@ -168,7 +242,7 @@ mod tests {
     fn named_messages_and_their_indexes() {
         for (name, index) in [("p.Alpha", 0), ("p.Beta", 1), ("p.Zeta.Alpha", 3)] {
             let s = compile(&text(NESTED), &MessageType::Named(name.into())).unwrap();
-            assert_eq!((s.encoder.message().full_name(), s.message_index), (name, index));
+            assert_eq!((s.protobuf_message().unwrap().full_name(), s.message_index().unwrap()), (name, index));
         }
         let e = compile(&text(NESTED), &MessageType::Named("p.Nope".into())).unwrap_err();
         assert!(e.message.contains("no message `p.Nope`") && e.message.contains("version 7"), "{}", e.message);
@@ -196,16 +270,16 @@ mod tests {
             [("gc.v1.Order", 0), ("gc.v1.Order.Address", 1), ("gc.v1.Order.Item", 2), ("gc.v1.Shipment", 4)]
         {
             let s = compile(&text(GC), &MessageType::Named(name.into())).unwrap();
-            assert_eq!((s.encoder.message().full_name(), s.message_index), (name, index));
+            assert_eq!((s.protobuf_message().unwrap().full_name(), s.message_index().unwrap()), (name, index));
         }
-        assert_eq!(compile(&text(GC), &MessageType::First).unwrap().message_index, 0);
+        assert_eq!(compile(&text(GC), &MessageType::First).unwrap().message_index(), Some(0));
         // Nested maps count too, at any depth, and a message after them moves up by each.
         let deep = r#"syntax = "proto3"; package d;
             message A { message B { map<int32, string> m = 1; } map<string, B> n = 1; }
             message C {}"#;
         // d.A 0, d.A.B 1, d.A.B.MEntry 2, d.A.NEntry 3, d.C 4.
         let s = compile(&text(deep), &MessageType::Named("d.C".into())).unwrap();
-        assert_eq!(s.message_index, 4);
+        assert_eq!(s.message_index(), Some(4));
         // The entry type has an index but is no message to publish.
         let e = compile(&text(GC), &MessageType::Named("gc.v1.Order.LabelsEntry".into())).unwrap_err();
         assert!(e.message.contains("no message `gc.v1.Order.LabelsEntry`"), "{}", e.message);
@@ -214,7 +288,7 @@ mod tests {
     #[test]
     fn well_known_types_are_importable() {
         let src = r#"syntax = "proto3"; import "google/protobuf/timestamp.proto"; message E { google.protobuf.Timestamp at = 1; }"#;
-        assert_eq!(compile(&text(src), &MessageType::First).unwrap().encoder.message().full_name(), "E");
+        assert_eq!(compile(&text(src), &MessageType::First).unwrap().protobuf_message().unwrap().full_name(), "E");
     }
 
     #[test]

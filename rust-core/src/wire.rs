@@ -1,4 +1,5 @@
-//! Value wire formats: plain Protobuf, or AWS Glue SerDe framing so Glue deserializers can read it.
+//! Value wire formats: the encoded bytes as they are, or AWS Glue SerDe framing so Glue
+//! deserializers can read them (Protobuf, Avro and JSON alike).
 
 use std::io::Write;
 
@@ -17,30 +18,38 @@ pub const GLUE_COMPRESSION_ZLIB: u8 = 0x05;
 /// How to frame an encoded message.
 #[derive(Debug, Clone, Copy)]
 pub enum Framing {
-    /// The Protobuf bytes as they are.
+    /// The encoded bytes as they are.
     Raw,
-    /// `0x03`, compression byte, 16-byte schema version UUID, then (compressed or not)
-    /// the message index as an unsigned varint followed by the Protobuf bytes.
+    /// `0x03`, compression byte, 16-byte schema version UUID, then (compressed or not) the
+    /// payload: for Protobuf the message index as an unsigned varint followed by the Protobuf
+    /// bytes; for Avro the Avro binary; for JSON the JSON text.
     Glue {
         /// The schema version the bytes were encoded with.
         schema_version_id: Uuid,
-        /// Position of the message type among all message types of the file, nested ones and map
-        /// entries included, sorted by full name (AWS's rule; see `schema::select_message`).
-        message_index: u32,
+        /// Protobuf only: position of the message type among all message types of the file,
+        /// nested ones and map entries included, sorted by full name (AWS's rule; see
+        /// `schema::select_message`). `None` for Avro and JSON, whose payload has no index.
+        message_index: Option<u32>,
         /// Compression of everything after the UUID.
         compression: GlueCompression,
     },
 }
 
 impl Framing {
-    /// Frames `message` (already-encoded Protobuf) into a record value.
+    /// Frames `message` (already encoded in the schema's format) into a record value.
     pub fn frame(&self, message: Vec<u8>) -> Vec<u8> {
         match *self {
             Framing::Raw => message,
             Framing::Glue { schema_version_id, message_index, compression } => {
-                let mut body = Vec::with_capacity(message.len() + 5);
-                prost::encoding::encode_varint(u64::from(message_index), &mut body);
-                body.extend_from_slice(&message);
+                let body = match message_index {
+                    Some(index) => {
+                        let mut body = Vec::with_capacity(message.len() + 5);
+                        prost::encoding::encode_varint(u64::from(index), &mut body);
+                        body.extend_from_slice(&message);
+                        body
+                    }
+                    None => message,
+                };
                 let (compression_byte, body) = match compression {
                     GlueCompression::None => (GLUE_COMPRESSION_NONE, body),
                     GlueCompression::Zlib => (GLUE_COMPRESSION_ZLIB, zlib(&body)),
@@ -80,7 +89,7 @@ mod tests {
     fn glue_uncompressed_matches_hand_built_bytes() {
         let f = Framing::Glue {
             schema_version_id: ID.parse().unwrap(),
-            message_index: 300,
+            message_index: Some(300),
             compression: GlueCompression::None,
         };
         // 300 = 0b1_0010_1100 -> varint bytes 0xAC 0x02.
@@ -98,7 +107,7 @@ mod tests {
     fn glue_zlib_compresses_index_and_message() {
         let f = Framing::Glue {
             schema_version_id: ID.parse().unwrap(),
-            message_index: 2,
+            message_index: Some(2),
             compression: GlueCompression::Zlib,
         };
         let out = f.frame(vec![0x08, 0x96, 0x01]);
@@ -107,6 +116,23 @@ mod tests {
         let mut plain = Vec::new();
         flate2::read::ZlibDecoder::new(&out[18..]).read_to_end(&mut plain).unwrap();
         assert_eq!(plain, vec![0x02, 0x08, 0x96, 0x01]);
+    }
+
+    #[test]
+    fn glue_without_message_index_frames_avro_and_json_payloads_as_they_are() {
+        let framing =
+            |compression| Framing::Glue { schema_version_id: ID.parse().unwrap(), message_index: None, compression };
+        let out = framing(GlueCompression::None).frame(vec![0x0a, 0x68, 0x69]);
+        assert_eq!(out.len(), 18 + 3);
+        assert_eq!(
+            (&out[..2], &out[2..18], &out[18..]),
+            (&[0x03, 0x00][..], Uuid::parse_str(ID).unwrap().as_bytes().as_slice(), &[0x0a, 0x68, 0x69][..])
+        );
+        let out = framing(GlueCompression::Zlib).frame(b"{\"a\":1}".to_vec());
+        assert_eq!(&out[..2], &[0x03, 0x05]);
+        let mut plain = Vec::new();
+        flate2::read::ZlibDecoder::new(&out[18..]).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, b"{\"a\":1}");
     }
 
     /// `field` as a length-delimited Protobuf field.
@@ -145,7 +171,7 @@ mod tests {
     #[test]
     fn glue_zlib_shrinks_small_compressible_records() {
         let framing =
-            |compression| Framing::Glue { schema_version_id: ID.parse().unwrap(), message_index: 0, compression };
+            |compression| Framing::Glue { schema_version_id: ID.parse().unwrap(), message_index: Some(0), compression };
         let order = small_order();
         assert_eq!(order.len(), 114);
         for message in [order, repetitive_message(100), repetitive_message(130), repetitive_message(200)] {

@@ -191,6 +191,9 @@ class Gateway:
         self.topic = f"MyTopic{self.run_id}"  # classic topic, .proto in the schema dir
         self.no_schema_topic = f"NoSchema{self.run_id}"  # allowed, no .proto
         self.rich_topic = f"Rich{self.run_id}"  # RICH_PROTO, .proto in the schema dir
+        # The example's Avro and JSON Schema files (krakend/schemas), under this run's topic names.
+        self.avro_topic = f"MyAvroTopic{self.run_id}"
+        self.json_topic = f"MyJsonTopic{self.run_id}"
         self.not_exposed_topic = f"NotExposed{self.run_id}"  # allowed nowhere
         self.glue_topic = f"GlueTopic{self.run_id}"  # schema in Glue (moto)
         self.glue_no_schema_topic = f"GlueNoSchema{self.run_id}"  # allowed, not in Glue
@@ -210,6 +213,9 @@ class Gateway:
         self.schema_dir.mkdir()
         (self.schema_dir / f"{self.topic}.proto").write_text(CLASSIC_PROTO)
         (self.schema_dir / f"{self.rich_topic}.proto").write_text(RICH_PROTO)
+        examples = ROOT / "krakend" / "schemas"
+        shutil.copyfile(examples / "MyAvroTopic.avsc", self.schema_dir / f"{self.avro_topic}.avsc")
+        shutil.copyfile(examples / "MyJsonTopic.json", self.schema_dir / f"{self.json_topic}.json")
 
     def glue_client(self):
         return boto3.client("glue", region_name="us-east-1", endpoint_url=self.glue_endpoint)
@@ -271,7 +277,8 @@ class Gateway:
         srv["core"] = core()
         # Batch tests (test_batch.py) make a topic, and its .proto, per case: BATCH_TOPICS names them.
         srv["routes"] = [
-            {"path_prefix": "/v1/event/", "topics": [self.topic, self.no_schema_topic, self.rich_topic]},
+            {"path_prefix": "/v1/event/",
+             "topics": [self.topic, self.no_schema_topic, self.rich_topic, self.avro_topic, self.json_topic]},
             {"path_prefix": "/v1/small/", "topics": [self.topic], "max_body_bytes": SMALL_LIMIT},
             {"path_prefix": "/v1/batch/", "topic_pattern": BATCH_TOPICS},
             {"path_prefix": "/v1/partial/", "topic_pattern": BATCH_TOPICS, "batch": {"partial": True}},

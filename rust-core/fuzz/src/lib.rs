@@ -15,7 +15,7 @@ use topicgate::ffi::{
     tg_publisher_free, tg_publisher_new, tg_status,
 };
 use topicgate::headers::{check, header};
-use topicgate::registry::SchemaText;
+use topicgate::registry::{SchemaFormat, SchemaText};
 use topicgate::wire::{Framing, GLUE_COMPRESSION_NONE, GLUE_COMPRESSION_ZLIB, GLUE_HEADER_VERSION};
 use topicgate::{Config, Status};
 use uuid::Uuid;
@@ -47,8 +47,10 @@ pub fn first_message(file_name: &str, source: &str) -> MessageDescriptor {
         version_id: None,
         version_number: None,
         import_dir: None,
+        format: SchemaFormat::Protobuf,
     };
-    topicgate::schema::compile(&text, &MessageType::First).expect("fuzz schema compiles").encoder.message().clone()
+    let compiled = topicgate::schema::compile(&text, &MessageType::First).expect("fuzz schema compiles");
+    compiled.protobuf_message().expect("a Protobuf schema").clone()
 }
 
 /// `FUZZ_PROTO` compiled once.
@@ -340,7 +342,7 @@ pub fn check_wire(data: &[u8]) {
         1 => GlueCompression::None,
         _ => GlueCompression::Zlib,
     };
-    let out = Framing::Glue { schema_version_id: id, message_index: index, compression }.frame(payload.to_vec());
+    let out = Framing::Glue { schema_version_id: id, message_index: Some(index), compression }.frame(payload.to_vec());
     assert!(out.len() >= 18, "glue frame shorter than its header");
     assert_eq!(out[0], GLUE_HEADER_VERSION);
     assert_eq!(&out[2..18], id.as_bytes());

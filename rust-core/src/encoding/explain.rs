@@ -70,7 +70,7 @@ pub(super) fn position(e: &serde_json::Error) -> String {
 }
 
 /// A syntax error's text without serde_json's " at line L column C" (the position is added apart).
-fn syntax_reason(e: &serde_json::Error) -> String {
+pub(super) fn syntax_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     text.strip_suffix(&suffix).unwrap_or(&text).to_owned()

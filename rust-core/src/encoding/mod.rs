@@ -1,4 +1,5 @@
-//! JSON → Protobuf under the proto3 JSON mapping, with errors that name the field path.
+//! JSON bodies → record values, one module per schema format: Protobuf here (the proto3 JSON
+//! mapping), Avro in `avro`, JSON Schema in `json_schema`. Errors name the field path.
 //!
 //! Two paths give the same result: the direct writer (`writer`) streams JSON straight into
 //! Protobuf bytes for every message it has a plan for, and prost-reflect's `DynamicMessage`
@@ -8,7 +9,10 @@
 
 #[cfg(test)]
 mod agreement_tests;
+pub mod avro;
 mod explain;
+pub mod json_schema;
+mod json_value;
 mod plan;
 mod writer;
 

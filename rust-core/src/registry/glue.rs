@@ -1,4 +1,4 @@
-//! AWS Glue Schema Registry through aws-sdk-glue: GetSchema for the latest version, GetSchemaVersion for its text.
+//! AWS Glue Schema Registry through aws-sdk-glue: GetSchema for the data format and latest version, GetSchemaVersion for its text.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{DataFormat, SchemaId, SchemaVersionNumber};
 use uuid::Uuid;
 
-use super::SchemaText;
+use super::{SchemaFormat, SchemaText};
 use crate::aws::{self, AwsSettings};
 use crate::config::SchemaVersion;
 use crate::error::{Error, Result};
@@ -72,13 +72,19 @@ impl GlueRegistry {
         let schema_id = SchemaId::builder().registry_name(&self.registry_name).schema_name(name).build();
         let schema =
             self.client.get_schema().schema_id(schema_id.clone()).send().await.map_err(|e| self.map_error(name, e))?;
-        if schema.data_format() != Some(&DataFormat::Protobuf) {
-            return Err(Error::internal(format!(
-                "schema `{name}` in registry `{}` is {}, not PROTOBUF",
-                self.registry_name,
-                schema.data_format().map(|d| d.as_str()).unwrap_or("of unknown format")
-            )));
-        }
+        let (format, extension) = match schema.data_format() {
+            Some(DataFormat::Protobuf) => (SchemaFormat::Protobuf, "proto"),
+            Some(DataFormat::Avro) => (SchemaFormat::Avro, "avsc"),
+            // Glue validates JSON Schemas of drafts 4, 6 and 7; 7 for one without `$schema`.
+            Some(DataFormat::Json) => (SchemaFormat::JsonSchema { default_draft: jsonschema::Draft::Draft7 }, "json"),
+            other => {
+                return Err(Error::internal(format!(
+                    "schema `{name}` in registry `{}` is {}, not PROTOBUF, AVRO or JSON",
+                    self.registry_name,
+                    other.map(|d| d.as_str()).unwrap_or("of unknown format")
+                )))
+            }
+        };
         let number = match version {
             SchemaVersion::Number(n) => n,
             SchemaVersion::Latest => schema
@@ -101,8 +107,9 @@ impl GlueRegistry {
             .and_then(|id| Uuid::parse_str(id).ok())
             .ok_or_else(|| Error::internal(format!("schema `{name}` version {number} has no valid version id")))?;
         Ok(SchemaText {
-            file_name: format!("{name}.proto"),
+            file_name: format!("{name}.{extension}"),
             definition: definition.to_owned(),
+            format,
             version_id: Some(version_id),
             version_number: Some(v.version_number().unwrap_or(number)),
             import_dir: None,

@@ -1,4 +1,4 @@
-//! Schema registries: where the `.proto` text of a topic's schema comes from.
+//! Schema registries: where the text of a topic's schema (Protobuf, Avro or JSON Schema) comes from.
 
 pub mod confluent;
 mod file;
@@ -17,13 +17,40 @@ use crate::runtime;
 /// How long a request waits for a file registry's read (a local file: it should take far less).
 const FILE_READ_BOUND: Duration = Duration::from_secs(5);
 
+/// The format of a schema, as its registry tells it (file extension, Glue's `DataFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaFormat {
+    /// `.proto` text.
+    Protobuf,
+    /// An Avro schema (`.avsc`).
+    Avro,
+    /// A JSON Schema; `default_draft` applies when the schema has no `$schema`.
+    JsonSchema {
+        /// The draft of a schema without `$schema`.
+        default_draft: jsonschema::Draft,
+    },
+}
+
+impl SchemaFormat {
+    /// The format's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaFormat::Protobuf => "Protobuf",
+            SchemaFormat::Avro => "Avro",
+            SchemaFormat::JsonSchema { .. } => "JSON Schema",
+        }
+    }
+}
+
 /// One version of a schema as the registry holds it, before compilation.
 #[derive(Debug, Clone)]
 pub struct SchemaText {
-    /// File name the text is compiled under (`<schema name>.proto`).
+    /// File name the text is compiled under (`<schema name>.proto`, `.avsc`, `.json`).
     pub file_name: String,
-    /// The `.proto` source.
+    /// The schema's source text.
     pub definition: String,
+    /// Its format.
+    pub format: SchemaFormat,
     /// Glue's schema version id (None for a file registry).
     pub version_id: Option<Uuid>,
     /// Glue's version number (None for a file registry).
@@ -37,7 +64,7 @@ pub struct SchemaText {
 pub enum Registry {
     /// AWS Glue Schema Registry.
     Glue(glue::GlueRegistry),
-    /// A local directory of `.proto` files.
+    /// A local directory of `.proto`, `.avsc` and `.json` (JSON Schema) files.
     File(Arc<file::FileRegistry>),
 }
 

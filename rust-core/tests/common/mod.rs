@@ -172,7 +172,17 @@ pub const TEST_REGISTRY: &str = "topicgate-tests";
 
 /// Creates a registry (if needed) and a PROTOBUF schema with its first version; returns that version's id.
 pub fn glue_create_schema(registry: &str, name: &str, definition: &str) -> String {
-    use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
+    glue_create_schema_as(registry, name, definition, aws_sdk_glue::types::DataFormat::Protobuf)
+}
+
+/// `glue_create_schema` of another data format (AVRO, JSON).
+pub fn glue_create_schema_as(
+    registry: &str,
+    name: &str,
+    definition: &str,
+    format: aws_sdk_glue::types::DataFormat,
+) -> String {
+    use aws_sdk_glue::types::{Compatibility, RegistryId};
     let client = glue_client();
     block_on(async {
         if let Err(e) = client.create_registry().registry_name(registry).send().await {
@@ -183,7 +193,7 @@ pub fn glue_create_schema(registry: &str, name: &str, definition: &str) -> Strin
             .create_schema()
             .registry_id(RegistryId::builder().registry_name(registry).build())
             .schema_name(name)
-            .data_format(DataFormat::Protobuf)
+            .data_format(format)
             .compatibility(Compatibility::None)
             .schema_definition(definition)
             .send()
