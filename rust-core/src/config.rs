@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::security::Secret;
 
 /// Everything one publisher needs; the same document the KrakenD plugin passes through.
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +127,52 @@ pub enum RegistryConfig {
         /// The directory; also the import root.
         directory: PathBuf,
     },
+    /// A Confluent-compatible Schema Registry (Confluent, Apicurio's `ccompat` API, Karapace, Redpanda).
+    Confluent {
+        /// The API root, e.g. `https://sr.example:8081` or `http://apicurio:8080/apis/ccompat/v7`.
+        url: String,
+        /// How a topic's subject is named.
+        #[serde(default)]
+        subject_name_strategy: SubjectNameStrategy,
+        /// The record (Avro full name, Protobuf message or JSON Schema title) the record strategies name.
+        #[serde(default)]
+        record_name: Option<String>,
+        /// HTTP basic authentication.
+        #[serde(default)]
+        basic_auth: Option<BasicAuth>,
+        /// `Authorization: Bearer` token.
+        #[serde(default)]
+        bearer_token: Option<Secret>,
+        /// A PEM CA bundle trusted besides the system's roots.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+        /// Deadline for one lookup (the subject version and its references), in milliseconds.
+        #[serde(default = "default_registry_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+/// Confluent's subject name strategies for record values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectNameStrategy {
+    /// `TopicNameStrategy`: `<topic>-value`.
+    #[default]
+    Topic,
+    /// `RecordNameStrategy`: `<record_name>`.
+    Record,
+    /// `TopicRecordNameStrategy`: `<topic>-<record_name>`.
+    TopicRecord,
+}
+
+/// A Schema Registry's basic-auth credentials (Confluent Cloud: API key and secret).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
 }
 
 /// Which schema (and which message in it) a topic uses.
@@ -182,6 +229,9 @@ pub enum ValueFormat {
     Raw,
     /// AWS Glue SerDe framing (header, schema version UUID, message index).
     Glue,
+    /// Confluent's wire format: magic byte 0, the 4-byte schema id, for Protobuf the message-index
+    /// path, then the encoded bytes.
+    Confluent,
 }
 
 /// Compression of a Glue-framed value.
@@ -368,6 +418,43 @@ impl Config {
                     return bad("registry.timeout_ms", "must be > 0");
                 }
             }
+            RegistryConfig::Confluent {
+                url,
+                subject_name_strategy,
+                record_name,
+                basic_auth,
+                bearer_token,
+                timeout_ms,
+                ..
+            } => {
+                if url.trim().is_empty() {
+                    return bad("registry.url", "must not be empty");
+                }
+                if *timeout_ms == 0 {
+                    return bad("registry.timeout_ms", "must be > 0");
+                }
+                if basic_auth.is_some() && bearer_token.is_some() {
+                    return bad("registry.bearer_token", "give basic_auth or bearer_token, not both");
+                }
+                match (subject_name_strategy, record_name.as_deref().map(str::trim)) {
+                    (SubjectNameStrategy::Topic, Some(_)) => {
+                        return bad("registry.record_name", "only the record strategies name a record");
+                    }
+                    (SubjectNameStrategy::Record | SubjectNameStrategy::TopicRecord, None | Some("")) => {
+                        return bad(
+                            "registry.record_name",
+                            "is required by subject_name_strategy \"record\" and \"topic_record\"",
+                        );
+                    }
+                    _ => {}
+                }
+                if self.schema.name_template != default_name_template() {
+                    return bad(
+                        "schema.name_template",
+                        "a Confluent registry names subjects by registry.subject_name_strategy",
+                    );
+                }
+            }
             RegistryConfig::File { directory } => {
                 if !directory.is_dir() {
                     return bad("registry.directory", "is not a readable directory");
@@ -382,6 +469,18 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.value_format == ValueFormat::Confluent && !matches!(self.registry, RegistryConfig::Confluent { .. }) {
+            return bad(
+                "value_format",
+                "\"confluent\" needs a Confluent schema id, so registry.kind must be \"confluent\"",
+            );
+        }
+        if self.value_format == ValueFormat::Glue && matches!(self.registry, RegistryConfig::Confluent { .. }) {
+            return bad(
+                "value_format",
+                "\"glue\" needs a Glue schema version id; with a Confluent registry use \"confluent\"",
+            );
         }
         if !self.schema.name_template.contains("{topic}") {
             return bad("schema.name_template", "must contain {topic}");
@@ -418,9 +517,20 @@ impl Config {
         Ok(())
     }
 
-    /// The schema name for a topic, from `schema.name_template`.
+    /// The schema name for a topic: from `schema.name_template`, or for a Confluent registry the
+    /// subject its strategy names.
     pub fn schema_name(&self, topic: &str) -> String {
-        self.schema.name_template.replace("{topic}", topic)
+        match &self.registry {
+            RegistryConfig::Confluent { subject_name_strategy, record_name, .. } => {
+                let record = record_name.as_deref().unwrap_or_default();
+                match subject_name_strategy {
+                    SubjectNameStrategy::Topic => format!("{topic}-value"),
+                    SubjectNameStrategy::Record => record.to_owned(),
+                    SubjectNameStrategy::TopicRecord => format!("{topic}-{record}"),
+                }
+            }
+            _ => self.schema.name_template.replace("{topic}", topic),
+        }
     }
 
     /// The delivery deadline.

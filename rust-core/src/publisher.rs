@@ -155,6 +155,12 @@ impl Publisher {
                 message_index: schema.message_index(),
                 compression: self.config.glue_compression,
             },
+            ValueFormat::Confluent => Framing::Confluent {
+                prefix: schema
+                    .confluent_prefix
+                    .as_deref()
+                    .ok_or_else(|| Error::internal("confluent framing needs a Confluent schema id"))?,
+            },
         };
         Ok(framing.frame(message))
     }

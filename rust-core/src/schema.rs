@@ -13,6 +13,7 @@ use crate::encoding::json_schema::JsonSchemaEncoder;
 use crate::encoding::Encoder;
 use crate::error::{Error, Result};
 use crate::registry::{SchemaFormat, SchemaText};
+use crate::wire;
 
 /// A schema version compiled and ready to encode with.
 #[derive(Debug)]
@@ -25,6 +26,9 @@ pub struct CompiledSchema {
     pub version_number: Option<i64>,
     /// Hash of the source text and version id, to tell whether a refresh changed anything.
     pub fingerprint: u64,
+    /// With a Confluent schema id: what Confluent's wire format puts before the encoded bytes
+    /// (magic byte 0, the id big-endian, for Protobuf the message-index path).
+    pub confluent_prefix: Option<Vec<u8>>,
 }
 
 /// A compiled schema of one of the formats.
@@ -80,12 +84,32 @@ struct FetchedFile {
 
 impl FileResolver for FetchedFile {
     fn open_file(&self, name: &str) -> std::result::Result<File, protox::Error> {
-        if name == self.name {
-            File::from_source(name, &self.source)
-        } else {
-            Err(protox::Error::file_not_found(name))
+        if name != self.name {
+            return Err(protox::Error::file_not_found(name));
+        }
+        match descriptor_form(&self.source) {
+            Some(mut descriptor) => {
+                // Imports name files by the registry's reference names, whatever the descriptor says.
+                descriptor.name = Some(name.to_owned());
+                Ok(File::from_file_descriptor_proto(descriptor))
+            }
+            None => File::from_source(name, &self.source),
         }
     }
+}
+
+/// A Protobuf schema in a registry's descriptor form: a base64 `FileDescriptorProto`, as Confluent's
+/// clients register it and as Apicurio's Confluent API stores it. `.proto` text (which has spaces
+/// and `;`) never decodes as one.
+fn descriptor_form(source: &str) -> Option<prost_types::FileDescriptorProto> {
+    use base64::Engine;
+    use prost::Message;
+    let s = source.trim();
+    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == ';') {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()
 }
 
 /// Compiles `text` in its format. Protobuf: imports resolve against its directory, if any, and
@@ -106,25 +130,61 @@ pub fn compile(text: &SchemaText, message_type: &MessageType) -> Result<Compiled
                 )));
             }
             match other {
-                SchemaFormat::Avro => Format::Avro(AvroEncoder::new(&text.definition).map_err(broken)?),
-                SchemaFormat::JsonSchema { default_draft } => {
-                    Format::JsonSchema(JsonSchemaEncoder::new(&text.definition, default_draft).map_err(broken)?)
+                SchemaFormat::Avro => {
+                    let references: Vec<&str> = text.references.values().map(String::as_str).collect();
+                    Format::Avro(AvroEncoder::with_references(&text.definition, &references).map_err(broken)?)
                 }
+                SchemaFormat::JsonSchema { default_draft } => Format::JsonSchema(
+                    JsonSchemaEncoder::with_references(&text.definition, default_draft, &text.references)
+                        .map_err(broken)?,
+                ),
                 SchemaFormat::Protobuf => unreachable!("handled above"),
             }
         }
     };
+    let confluent_prefix = text.schema_id.map(|id| {
+        let path = match &format {
+            Format::Protobuf { encoder, .. } => Some(confluent_message_path(encoder.message())),
+            _ => None,
+        };
+        wire::confluent_prefix(id, path.as_deref())
+    });
     Ok(CompiledSchema {
         format,
         version_id: text.version_id,
         version_number: text.version_number,
         fingerprint: fingerprint(text),
+        confluent_prefix,
     })
+}
+
+/// Confluent's message-index path of `message`: its position among its parent's nested types (map
+/// entries included, in declaration order), from the file's top-level messages down.
+fn confluent_message_path(message: &MessageDescriptor) -> Vec<i32> {
+    let mut path = Vec::new();
+    let mut at = message.clone();
+    loop {
+        let siblings: Vec<MessageDescriptor> = match at.parent_message() {
+            Some(parent) => parent.child_messages().collect(),
+            None => at.parent_file().messages().collect(),
+        };
+        let index = siblings.iter().position(|m| m.full_name() == at.full_name()).unwrap_or(0);
+        path.push(i32::try_from(index).unwrap_or(i32::MAX));
+        match at.parent_message() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    path.reverse();
+    path
 }
 
 fn compile_protobuf(text: &SchemaText, message_type: &MessageType) -> Result<Format> {
     let mut resolver = ChainFileResolver::new();
     resolver.add(FetchedFile { name: text.file_name.clone(), source: text.definition.clone() });
+    for (name, source) in &text.references {
+        resolver.add(FetchedFile { name: name.clone(), source: source.clone() });
+    }
     if let Some(dir) = &text.import_dir {
         resolver.add(IncludeFileResolver::new(PathBuf::from(dir)));
     }
@@ -144,7 +204,7 @@ fn compile_protobuf(text: &SchemaText, message_type: &MessageType) -> Result<For
 pub fn fingerprint(text: &SchemaText) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&text.file_name, &text.definition, text.version_id).hash(&mut h);
+    (&text.file_name, &text.definition, text.version_id, text.schema_id, &text.references).hash(&mut h);
     h.finish()
 }
 
@@ -201,6 +261,8 @@ pub fn compile_for_test(source: &str) -> DescriptorPool {
         version_id: None,
         version_number: None,
         import_dir: None,
+        schema_id: None,
+        references: Default::default(),
         format: SchemaFormat::Protobuf,
     };
     compile(&text, &MessageType::First).unwrap().protobuf_message().unwrap().parent_pool().clone()
@@ -217,8 +279,37 @@ mod tests {
             version_id: None,
             version_number: Some(7),
             import_dir: None,
+            schema_id: None,
+            references: Default::default(),
             format: SchemaFormat::Protobuf,
         }
+    }
+
+    #[test]
+    fn the_confluent_prefix_carries_the_message_path() {
+        // Declaration order: p.Zeta [0], p.Beta [1], p.Alpha [2], p.Zeta.Alpha [0, 0].
+        for (name, path) in [("p.Zeta", vec![0u8]), ("p.Beta", vec![2, 2]), ("p.Zeta.Alpha", vec![4, 0, 0])] {
+            let t = SchemaText { schema_id: Some(9), ..text(NESTED) };
+            let s = compile(&t, &MessageType::Named(name.into())).unwrap();
+            assert_eq!(s.confluent_prefix.unwrap(), [vec![0, 0, 0, 0, 9], path].concat(), "{name}");
+        }
+        assert!(compile(&text(NESTED), &MessageType::First).unwrap().confluent_prefix.is_none());
+    }
+
+    #[test]
+    fn a_schema_in_descriptor_form_compiles_like_its_text() {
+        use base64::Engine;
+        use prost::Message;
+        let pool = compile_for_test(NESTED);
+        let file = pool.files().find(|f| f.name() == "test.proto").unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(file.file_descriptor_proto().encode_to_vec());
+        let beta = MessageType::Named("p.Beta".into());
+        let from_descriptor = compile(&text(&b64), &beta).unwrap();
+        let from_text = compile(&text(NESTED), &beta).unwrap();
+        assert_eq!(
+            from_descriptor.encode(r#"{"b":5}"#, false).unwrap(),
+            from_text.encode(r#"{"b":5}"#, false).unwrap()
+        );
     }
 
     const NESTED: &str = r#"

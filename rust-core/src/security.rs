@@ -37,7 +37,7 @@ fn yes() -> bool {
 }
 
 /// A secret config value (password), taken as written; printed as `***` by `Debug`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 

@@ -15,9 +15,12 @@ pub const GLUE_COMPRESSION_NONE: u8 = 0x00;
 /// Glue compression byte: zlib.
 pub const GLUE_COMPRESSION_ZLIB: u8 = 0x05;
 
+/// Confluent's magic byte, first of every Confluent-framed value.
+pub const CONFLUENT_MAGIC: u8 = 0x00;
+
 /// How to frame an encoded message.
 #[derive(Debug, Clone, Copy)]
-pub enum Framing {
+pub enum Framing<'a> {
     /// The encoded bytes as they are.
     Raw,
     /// `0x03`, compression byte, 16-byte schema version UUID, then (compressed or not) the
@@ -33,13 +36,46 @@ pub enum Framing {
         /// Compression of everything after the UUID.
         compression: GlueCompression,
     },
+    /// Confluent's wire format: `prefix` (from [`confluent_prefix`], made once per schema
+    /// version), then the encoded bytes.
+    Confluent {
+        /// Magic byte, schema id and (Protobuf) message-index path.
+        prefix: &'a [u8],
+    },
 }
 
-impl Framing {
+/// What Confluent's serializers put before the encoded bytes: magic byte 0, the schema id (4
+/// bytes, big-endian), and for Protobuf the message's index path as zigzag varints, its length
+/// first, where the common path `[0]` (the file's first message) is the single byte 0.
+pub fn confluent_prefix(schema_id: u32, message_path: Option<&[i32]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    out.push(CONFLUENT_MAGIC);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    let zigzag = |n: i32| u64::from(((n << 1) ^ (n >> 31)) as u32);
+    match message_path {
+        None => {}
+        Some([0]) => out.push(0),
+        Some(path) => {
+            prost::encoding::encode_varint(zigzag(i32::try_from(path.len()).unwrap_or(i32::MAX)), &mut out);
+            for &i in path {
+                prost::encoding::encode_varint(zigzag(i), &mut out);
+            }
+        }
+    }
+    out
+}
+
+impl Framing<'_> {
     /// Frames `message` (already encoded in the schema's format) into a record value.
     pub fn frame(&self, message: Vec<u8>) -> Vec<u8> {
         match *self {
             Framing::Raw => message,
+            Framing::Confluent { prefix } => {
+                let mut out = Vec::with_capacity(prefix.len() + message.len());
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(&message);
+                out
+            }
             Framing::Glue { schema_version_id, message_index, compression } => {
                 let body = match message_index {
                     Some(index) => {
@@ -79,6 +115,22 @@ mod tests {
     use std::io::Read;
 
     const ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+    #[test]
+    fn confluent_prefixes_match_confluents_serializers() {
+        // Avro and JSON Schema: magic byte and id only.
+        assert_eq!(confluent_prefix(258, None), [0, 0, 0, 1, 2]);
+        // Protobuf, the first message: one byte 0 stands for the path [0].
+        assert_eq!(confluent_prefix(7, Some(&[0])), [0, 0, 0, 0, 7, 0]);
+        // The second top-level message: length 1, index 1, both zigzag (2, 2).
+        assert_eq!(confluent_prefix(7, Some(&[1])), [0, 0, 0, 0, 7, 2, 2]);
+        // A nested message [0, 2]: length 2 (4), then 0 and 2 (0, 4).
+        assert_eq!(confluent_prefix(7, Some(&[0, 2])), [0, 0, 0, 0, 7, 4, 0, 4]);
+        // Index 64 zigzags to 128: a two-byte varint.
+        assert_eq!(confluent_prefix(1, Some(&[64])), [0, 0, 0, 0, 1, 2, 0x80, 0x01]);
+        let f = Framing::Confluent { prefix: &[0, 0, 0, 0, 7] };
+        assert_eq!(f.frame(vec![0xaa]), [0, 0, 0, 0, 7, 0xaa]);
+    }
 
     #[test]
     fn raw_is_identity() {

@@ -47,6 +47,8 @@ pub fn first_message(file_name: &str, source: &str) -> MessageDescriptor {
         version_id: None,
         version_number: None,
         import_dir: None,
+        schema_id: None,
+        references: Default::default(),
         format: SchemaFormat::Protobuf,
     };
     let compiled = topicgate::schema::compile(&text, &MessageType::First).expect("fuzz schema compiles");

@@ -27,6 +27,8 @@ const MAX_DEPTH: usize = 32;
 #[derive(Debug)]
 pub struct AvroEncoder {
     schema: Schema,
+    /// Schemas the schema refers to by name (a Confluent registry's references), parsed with it.
+    dependencies: Vec<Schema>,
     /// Every named type of the schema by full name, for `Ref`s (recursive types refer back by name).
     names: HashMap<Name, Schema>,
 }
@@ -51,14 +53,21 @@ impl AvroEncoder {
     /// Parses `text` as an Avro schema and checks every field default against its field's type.
     /// The error (a broken schema) says why, without the schema's name, which the caller adds.
     pub fn new(text: &str) -> std::result::Result<AvroEncoder, String> {
-        let schema = Schema::parse_str(text).map_err(|e| format!("is not a valid Avro schema: {e}"))?;
-        let names = ResolvedSchema::try_from(&schema)
+        Self::with_references(text, &[])
+    }
+
+    /// [`AvroEncoder::new`] for a schema that names types defined in `references` (each an Avro
+    /// schema of a named type: a Confluent registry's schema references).
+    pub fn with_references(text: &str, references: &[&str]) -> std::result::Result<AvroEncoder, String> {
+        let (schema, dependencies) =
+            Schema::parse_str_with_list(text, references).map_err(|e| format!("is not a valid Avro schema: {e}"))?;
+        let names = ResolvedSchema::new_with_schemata(dependencies.iter().chain([&schema]).collect())
             .map_err(|e| format!("is not a valid Avro schema: {e}"))?
             .get_names()
             .iter()
             .map(|(name, s)| (name.clone(), (*s).clone()))
             .collect();
-        let encoder = AvroEncoder { schema, names };
+        let encoder = AvroEncoder { schema, dependencies, names };
         encoder.check_schema()?;
         Ok(encoder)
     }
@@ -83,7 +92,14 @@ impl AvroEncoder {
     /// Writes a value read by the schema; it fits by construction, so apache-avro's validation pass is
     /// skipped (it would walk every value a second time).
     fn write(&self, value: &Value) -> std::result::Result<Vec<u8>, apache_avro::Error> {
-        let writer = GenericDatumWriter::builder(&self.schema).validate(false).build()?;
+        let writer = if self.dependencies.is_empty() {
+            GenericDatumWriter::builder(&self.schema).validate(false).build()?
+        } else {
+            GenericDatumWriter::builder(&self.schema)
+                .validate(false)
+                .schemata(self.dependencies.iter().chain([&self.schema]).collect())?
+                .build()?
+        };
         let mut out = Vec::with_capacity(128);
         writer.write_value_ref(&mut out, value)?;
         Ok(out)

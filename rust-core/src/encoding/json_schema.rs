@@ -2,6 +2,8 @@
 //! written as compact JSON. Every violation is named by its instance path (a JSON pointer) and
 //! worded by the crate's masked messages, which put `value` where the instance would be shown.
 
+use std::collections::BTreeMap;
+
 use jsonschema::{Draft, Validator};
 use serde_json::Value as Json;
 
@@ -22,9 +24,30 @@ impl JsonSchemaEncoder {
     /// `default_draft`. Remote `$ref`s are never fetched (no resolver is built in), so such a
     /// schema does not compile. The error says why, without the schema's name (the caller adds it).
     pub fn new(text: &str, default_draft: Draft) -> std::result::Result<JsonSchemaEncoder, String> {
+        Self::with_references(text, default_draft, &BTreeMap::new())
+    }
+
+    /// [`JsonSchemaEncoder::new`] for a schema whose `$ref`s name other schemas: `references`
+    /// (a Confluent registry's, by reference name) are served for a `$ref` to that name, relative
+    /// or absolute; any other remote `$ref` still does not compile.
+    pub fn with_references(
+        text: &str,
+        default_draft: Draft,
+        references: &BTreeMap<String, String>,
+    ) -> std::result::Result<JsonSchemaEncoder, String> {
         let schema: Json = serde_json::from_str(text)
             .map_err(|e| format!("is not valid JSON (line {}, column {})", e.line(), e.column()))?;
         let mut options = jsonschema::options();
+        if !references.is_empty() {
+            let mut parsed = BTreeMap::new();
+            for (name, text) in references {
+                let value: Json = serde_json::from_str(text).map_err(|e| {
+                    format!("references `{name}`, which is not valid JSON (line {}, column {})", e.line(), e.column())
+                })?;
+                parsed.insert(name.clone(), value);
+            }
+            options = options.with_retriever(References(parsed));
+        }
         if schema.get("$schema").is_none() {
             options = options.with_draft(default_draft);
         }
@@ -53,6 +76,25 @@ impl JsonSchemaEncoder {
         }
         let more = if total > listed.len() { format!("; and {} more", total - listed.len()) } else { String::new() };
         Err(Error::bad_request(format!("body: does not match the JSON Schema: {}{more}", listed.join("; "))))
+    }
+}
+
+/// Serves a schema's references to the validator: by the reference's name, as an absolute URI or
+/// relative to the schema's base (`json-schema:///` when it has no `$id`).
+struct References(BTreeMap<String, Json>);
+
+impl jsonschema::Retrieve for References {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> std::result::Result<Json, Box<dyn std::error::Error + Send + Sync>> {
+        let uri = uri.as_str();
+        let relative = uri.strip_prefix("json-schema:///").unwrap_or(uri);
+        self.0
+            .get(uri)
+            .or_else(|| self.0.get(relative))
+            .cloned()
+            .ok_or_else(|| format!("`{uri}` is not one of the schema's references").into())
     }
 }
 

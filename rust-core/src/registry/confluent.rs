@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::{SchemaFormat, SchemaText};
 use crate::error::{Error, Result};
 
 /// How deep schema references may nest (a reference's references, …): deeper is refused as a
@@ -58,6 +59,28 @@ pub struct SubjectVersion {
     /// The referenced schemas by reference name (a Protobuf import path, an Avro full name, a
     /// JSON Schema `$ref` URL), transitively.
     pub references: BTreeMap<String, String>,
+}
+
+impl SubjectVersion {
+    /// The version as the schema cache compiles it. A JSON Schema without `$schema` is read as
+    /// draft 7, the default of Confluent's JSON Schema serializers (`json.schema.spec.version`).
+    pub fn into_text(self) -> SchemaText {
+        let (format, extension) = match self.schema_type {
+            SchemaType::Avro => (SchemaFormat::Avro, "avsc"),
+            SchemaType::Json => (SchemaFormat::JsonSchema { default_draft: jsonschema::Draft::Draft7 }, "json"),
+            SchemaType::Protobuf => (SchemaFormat::Protobuf, "proto"),
+        };
+        SchemaText {
+            file_name: format!("{}.{extension}", self.subject),
+            definition: self.schema,
+            format,
+            version_id: None,
+            version_number: Some(self.version),
+            import_dir: None,
+            schema_id: Some(self.id),
+            references: self.references,
+        }
+    }
 }
 
 /// A client of one Confluent-compatible registry.

@@ -55,6 +55,8 @@ impl FileRegistry {
             version_id: None,
             version_number: None,
             import_dir: Some(self.directory.clone()),
+            schema_id: None,
+            references: Default::default(),
         })
     }
 }

@@ -113,6 +113,8 @@ impl GlueRegistry {
             version_id: Some(version_id),
             version_number: Some(v.version_number().unwrap_or(number)),
             import_dir: None,
+            schema_id: None,
+            references: Default::default(),
         })
     }
 

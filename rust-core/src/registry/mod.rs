@@ -4,6 +4,7 @@ pub mod confluent;
 mod file;
 mod glue;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,11 @@ pub struct SchemaText {
     pub version_number: Option<i64>,
     /// Directory that imports are resolved against (file registry only).
     pub import_dir: Option<PathBuf>,
+    /// A Confluent registry's global schema id: what Confluent's wire format carries.
+    pub schema_id: Option<u32>,
+    /// Schemas this one references, by reference name (a Protobuf import path, an Avro full
+    /// name, a JSON Schema `$ref` URI): a Confluent registry's references, resolved.
+    pub references: BTreeMap<String, String>,
 }
 
 /// A configured registry client.
@@ -66,6 +72,8 @@ pub enum Registry {
     Glue(glue::GlueRegistry),
     /// A local directory of `.proto`, `.avsc` and `.json` (JSON Schema) files.
     File(Arc<file::FileRegistry>),
+    /// A Confluent-compatible Schema Registry.
+    Confluent(confluent::ConfluentRegistry),
 }
 
 impl Registry {
@@ -76,6 +84,16 @@ impl Registry {
                 glue::GlueRegistry::new(registry_name, region.as_deref(), endpoint_url.as_deref(), *timeout_ms)?,
             )),
             RegistryConfig::File { directory } => Ok(Registry::File(Arc::new(file::FileRegistry::new(directory)?))),
+            RegistryConfig::Confluent { url, basic_auth, bearer_token, ca_file, timeout_ms, .. } => {
+                let auth = match (basic_auth, bearer_token) {
+                    (Some(b), _) => {
+                        confluent::Auth::Basic { username: b.username.clone(), password: b.password.0.clone() }
+                    }
+                    (None, Some(token)) => confluent::Auth::Bearer(token.0.clone()),
+                    (None, None) => confluent::Auth::None,
+                };
+                Ok(Registry::Confluent(confluent::ConfluentRegistry::new(url, auth, ca_file.as_ref(), *timeout_ms)?))
+            }
         }
     }
 
@@ -89,6 +107,13 @@ impl Registry {
                 let (f, name) = (f.clone(), name.to_owned());
                 runtime::run_blocking(move || f.fetch(&name)).await
             }
+            Registry::Confluent(c) => {
+                let version = match version {
+                    SchemaVersion::Latest => confluent::Version::Latest,
+                    SchemaVersion::Number(n) => confluent::Version::Number(n),
+                };
+                Ok(c.fetch(name, version).await?.into_text())
+            }
         }
     }
 
@@ -98,6 +123,7 @@ impl Registry {
         match self {
             Registry::Glue(g) => g.timeout(),
             Registry::File(_) => FILE_READ_BOUND,
+            Registry::Confluent(c) => c.timeout(),
         }
     }
 }
