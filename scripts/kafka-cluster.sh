@@ -161,7 +161,8 @@ cmd_status() {
   return $rc
 }
 
-need_pid() { node "$1"; live_pid || die "node $1 is not running"; }
+# Sets PID to node $1's live broker pid (in this shell: node() sets globals), or dies.
+need_pid() { node "$1"; PID=$(live_pid) || die "node $1 is not running"; }
 
 cmd_stop_broker() {
   local pid
@@ -170,10 +171,10 @@ cmd_stop_broker() {
 }
 
 cmd_kill_broker() {
-  local pid i
-  pid=$(need_pid "$1")
-  kill -KILL "$pid"
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  local i
+  need_pid "$1"
+  kill -KILL "$PID"
+  for ((i = 0; i < 100; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
   rm -f "$PIDF"; log "node $1 killed (SIGKILL)"
 }
 
@@ -215,8 +216,8 @@ main() {
   case $cmd in
     stop-broker) node "${2:-}"; cmd_stop_broker ;;
     kill-broker) cmd_kill_broker "${2:-}" ;;
-    pause-broker) kill -STOP "$(need_pid "${2:-}")"; log "node $2 paused (SIGSTOP)" ;;
-    resume-broker) kill -CONT "$(need_pid "${2:-}")"; log "node $2 resumed (SIGCONT)" ;;
+    pause-broker) need_pid "${2:-}"; kill -STOP "$PID"; log "node $N paused (SIGSTOP)" ;;
+    resume-broker) need_pid "${2:-}"; kill -CONT "$PID"; log "node $N resumed (SIGCONT)" ;;
     start-broker) node "${2:-}"; cmd_start_broker ;;
     wait-healthy) cmd_wait_healthy ;;
     *) echo "usage: $0 up|down|status|wait-healthy|stop-broker N|kill-broker N|pause-broker N|resume-broker N|start-broker N" >&2

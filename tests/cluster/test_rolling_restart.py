@@ -74,7 +74,8 @@ def test_rolling_restart_under_load(cluster, gateways, figures):
         "max request time s": round(max(o.t1 - o.t0 for o in outcomes), 2),
         "answered failed but written (503/504/no answer found on topic)":
             [len(acc["found_after_503"]), len(acc["found_after_504"]), len(acc["found_without_answer"])],
-        "core": core_under_test()["kafka"]["properties"] or "defaults",
+        "core (properties, delivery_timeout_ms)": [core_under_test()["kafka"]["properties"] or "defaults",
+                                                   core_under_test().get("delivery_timeout_ms", "default 5000")],
     })
 
     # The roll moved leadership: each broker led partitions when it was stopped.
