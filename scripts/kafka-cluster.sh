@@ -5,7 +5,7 @@
 # topics (auto-created ones and the internal ones), controlled shutdown on. For the cluster fault tests.
 #
 #   scripts/kafka-cluster.sh up              start all three (or reuse them), wait until each answers metadata
-#   scripts/kafka-cluster.sh down            stop all, remove storage and .run/kafka-cluster*
+#   scripts/kafka-cluster.sh down            kill all (SIGKILL), remove storage and .run/kafka-cluster*
 #   scripts/kafka-cluster.sh status          exit 0 when all three answer, print each node's state
 #   scripts/kafka-cluster.sh stop-broker N   SIGTERM node N (1..3), wait for its exit (controlled shutdown)
 #   scripts/kafka-cluster.sh kill-broker N   SIGKILL node N (a crash: no controlled shutdown)
@@ -102,11 +102,15 @@ EOF
 # --- processes ------------------------------------------------------------------------------
 
 cleanup_instance() {
-  local n pid
+  local n pid i
   if load_state; then
+    # SIGKILL: the storage goes anyway, and a SIGTERMed last node would wait 30 s for a quorum that is gone.
     for n in "${NODES[@]}"; do
       node "$n"
-      if pid=$(live_pid); then stop_pid "$pid"; fi
+      if pid=$(live_pid); then
+        kill -KILL "$pid"
+        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
       rm -f "$PIDF"
     done
     # Only ever delete a dir this script made (mktemp template below).
