@@ -42,7 +42,7 @@ venv: ## create/refresh .venv from tests/requirements.txt
 # The scripts lock separately, so they can run in parallel.
 servers-up: kafka-up glue-up registry-up ## start Kafka, moto and the registry (make -j3 starts them at once)
 
-servers-down: kafka-down glue-down registry-down ## stop Kafka, moto and the registry
+servers-down: kafka-down kafka-cluster-down glue-down registry-down ## stop Kafka (one broker and the cluster), moto and the registry
 
 servers-status: ## status of Kafka, moto and the registry (non-zero if any is down)
 	$(SERVERS_MK_SCRIPTS)/kafka.sh status; k=$$?; $(SERVERS_MK_SCRIPTS)/glue.sh status; g=$$?; \

@@ -142,10 +142,11 @@ EOF
 EOF
 }
 
-# Format the instance's fresh storage (static one-voter quorum from controller.quorum.voters).
+# Format the instance's fresh storage (static quorum from controller.quorum.voters).
+# $1: cluster id (default: a new one); the nodes of one cluster share it.
 format_storage() {
   tool_java kafka.tools.StorageTool format --config "$KAFKA_DIR/server.properties" \
-    --cluster-id "$(cluster_id)" >>"$OUT" 2>&1
+    --cluster-id "${1:-$(cluster_id)}" >>"$OUT" 2>&1
 }
 
 # --- broker process -------------------------------------------------------------------------

@@ -95,6 +95,78 @@ class Servers:
         self._script("glue.sh", "up", env={**self.env, "GLUE_PORT": str(port)})
 
 
+class Cluster:
+    """The cluster tests' three-broker Kafka (scripts/kafka-cluster.sh with TOPICGATE_RUN_DIR):
+    stop (SIGTERM), kill (SIGKILL), pause (SIGSTOP), resume and start broker N (1..3), wait until
+    healthy, and the leader of a partition by Kafka's own client (ReadBack --leaders)."""
+
+    NODES = (1, 2, 3)
+
+    def __init__(self):
+        self.run = run_dir()
+        self.env = {**os.environ, "TOPICGATE_RUN_DIR": str(self.run)}
+
+    def _script(self, *args, timeout=300):
+        out = subprocess.run([str(ROOT / "scripts" / "kafka-cluster.sh"), *map(str, args)], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=timeout)
+        if out.returncode != 0:
+            raise AssertionError(f"scripts/kafka-cluster.sh {' '.join(map(str, args))} failed ({out.returncode}):\n"
+                                 f"{out.stderr[-3000:]}")
+        return out.stderr
+
+    def up(self):
+        self._script("up")
+
+    def down(self):
+        self._script("down")
+
+    def stop_broker(self, n):
+        """SIGTERM broker n and wait for its exit (controlled shutdown: leadership moves first)."""
+        self._script("stop-broker", n)
+
+    def kill_broker(self, n):
+        """SIGKILL broker n: a crash, no controlled shutdown."""
+        self._script("kill-broker", n)
+
+    def pause_broker(self, n):
+        """SIGSTOP broker n: connections stay open, nothing is answered."""
+        self._script("pause-broker", n)
+
+    def resume_broker(self, n):
+        self._script("resume-broker", n)
+
+    def start_broker(self, n):
+        """Broker n again (same storage and ports), once it answers metadata."""
+        self._script("start-broker", n)
+
+    def wait_healthy(self):
+        """All three brokers up and no under-replicated or unavailable partition."""
+        self._script("wait-healthy")
+
+    def running(self, n):
+        return (self.run / f"kafka-cluster-{n}.pid").is_file()
+
+    def env_vars(self):
+        """kafka-cluster.env as a dict (KAFKA_CLUSTER_BOOTSTRAP, KAFKA_CLUSTER_PORT_N, KAFKA_CLASSPATH)."""
+        return dict(line.split("=", 1) for line in (self.run / "kafka-cluster.env").read_text().splitlines() if "=" in line)
+
+    def partitions(self, topic):
+        """[{partition, leader, replicas, isr}] of `topic` from the cluster's metadata (leader -1: none)."""
+        env = self.env_vars()
+        out = subprocess.run(["java", "-Xmx256m", *e2e.JVM_FLAGS, "-cp", env["KAFKA_CLASSPATH"], e2e.READBACK,
+                              "--leaders", env["KAFKA_CLUSTER_BOOTSTRAP"], topic, "30000"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=90)
+        assert out.returncode == 0, f"ReadBack --leaders {topic} failed: {out.stderr[-2000:]}"
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+    def leader(self, topic, partition):
+        """Node id (1..3) leading `topic`/`partition`, -1 when it has no leader."""
+        for p in self.partitions(topic):
+            if p["partition"] == partition:
+                return p["leader"]
+        raise AssertionError(f"{topic} has no partition {partition}")
+
+
 def write_proto(directory, topic, text=CLASSIC_PROTO):
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{topic}.proto").write_text(text)
@@ -206,6 +278,16 @@ def file_core(delivery_timeout_ms, properties=None):
         "kafka": {"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP"], "properties": properties or {}},
         "registry": {"kind": "file", "directory": "(filled in by the gateway)"},
         "delivery_timeout_ms": delivery_timeout_ms,
+    }
+
+
+def default_core(properties=None, **extra):
+    """A core config with the core's defaults (delivery timeout, producer properties) over
+    KAFKA_BOOTSTRAP and file schemas; `properties` and `extra` override them for experiments."""
+    return {
+        "kafka": {"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP"], "properties": properties or {}},
+        "registry": {"kind": "file", "directory": "(filled in by the gateway)"},
+        **extra,
     }
 
 

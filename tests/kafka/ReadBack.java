@@ -23,6 +23,10 @@
 //       {"topic":"t","total":T} where T is the sum of end-begin (records plus any transaction markers).
 //       Exits 1 when the topic does not exist.
 //
+//   java -cp "$KAFKA_CLASSPATH" tests/kafka/ReadBack.java --leaders <bootstrap> <topic> [timeout_ms]
+//       Prints {"partition":N,"leader":ID,"replicas":[..],"isr":[..]} per partition, from the cluster's
+//       metadata (leader -1 when the partition has none). Exits 1 when the topic does not exist.
+//
 // Reads with isolation.level=read_committed (override: -Dreadback.isolation=read_uncommitted).
 // Never creates topics. Client logging: WARN and above to stderr (unless -Dlog4j2.configurationFile
 // is given). Exit codes: 0 ok, 1 failure (missing records, missing topic, client error), 2 usage.
@@ -72,6 +76,9 @@ public class ReadBack {
                 long timeout = args.length == 7 ? parseLong(args[6], "timeout_ms") : DEFAULT_TIMEOUT_MS;
                 if (partition < 0 || offset < 0 || end < offset || timeout < 0) usage();
                 rc = readUntil(args[1], args[2], partition, offset, end, timeout);
+            } else if (args.length >= 1 && args[0].equals("--leaders")) {
+                if (args.length < 3 || args.length > 4) usage();
+                rc = leaders(args[1], args[2], args.length == 4 ? parseLong(args[3], "timeout_ms") : DEFAULT_TIMEOUT_MS);
             } else if (args.length >= 1 && args[0].equals("--count")) {
                 if (args.length < 3 || args.length > 4) usage();
                 rc = count(args[1], args[2], args.length == 4 ? parseLong(args[3], "timeout_ms") : DEFAULT_TIMEOUT_MS);
@@ -183,6 +190,31 @@ public class ReadBack {
         }
     }
 
+    static int leaders(String bootstrap, String topic, long timeoutMs) {
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props(bootstrap))) {
+            List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofMillis(timeoutMs));
+            if (infos == null || infos.isEmpty()) {
+                System.err.println("ReadBack: topic not found: " + topic);
+                return 1;
+            }
+            List<PartitionInfo> sorted = new ArrayList<>(infos);
+            sorted.sort((a, b) -> Integer.compare(a.partition(), b.partition()));
+            PrintWriter out = stdout();
+            for (PartitionInfo pi : sorted) {
+                out.printf("{\"partition\":%d,\"leader\":%d,\"replicas\":%s,\"isr\":%s}%n", pi.partition(),
+                        pi.leader() == null ? -1 : pi.leader().id(), ids(pi.replicas()), ids(pi.inSyncReplicas()));
+            }
+            out.flush();
+            return out.checkError() ? 1 : 0;
+        }
+    }
+
+    static String ids(org.apache.kafka.common.Node[] nodes) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; nodes != null && i < nodes.length; i++) b.append(i > 0 ? "," : "").append(nodes[i].id());
+        return b.append(']').toString();
+    }
+
     static Properties props(String bootstrap) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -280,7 +312,8 @@ public class ReadBack {
     static void usage() {
         System.err.println("usage: ReadBack.java <bootstrap> <topic> <partition> <offset> <count> [timeout_ms]\n"
                 + "       ReadBack.java --until <bootstrap> <topic> <partition> <offset> <end_offset> [timeout_ms]\n"
-                + "       ReadBack.java --count <bootstrap> <topic> [timeout_ms]");
+                + "       ReadBack.java --count <bootstrap> <topic> [timeout_ms]\n"
+                + "       ReadBack.java --leaders <bootstrap> <topic> [timeout_ms]");
         System.exit(2);
     }
 }
