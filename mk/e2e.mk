@@ -8,8 +8,8 @@
 
 .PHONY: test-e2e glue-reader
 
-test-e2e: plugin kdhost kafka-up glue-up glue-reader ## end-to-end tests: gateway + plugin + test Kafka + moto + AWS's Glue reader (pytest tests/e2e)
-	$(WITH_GATEWAY) set -a && . .run/kafka.env && . .run/glue.env && . .run/glue-reader.env && set +a && .venv/bin/python -m pytest -q tests/e2e
+test-e2e: plugin kdhost kafka-up glue-up glue-reader registry-up ## end-to-end tests: gateway + plugin + test Kafka + moto + AWS's Glue reader + the Confluent-compatible registry (pytest tests/e2e)
+	$(WITH_GATEWAY) set -a && . .run/kafka.env && . .run/glue.env && . .run/glue-reader.env && . .run/registry.env && set +a && .venv/bin/python -m pytest -q tests/e2e
 
 glue-reader: ## fetch AWS's Glue SerDe jars for tests/glue/GlueRead.java (cached); writes .run/glue-reader.env
 	scripts/glue-reader.sh jars
