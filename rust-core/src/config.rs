@@ -663,6 +663,38 @@ mod tests {
     }
 
     #[test]
+    fn confluent_registries_name_subjects_by_strategy() {
+        let cfg = |registry: &str, extra: &str| {
+            Config::from_json(&format!(
+                r#"{{"kafka":{{"bootstrap_servers":"b:1"}},"registry":{{"kind":"confluent","url":"http://r:8081"{registry}}}{extra}}}"#
+            ))
+        };
+        assert_eq!(cfg("", "").unwrap().schema_name("orders"), "orders-value");
+        let c = cfg(r#","subject_name_strategy":"topic_record","record_name":"shop.Order""#, "").unwrap();
+        assert_eq!(c.schema_name("orders"), "orders-shop.Order");
+        let c = cfg(r#","subject_name_strategy":"record","record_name":"shop.Order""#, "").unwrap();
+        assert_eq!(c.schema_name("orders"), "shop.Order");
+        for (registry, extra, key) in [
+            (r#","subject_name_strategy":"record""#, "", "registry.record_name"),
+            (r#","record_name":"shop.Order""#, "", "registry.record_name"),
+            (r#","basic_auth":{"username":"u","password":"p"},"bearer_token":"t""#, "", "registry.bearer_token"),
+            ("", r#","value_format":"glue""#, "value_format"),
+            ("", r#","schema":{"name_template":"{topic}-v"}"#, "schema.name_template"),
+            (r#","timeout_ms":0"#, "", "registry.timeout_ms"),
+        ] {
+            let m = cfg(registry, extra).unwrap_err().message;
+            assert!(m.contains(key), "{registry} {extra}: {m}");
+        }
+        let m = err(
+            r#"{"kafka":{"bootstrap_servers":"b:1"},"registry":{"kind":"file","directory":"/"},"value_format":"confluent"}"#,
+        );
+        assert!(m.contains("value_format") && m.contains("confluent"), "{m}");
+        // The password never shows in what the config prints.
+        let c = cfg(r#","basic_auth":{"username":"u","password":"hunter2"}"#, "").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn missing_section_and_bad_json_are_reported() {
         assert!(err(r#"{"kafka":{"bootstrap_servers":"b:1"}}"#).contains("missing field `registry`"));
         assert!(err("{").starts_with("config:"));

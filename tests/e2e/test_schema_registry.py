@@ -12,8 +12,9 @@ read back by Kafka's consumer and
 
 Also: references (an Avro named type from another subject, a Protobuf import), a message other than
 the file's first (message-index path [1]), a pinned version, a missing subject (404), an off-schema
-body (400 naming the field, nothing written), and the registry's basic auth (through the harness's
-auth proxy: 503 naming the credentials without them, 200 with them).
+body (400 naming the field, nothing written), and a registry that demands credentials over TLS
+with a private CA (the harness's auth proxy in front of the real registry, `registry.ca_file`):
+basic auth and a bearer token get 200, no credentials a 503 naming them.
 """
 
 import base64
@@ -21,6 +22,7 @@ import copy
 import json
 import os
 import struct
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -33,7 +35,10 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from conftest import Gateway, running
+from conftest import ROOT, Gateway, running
+
+sys.path.insert(0, str(ROOT / "tests" / "registry"))
+from authproxy import AuthProxy  # noqa: E402  (the harness's proxy that demands credentials)
 
 CT = "application/vnd.schemaregistry.v1+json"
 RUN = uuid.uuid4().hex[:8]
@@ -98,6 +103,15 @@ def protobuf_files():
     return dep, top, message_factory.GetMessageClass(pool.FindMessageTypeByName("tg.sr.Order"))
 
 
+AUTH = {}  # the auth proxy's URL, set by the `proxy` fixture before the gateway writes its config
+
+
+def ca_file():
+    ca = os.environ.get("SCHEMA_REGISTRY_CA")
+    assert ca, "SCHEMA_REGISTRY_CA is not set: source .run/registry.env (make test-e2e does)"
+    return ca
+
+
 class SchemaRegistryGateway(Gateway):
     """The e2e gateway with its server block on the Confluent registry (route `/sr/`) and client
     endpoints of their own cores (a server block has one core: the Protobuf message and the pinned
@@ -126,7 +140,15 @@ class SchemaRegistryGateway(Gateway):
             block["topics"] = topics
             return e
 
+        def behind_proxy(**credentials):
+            c = copy.deepcopy(core)
+            c["registry"] = {**c["registry"], "url": AUTH["url"], "ca_file": ca_file(), **credentials}
+            return c
+
         cfg["endpoints"] = [
+            client("/v2/srbasic/{topic}", behind_proxy(basic_auth={"username": "alice", "password": "s3cret"}), [AVRO_TOPIC]),
+            client("/v2/srbearer/{topic}", behind_proxy(bearer_token="tok-123"), [AVRO_TOPIC]),
+            client("/v2/srnone/{topic}", behind_proxy(), [AVRO_TOPIC]),
             client("/v2/sr/{topic}", core, [AVRO_TOPIC, JSON_TOPIC]),
             client("/v2/srproto/{topic}", proto_core, [PROTO_TOPIC]),
             client("/v2/srpinned/{topic}", pinned_core, [PINNED_TOPIC]),
@@ -157,7 +179,19 @@ def ids():
 
 
 @pytest.fixture(scope="module")
-def sgw(ids):
+def proxy():
+    """The harness's TLS proxy (the test CA's certificate) in front of the real registry, accepting
+    alice:s3cret (basic) and the token tok-123 (bearer)."""
+    pki = os.path.dirname(ca_file())
+    upstream = registry_url().rsplit("/apis/", 1)[0]
+    with AuthProxy(upstream, basic=("alice", "s3cret"), bearer="tok-123",
+                   tls=(os.path.join(pki, "server.crt"), os.path.join(pki, "server.key"))) as p:
+        AUTH["url"] = p.url
+        yield p
+
+
+@pytest.fixture(scope="module")
+def sgw(ids, proxy):
     yield from running(SchemaRegistryGateway, "topicgate-e2e-sr-")
 
 
@@ -243,3 +277,15 @@ def test_a_missing_subject_is_404_and_an_off_schema_body_400_writing_nothing(sgw
     r = post(sgw, f"/sr/{JSON_TOPIC}", {"name": "x"})
     assert r.status == 400 and "count" in r.json()["message"], r
     assert sgw.totals(AVRO_TOPIC) == before
+
+
+def test_a_registry_that_demands_credentials_over_a_private_ca(sgw, proxy, ids):
+    direct = written(sgw, post(sgw, f"/v2/sr/{AVRO_TOPIC}", ORDER_VALUE), AVRO_TOPIC)
+    for path, header in [("/v2/srbasic/", "Basic " + base64.b64encode(b"alice:s3cret").decode()),
+                         ("/v2/srbearer/", "Bearer tok-123")]:
+        data = written(sgw, post(sgw, path + AVRO_TOPIC, ORDER_VALUE), AVRO_TOPIC)
+        assert data == direct, path
+        assert any(a == header for _, _, a in proxy.seen), (path, proxy.seen[-3:])
+    r = post(sgw, f"/v2/srnone/{AVRO_TOPIC}", ORDER_VALUE)
+    assert r.status == 503 and "refused the credentials" in r.json()["message"], r
+    assert r.headers.get("Retry-After"), r.headers
