@@ -16,7 +16,7 @@ pub const GLUE_COMPRESSION_NONE: u8 = 0x00;
 pub const GLUE_COMPRESSION_ZLIB: u8 = 0x05;
 
 /// Confluent's magic byte, first of every Confluent-framed value.
-pub const CONFLUENT_MAGIC: u8 = 0x00;
+const CONFLUENT_MAGIC: u8 = 0x00;
 
 /// How to frame an encoded message.
 #[derive(Debug, Clone, Copy)]
