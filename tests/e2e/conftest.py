@@ -111,6 +111,9 @@ GF_JSON = """{"$schema":"http://json-schema.org/draft-07/schema#","type":"object
       "properties":{"sku":{"type":"string"},"qty":{"type":"integer","minimum":1}}}},
     "to":{"type":"object","properties":{"city":{"type":"string"},"lines":{"type":"array","items":{"type":"string"}}}},
     "note":{"type":["string","null"]}}}"""
+# Registered compact, as Avro's Schema.toString and Jackson print them: AWS's serializer finds the
+# schema version by that text (test_glue_aws_reader.py's byte-identity check).
+GF_AVRO, GF_JSON = (json.dumps(json.loads(text), separators=(",", ":")) for text in (GF_AVRO, GF_JSON))
 GF_ROUTES = [
     (f"{fmt}-{compression}", data_format, compression)
     for fmt, data_format in [("avro", "AVRO"), ("json", "JSON")]

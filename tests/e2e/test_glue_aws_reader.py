@@ -15,8 +15,9 @@ Avro and JSON Schema (conftest's GF_AVRO, GF_JSON and GF_ROUTES: schemas in Glue
 AVRO and JSON, value_format "glue", uncompressed and zlib) go the same way: AWS's deserializer must
 hand back a GenericRecord equal to the value sent (defaults filled in: a nested record, an array, an
 enum, unions with null, long, double, boolean) or a JsonDataWithSchema whose payload is the JSON sent.
-The Avro body must also be the bytes Avro's own binary writer (AWS's serializer's) writes for that
-record.
+The Avro body must also be the bytes Avro's own binary writer writes for that record, and AWS's
+own GlueSchemaRegistryKafkaSerializer, given the decoded value (it finds the schema version by its
+definition: conftest registers the compact text it prints), must write the record byte for byte.
 
 Needs GLUE_READER_CLASSPATH (scripts/glue-reader.sh jars, which `make test-e2e` runs); without it
 the test fails, it never skips.
@@ -28,7 +29,7 @@ import subprocess
 
 import pytest
 
-from conftest import GC_ROUTES, GF_ROUTES, JVM_FLAGS, ROOT
+from conftest import GC_ROUTES, GF_ROUTES, GLUE_REGISTRY, JVM_FLAGS, ROOT
 
 GLUE_READ = "tests/glue/GlueRead.java"
 
@@ -110,6 +111,7 @@ def glue_read(gw, topics, count, timeout_ms=30000):
         ["java", *JVM_FLAGS, "-cp", classpath, GLUE_READ, *map(str, (gw.bootstrap, ",".join(topics), count, timeout_ms))],
         cwd=ROOT,
         capture_output=True,
+        env={**os.environ, "GLUE_READER_REGISTRY": GLUE_REGISTRY},
         timeout=timeout_ms / 1000 + 60,
     )
     assert out.returncode == 0, f"GlueRead failed ({out.returncode}): {out.stderr.decode(errors='replace')[-4000:]}"
@@ -201,3 +203,4 @@ def test_aws_deserializer_decodes_avro_and_json_records(aws_read, segment):
         assert rec["same_as_aws_avro"] is True, f"{segment}: Avro body differs from Avro's own writer's: {shown}"
     if compression == "zlib":
         assert rec["same_as_aws_zlib"] is True, f"{segment}: zlib bytes differ from AWS's serializer's: {shown}"
+    assert rec["same_as_aws_serializer"] is True, f"{segment}: bytes differ from AWS's serializer's: {shown}"

@@ -14,6 +14,8 @@
 //    "type":"gc.v1.Shipment","message":{...}              decoded: full name, proto3 JSON (proto field names)
 //    | "type":"gc.v1.Order","message":{...},"same_as_aws_avro":true   Avro GenericRecord (GenericData JSON)
 //    | "type":"json","message":{...}                     JSON Schema: the payload of JsonDataWithSchema
+//    ,"same_as_aws_serializer":true|null                 Avro and JSON, with GLUE_READER_REGISTRY set: AWS's
+//                                                          serializer writes the decoded value to the same bytes
 //    | "error":"..."                                       AWS's deserializer threw
 //    ,"aws_zlib_bytes":115|null,"same_as_aws_zlib":true|null}
 // For a zlib record (compression byte 5), aws_zlib_bytes is the size of the record AWS's serializer
@@ -37,6 +39,7 @@ import com.amazonaws.services.schemaregistry.common.GlueSchemaRegistryDefaultCom
 import com.amazonaws.services.schemaregistry.serializers.json.JsonDataWithSchema;
 import com.amazonaws.services.schemaregistry.utils.AvroRecordType;
 import com.amazonaws.services.schemaregistry.deserializers.GlueSchemaRegistryKafkaDeserializer;
+import com.amazonaws.services.schemaregistry.serializers.GlueSchemaRegistryKafkaSerializer;
 import com.amazonaws.services.schemaregistry.utils.AWSSchemaRegistryConstants;
 import com.amazonaws.services.schemaregistry.utils.ProtobufMessageType;
 import com.google.protobuf.Message;
@@ -148,6 +151,9 @@ public class GlueRead {
                     // JSON Schema: the payload text as AWS's deserializer hands it over.
                     JsonDataWithSchema j = (JsonDataWithSchema) decoded;
                     line.append(",\"type\":\"json\",\"message\":").append(j.getPayload());
+                }
+                if (decoded instanceof GenericRecord || decoded instanceof JsonDataWithSchema) {
+                    awsSerializer(line, serde, r.topic(), v, decoded);
                 } else {
                     Message m = (Message) decoded;
                     line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
@@ -172,6 +178,35 @@ public class GlueRead {
         System.out.flush();
         // The SDK's and the client's non-daemon threads must not keep the JVM alive.
         System.exit(0);
+    }
+
+    /**
+     * With GLUE_READER_REGISTRY set: AWS's own serializer writes the decoded value again, finding the
+     * schema version by its definition under the topic's schema name (no auto-registration) with
+     * the record's compression; same_as_aws_serializer says whether its bytes equal the record's.
+     */
+    static void awsSerializer(StringBuilder line, Map<String, Object> serde, String topic, byte[] v, Object decoded) {
+        String registry = System.getenv("GLUE_READER_REGISTRY");
+        if (registry == null || registry.isEmpty()) {
+            line.append(",\"same_as_aws_serializer\":null");
+            return;
+        }
+        Map<String, Object> conf = new HashMap<>(serde);
+        conf.put(AWSSchemaRegistryConstants.REGISTRY_NAME, registry);
+        conf.put(AWSSchemaRegistryConstants.SCHEMA_NAME, topic);
+        conf.put(AWSSchemaRegistryConstants.DATA_FORMAT, decoded instanceof GenericRecord ? "AVRO" : "JSON");
+        conf.put(AWSSchemaRegistryConstants.SCHEMA_AUTO_REGISTRATION_SETTING, "false");
+        conf.put(AWSSchemaRegistryConstants.COMPRESSION_TYPE, (v[1] & 0xff) == 5
+            ? AWSSchemaRegistryConstants.COMPRESSION.ZLIB.name() : AWSSchemaRegistryConstants.COMPRESSION.NONE.name());
+        try (GlueSchemaRegistryKafkaSerializer ser = new GlueSchemaRegistryKafkaSerializer()) {
+            ser.configure(conf, false);
+            byte[] theirs = ser.serialize(topic, decoded);
+            line.append(",\"aws_serializer_bytes\":").append(theirs.length)
+                .append(",\"same_as_aws_serializer\":").append(Arrays.equals(v, theirs));
+        } catch (Exception e) {
+            line.append(",\"same_as_aws_serializer\":null,\"aws_serializer_error\":")
+                .append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
+        }
     }
 
     static String quote(String s) {
