@@ -90,6 +90,35 @@ GC_ROUTES = [
     for name, message_type in [("order", "first"), ("shipment", "gc.v1.Shipment"), ("item", "gc.v1.Order.Item")]
     for compression in ["none", "zlib"]
 ]
+# Avro and JSON Schema from Glue with value_format "glue" (tests/e2e/test_glue_aws_reader.py):
+# (path segment, DataFormat, glue_compression); the path is /v3/gf/<segment>/{topic}, the topic
+# gw.gf_topics[segment], each with its format's schema under its own name in Glue.
+GF_AVRO = """{"type":"record","name":"Parcel","namespace":"gf.v1","fields":[
+  {"name":"id","type":"string"},
+  {"name":"weight_g","type":"long"},
+  {"name":"price","type":"double"},
+  {"name":"fragile","type":"boolean"},
+  {"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","SHIPPED","LOST"]}},
+  {"name":"tags","type":{"type":"array","items":"string"}},
+  {"name":"to","type":{"type":"record","name":"Address","fields":[
+    {"name":"city","type":"string"},{"name":"zip","type":["null","string"],"default":null}]}},
+  {"name":"note","type":["null","string"],"default":null},
+  {"name":"attempts","type":"int","default":1}]}"""
+GF_JSON = """{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
+  "required":["id","items","to"],
+  "properties":{"id":{"type":"string"},"express":{"type":"boolean"},"total":{"type":"number"},
+    "items":{"type":"array","items":{"type":"object","required":["sku","qty"],
+      "properties":{"sku":{"type":"string"},"qty":{"type":"integer","minimum":1}}}},
+    "to":{"type":"object","properties":{"city":{"type":"string"},"lines":{"type":"array","items":{"type":"string"}}}},
+    "note":{"type":["string","null"]}}}"""
+# Registered compact, as Avro's Schema.toString and Jackson print them: AWS's serializer finds the
+# schema version by that text (test_glue_aws_reader.py's byte-identity check).
+GF_AVRO, GF_JSON = (json.dumps(json.loads(text), separators=(",", ":")) for text in (GF_AVRO, GF_JSON))
+GF_ROUTES = [
+    (f"{fmt}-{compression}", data_format, compression)
+    for fmt, data_format in [("avro", "AVRO"), ("json", "JSON")]
+    for compression in ["none", "zlib"]
+]
 CLASSIC_BODY = b'{"sample_message":"hello world"}'
 # Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
 CLASSIC_VALUE = b"\x0a\x0bhello world"
@@ -199,6 +228,8 @@ class Gateway:
         self.glue_no_schema_topic = f"GlueNoSchema{self.run_id}"  # allowed, not in Glue
         # GC_PROTO in Glue, value_format glue: one topic per GC_ROUTES endpoint.
         self.gc_topics = {segment: f"GlueGc-{segment}-{self.run_id}" for segment, _, _ in GC_ROUTES}
+        # GF_AVRO / GF_JSON in Glue, value_format glue: one topic per GF_ROUTES endpoint.
+        self.gf_topics = {segment: f"GlueGf-{segment}-{self.run_id}" for segment, _, _ in GF_ROUTES}
         self.schema_dir = tmp / "schemas"
         self.config_path = tmp / "krakend.json"
         self.log_path = tmp / "gateway.log"
@@ -226,18 +257,21 @@ class Gateway:
             glue.create_registry(RegistryName=GLUE_REGISTRY)
         except glue.exceptions.AlreadyExistsException:
             pass
-        schemas = [(self.glue_topic, CLASSIC_PROTO)] + [(t, GC_PROTO) for t in self.gc_topics.values()]
-        for name, definition in schemas:
+        schemas = [(self.glue_topic, CLASSIC_PROTO, "PROTOBUF")]
+        schemas += [(t, GC_PROTO, "PROTOBUF") for t in self.gc_topics.values()]
+        for segment, data_format, _ in GF_ROUTES:
+            schemas.append((self.gf_topics[segment], GF_AVRO if data_format == "AVRO" else GF_JSON, data_format))
+        for name, definition, data_format in schemas:
             glue.create_schema(
                 RegistryId={"RegistryName": GLUE_REGISTRY},
                 SchemaName=name,
-                DataFormat="PROTOBUF",
+                DataFormat=data_format,
                 Compatibility="NONE",
                 SchemaDefinition=definition,
             )
 
     def delete_glue_schema(self):
-        for name in [self.glue_topic, *self.gc_topics.values()]:
+        for name in [self.glue_topic, *self.gc_topics.values(), *self.gf_topics.values()]:
             try:
                 self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": name})
             except Exception:  # best effort: moto may have been reset meanwhile
@@ -315,6 +349,13 @@ class Gateway:
             block["core"]["schema"]["message_type"] = message_type
             block["topics"] = [self.gc_topics[segment]]
             gc_endpoints.append(client_endpoint(f"/v3/gc/{segment}/{{topic}}", block))
+        for segment, _, compression in GF_ROUTES:
+            block = copy.deepcopy(glue_block)
+            block["core"]["value_format"] = "glue"
+            block["core"]["glue_compression"] = compression
+            block["core"].get("schema", {}).pop("message_type", None)  # Avro and JSON name no message type
+            block["topics"] = [self.gf_topics[segment]]
+            gc_endpoints.append(client_endpoint(f"/v3/gf/{segment}/{{topic}}", block))
         down_block = copy.deepcopy(file_block)
         down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
         down_block["retry_after_seconds"] = DOWN_RETRY_AFTER

@@ -1,4 +1,4 @@
-"""Glue-framed Protobuf read back by AWS's own deserializer.
+"""Glue-framed Protobuf, Avro and JSON Schema records read back by AWS's own deserializer.
 
 The gateway publishes gc.v1.Order (the file's first message), gc.v1.Shipment (a top-level message
 that sorts after the map entry gc.v1.Order.LabelsEntry) and gc.v1.Order.Item (a nested message)
@@ -11,6 +11,14 @@ there: the record silently decodes as another message type of the file.
 The zlib records are also compared with what AWS's serializer writes for the same body
 (java.util.zip.Deflater through AWS's compression handler): never larger, the same bytes.
 
+Avro and JSON Schema (conftest's GF_AVRO, GF_JSON and GF_ROUTES: schemas in Glue with DataFormat
+AVRO and JSON, value_format "glue", uncompressed and zlib) go the same way: AWS's deserializer must
+hand back a GenericRecord equal to the value sent (defaults filled in: a nested record, an array, an
+enum, unions with null, long, double, boolean) or a JsonDataWithSchema whose payload is the JSON sent.
+The Avro body must also be the bytes Avro's own binary writer writes for that record, and AWS's
+own GlueSchemaRegistryKafkaSerializer, given the decoded value (it finds the schema version by its
+definition: conftest registers the compact text it prints), must write the record byte for byte.
+
 Needs GLUE_READER_CLASSPATH (scripts/glue-reader.sh jars, which `make test-e2e` runs); without it
 the test fails, it never skips.
 """
@@ -21,7 +29,7 @@ import subprocess
 
 import pytest
 
-from conftest import GC_ROUTES, JVM_FLAGS, ROOT
+from conftest import GC_ROUTES, GF_ROUTES, GLUE_REGISTRY, JVM_FLAGS, ROOT
 
 GLUE_READ = "tests/glue/GlueRead.java"
 
@@ -49,6 +57,45 @@ SENT = {
     ),
     "item": ("gc.v1.Order.Item", {"sku": "sku-82462", "qty": 3}),
 }
+# What each GF route publishes, and what AWS's deserializer must give back (Avro: GenericData's JSON,
+# the defaults of `note` and `attempts` filled in; a union value given bare, as the core takes it).
+GF_SENT = {
+    "avro": (
+        {
+            "id": "p-31",
+            "weight_g": 4_000_000_123,
+            "price": 19.99,
+            "fragile": True,
+            "status": "SHIPPED",
+            "tags": ["gift", "blue", "gift"],
+            "to": {"city": "Lyon", "zip": "69002"},
+        },
+        "gf.v1.Parcel",
+        {
+            "id": "p-31",
+            "weight_g": 4_000_000_123,
+            "price": 19.99,
+            "fragile": True,
+            "status": "SHIPPED",
+            "tags": ["gift", "blue", "gift"],
+            "to": {"city": "Lyon", "zip": "69002"},
+            "note": None,
+            "attempts": 1,
+        },
+    ),
+    "json": (
+        {
+            "id": "o-9",
+            "express": False,
+            "total": 42.5,
+            "items": [{"sku": "sku-1", "qty": 2}, {"sku": "sku-2", "qty": 1}],
+            "to": {"city": "Lyon", "lines": ["12 rue de la Republique", "3e etage"]},
+            "note": None,
+        },
+        "json",
+        None,  # the value sent
+    ),
+}
 COMPRESSION_BYTE = {"none": 0x00, "zlib": 0x05}
 
 
@@ -64,6 +111,7 @@ def glue_read(gw, topics, count, timeout_ms=30000):
         ["java", *JVM_FLAGS, "-cp", classpath, GLUE_READ, *map(str, (gw.bootstrap, ",".join(topics), count, timeout_ms))],
         cwd=ROOT,
         capture_output=True,
+        env={**os.environ, "GLUE_READER_REGISTRY": GLUE_REGISTRY},
         timeout=timeout_ms / 1000 + 60,
     )
     assert out.returncode == 0, f"GlueRead failed ({out.returncode}): {out.stderr.decode(errors='replace')[-4000:]}"
@@ -89,7 +137,16 @@ def aws_read(gw):
         answer = r.json()
         assert answer["topic"] == topic, answer
         where[segment] = (topic, answer["partition"], answer["offset"])
-    return where, glue_read(gw, sorted(gw.gc_topics.values()), len(where))
+    for segment, _, _ in GF_ROUTES:
+        body = json.dumps(GF_SENT[segment.split("-")[0]][0]).encode()
+        topic = gw.gf_topics[segment]
+        r = gw.post(f"/v3/gf/{segment}/{topic}", body=body, headers={"Content-Type": "application/json"})
+        assert r.status == 200, (segment, r)
+        answer = r.json()
+        assert answer["topic"] == topic, answer
+        where[segment] = (topic, answer["partition"], answer["offset"])
+    topics = sorted([*gw.gc_topics.values(), *gw.gf_topics.values()])
+    return where, glue_read(gw, topics, len(where))
 
 
 @pytest.mark.parametrize("segment", [segment for segment, _, _ in GC_ROUTES])
@@ -127,3 +184,23 @@ def test_small_compressible_record_gets_smaller_with_zlib(aws_read):
     assert zipped["value_bytes"] < plain["value_bytes"], (
         f"zlib record {zipped['value_bytes']} bytes, uncompressed {plain['value_bytes']}: {json.dumps(zipped)}"
     )
+
+
+@pytest.mark.parametrize("segment", [segment for segment, _, _ in GF_ROUTES])
+def test_aws_deserializer_decodes_avro_and_json_records(aws_read, segment):
+    where, records = aws_read
+    fmt, compression = segment.split("-")
+    sent, want_type, want_value = GF_SENT[fmt]
+    want_value = sent if want_value is None else want_value
+    assert where[segment] in records, f"record {where[segment]} not read; got {sorted(records)}"
+    rec = records[where[segment]]
+    shown = json.dumps(rec)
+    assert rec["compression"] == COMPRESSION_BYTE[compression], shown
+    assert "error" not in rec, f"AWS's deserializer failed on the {segment} record: {shown}"
+    assert rec["type"] == want_type, shown
+    assert rec["message"] == want_value, f"AWS decoded the {segment} record to another value: {shown}"
+    if fmt == "avro":
+        assert rec["same_as_aws_avro"] is True, f"{segment}: Avro body differs from Avro's own writer's: {shown}"
+    if compression == "zlib":
+        assert rec["same_as_aws_zlib"] is True, f"{segment}: zlib bytes differ from AWS's serializer's: {shown}"
+    assert rec["same_as_aws_serializer"] is True, f"{segment}: bytes differ from AWS's serializer's: {shown}"

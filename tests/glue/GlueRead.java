@@ -1,4 +1,4 @@
-// AWS's own reader of Glue-framed Protobuf records: decodes records from Kafka with AWS's
+// AWS's own reader of Glue-framed Protobuf, Avro and JSON Schema records: decodes records from Kafka with AWS's
 // GlueSchemaRegistryKafkaDeserializer (schema-registry-serde 1.1.27), which fetches the schema
 // version named in each record from the Glue API (moto in the tests) and picks the message type by
 // the record's message index with AWS's own rule. Nothing of the project's code is involved.
@@ -12,6 +12,10 @@
 // topic, partition and offset:
 //   {"topic":"t","partition":0,"offset":5,"value_bytes":133,"compression":0|5,
 //    "type":"gc.v1.Shipment","message":{...}              decoded: full name, proto3 JSON (proto field names)
+//    | "type":"gc.v1.Order","message":{...},"same_as_aws_avro":true   Avro GenericRecord (GenericData JSON)
+//    | "type":"json","message":{...}                     JSON Schema: the payload of JsonDataWithSchema
+//    ,"same_as_aws_serializer":true|null                 Avro and JSON, with GLUE_READER_REGISTRY set: AWS's
+//                                                          serializer writes the decoded value to the same bytes
 //    | "error":"..."                                       AWS's deserializer threw
 //    ,"aws_zlib_bytes":115|null,"same_as_aws_zlib":true|null}
 // For a zlib record (compression byte 5), aws_zlib_bytes is the size of the record AWS's serializer
@@ -32,11 +36,20 @@ import java.util.Map;
 import java.util.Properties;
 
 import com.amazonaws.services.schemaregistry.common.GlueSchemaRegistryDefaultCompression;
+import com.amazonaws.services.schemaregistry.serializers.json.JsonDataWithSchema;
+import com.amazonaws.services.schemaregistry.utils.AvroRecordType;
 import com.amazonaws.services.schemaregistry.deserializers.GlueSchemaRegistryKafkaDeserializer;
+import com.amazonaws.services.schemaregistry.serializers.GlueSchemaRegistryKafkaSerializer;
 import com.amazonaws.services.schemaregistry.utils.AWSSchemaRegistryConstants;
 import com.amazonaws.services.schemaregistry.utils.ProtobufMessageType;
 import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
+import java.io.ByteArrayOutputStream;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumWriter;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.EncoderFactory;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -71,6 +84,7 @@ public class GlueRead {
         serde.put(AWSSchemaRegistryConstants.AWS_ENDPOINT, endpoint);
         serde.put(AWSSchemaRegistryConstants.AWS_REGION, region);
         serde.put(AWSSchemaRegistryConstants.PROTOBUF_MESSAGE_TYPE, ProtobufMessageType.DYNAMIC_MESSAGE.getName());
+        serde.put(AWSSchemaRegistryConstants.AVRO_RECORD_TYPE, AvroRecordType.GENERIC_RECORD.getName());
         GlueSchemaRegistryKafkaDeserializer glue = new GlueSchemaRegistryKafkaDeserializer();
         glue.configure(serde, false);
 
@@ -119,9 +133,32 @@ public class GlueRead {
                 .append(",\"compression\":").append(v == null || v.length < 2 ? -1 : v[1] & 0xff);
             try {
                 Object decoded = glue.deserialize(r.topic(), v);
-                Message m = (Message) decoded;
-                line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
-                    .append(",\"message\":").append(printer.print(m));
+                if (decoded instanceof GenericRecord) {
+                    // Avro: GenericData's JSON rendering (union values bare, enums as their symbols);
+                    // same_as_aws_avro: Avro's own binary writer (what AWS's serializer uses) gives
+                    // back the record's body byte for byte.
+                    GenericRecord g = (GenericRecord) decoded;
+                    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+                    BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(buf, null);
+                    new GenericDatumWriter<GenericRecord>(g.getSchema()).write(g, enc);
+                    enc.flush();
+                    byte[] body = (v[1] & 0xff) == 5 ? awsZlib.decompress(v, HEADER, v.length - HEADER)
+                        : Arrays.copyOfRange(v, HEADER, v.length);
+                    line.append(",\"type\":").append(quote(g.getSchema().getFullName()))
+                        .append(",\"message\":").append(GenericData.get().toString(g))
+                        .append(",\"same_as_aws_avro\":").append(Arrays.equals(body, buf.toByteArray()));
+                } else if (decoded instanceof JsonDataWithSchema) {
+                    // JSON Schema: the payload text as AWS's deserializer hands it over.
+                    JsonDataWithSchema j = (JsonDataWithSchema) decoded;
+                    line.append(",\"type\":\"json\",\"message\":").append(j.getPayload());
+                }
+                if (decoded instanceof GenericRecord || decoded instanceof JsonDataWithSchema) {
+                    awsSerializer(line, serde, r.topic(), v, decoded);
+                } else {
+                    Message m = (Message) decoded;
+                    line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
+                        .append(",\"message\":").append(printer.print(m));
+                }
             } catch (Exception e) {
                 line.append(",\"error\":").append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
             }
@@ -141,6 +178,35 @@ public class GlueRead {
         System.out.flush();
         // The SDK's and the client's non-daemon threads must not keep the JVM alive.
         System.exit(0);
+    }
+
+    /**
+     * With GLUE_READER_REGISTRY set: AWS's own serializer writes the decoded value again, finding the
+     * schema version by its definition under the topic's schema name (no auto-registration) with
+     * the record's compression; same_as_aws_serializer says whether its bytes equal the record's.
+     */
+    static void awsSerializer(StringBuilder line, Map<String, Object> serde, String topic, byte[] v, Object decoded) {
+        String registry = System.getenv("GLUE_READER_REGISTRY");
+        if (registry == null || registry.isEmpty()) {
+            line.append(",\"same_as_aws_serializer\":null");
+            return;
+        }
+        Map<String, Object> conf = new HashMap<>(serde);
+        conf.put(AWSSchemaRegistryConstants.REGISTRY_NAME, registry);
+        conf.put(AWSSchemaRegistryConstants.SCHEMA_NAME, topic);
+        conf.put(AWSSchemaRegistryConstants.DATA_FORMAT, decoded instanceof GenericRecord ? "AVRO" : "JSON");
+        conf.put(AWSSchemaRegistryConstants.SCHEMA_AUTO_REGISTRATION_SETTING, "false");
+        conf.put(AWSSchemaRegistryConstants.COMPRESSION_TYPE, (v[1] & 0xff) == 5
+            ? AWSSchemaRegistryConstants.COMPRESSION.ZLIB.name() : AWSSchemaRegistryConstants.COMPRESSION.NONE.name());
+        try (GlueSchemaRegistryKafkaSerializer ser = new GlueSchemaRegistryKafkaSerializer()) {
+            ser.configure(conf, false);
+            byte[] theirs = ser.serialize(topic, decoded);
+            line.append(",\"aws_serializer_bytes\":").append(theirs.length)
+                .append(",\"same_as_aws_serializer\":").append(Arrays.equals(v, theirs));
+        } catch (Exception e) {
+            line.append(",\"same_as_aws_serializer\":null,\"aws_serializer_error\":")
+                .append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
+        }
     }
 
     static String quote(String s) {
