@@ -47,16 +47,7 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !shutdown.Enter() {
-			refuseShuttingDown(w, o)
-			return
-		}
-		defer shutdown.Leave(r.Context())
-		if rc.Confluent {
-			confluent.Serve(w, r, o, rc)
-			return
-		}
-		serve(w, r, o, rc)
+		dispatch(w, r, o, rc)
 	})
 }
 
@@ -69,17 +60,23 @@ func NewClient(cfg *config.Plugin, pub core.Publisher) http.Handler {
 	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders}
 	rc := &cfg.Routes[0]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !shutdown.Enter() {
-			refuseShuttingDown(w, o)
-			return
-		}
-		defer shutdown.Leave(r.Context())
-		if rc.Confluent {
-			confluent.Serve(w, r, o, rc)
-			return
-		}
-		serve(w, r, o, rc)
+		dispatch(w, r, o, rc)
 	})
+}
+
+// dispatch serves a request of route rc (either mounting) in its API style, counted by the
+// shutdown so that it finishes before the publishers are freed.
+func dispatch(w http.ResponseWriter, r *http.Request, o *request.Options, rc *config.Route) {
+	if !shutdown.Enter() {
+		refuseShuttingDown(w, o)
+		return
+	}
+	defer shutdown.Leave(r.Context())
+	if rc.Confluent {
+		confluent.Serve(w, r, o, rc)
+		return
+	}
+	serve(w, r, o, rc)
 }
 
 // refuseShuttingDown answers a request that came after the shutdown freed the publishers.
