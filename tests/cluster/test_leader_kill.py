@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 
-from faultkit import FAULT_STATUSES, Load, account, read_topic, status_counts, wait_for
+from faultkit import FAULT_STATUSES, Load, account, failure_reasons, read_topic, status_counts, wait_for
 from test_rolling_restart import CLIENTS, HANG_S, core_under_test
 
 PARTITION = 0
@@ -53,10 +53,7 @@ def test_leader_sigkill_under_load(cluster, gateways, figures):
 
     acc = account(outcomes, read_topic(gw, topic))
     failures = [o for o in outcomes if o.status != 200]
-    by_reason = {}
-    for o in failures:
-        k = f"{o.status} {o.message or o.error}"
-        by_reason[k] = by_reason.get(k, 0) + 1
+    by_reason = failure_reasons(outcomes)
     slowest = max(o.t1 - o.t0 for o in outcomes)
     figures.update({
         "gateway": os.path.basename(gw.bin),

@@ -12,7 +12,8 @@ import os
 import time
 import uuid
 
-from faultkit import FAULT_STATUSES, Cluster, Load, account, default_core, read_topic, status_counts, wait_for
+from faultkit import (FAULT_STATUSES, Cluster, Load, account, default_core, failure_reasons, read_topic,
+                      status_counts, wait_for)
 
 # The core answers within delivery_timeout_ms (default 5 s) + 5 s; much longer means a hang.
 HANG_S = 40
@@ -56,10 +57,7 @@ def test_rolling_restart_under_load(cluster, gateways, figures):
 
     acc = account(outcomes, read_topic(gw, topic))
     failures = [o for o in outcomes if o.status != 200]
-    by_reason = {}
-    for o in failures:
-        k = f"{o.status} {o.message or o.error}"
-        by_reason[k] = by_reason.get(k, 0) + 1
+    by_reason = failure_reasons(outcomes)
     figures.update({
         "gateway": os.path.basename(gw.bin),
         "clients": CLIENTS, "partitions": len(parts),

@@ -59,30 +59,17 @@ SENT = {
 }
 # What each GF route publishes, and what AWS's deserializer must give back (Avro: GenericData's JSON,
 # the defaults of `note` and `attempts` filled in; a union value given bare, as the core takes it).
+GF_PARCEL = {
+    "id": "p-31",
+    "weight_g": 4_000_000_123,
+    "price": 19.99,
+    "fragile": True,
+    "status": "SHIPPED",
+    "tags": ["gift", "blue", "gift"],
+    "to": {"city": "Lyon", "zip": "69002"},
+}
 GF_SENT = {
-    "avro": (
-        {
-            "id": "p-31",
-            "weight_g": 4_000_000_123,
-            "price": 19.99,
-            "fragile": True,
-            "status": "SHIPPED",
-            "tags": ["gift", "blue", "gift"],
-            "to": {"city": "Lyon", "zip": "69002"},
-        },
-        "gf.v1.Parcel",
-        {
-            "id": "p-31",
-            "weight_g": 4_000_000_123,
-            "price": 19.99,
-            "fragile": True,
-            "status": "SHIPPED",
-            "tags": ["gift", "blue", "gift"],
-            "to": {"city": "Lyon", "zip": "69002"},
-            "note": None,
-            "attempts": 1,
-        },
-    ),
+    "avro": (GF_PARCEL, "gf.v1.Parcel", {**GF_PARCEL, "note": None, "attempts": 1}),
     "json": (
         {
             "id": "o-9",

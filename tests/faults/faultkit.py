@@ -493,5 +493,11 @@ def account(outcomes, records):
     }
 
 
+def failure_reasons(outcomes):
+    """{"<status> <message or connection error>": count} of the answers other than 200."""
+    reasons = collections.Counter(f"{o.status} {o.message or o.error}" for o in outcomes if o.status != 200)
+    return dict(reasons)
+
+
 def status_counts(outcomes):
     return dict(collections.Counter(str(o.status) if o.status is not None else "no answer" for o in outcomes))
