@@ -78,7 +78,11 @@ def test_a_stream_across_a_broker_stop_says_where_it_stopped_and_loses_nothing(s
     assert end["records"] == len(answers) and end["written"] == sum(a["statusCode"] == "200" for a in answers), end
     assert [a["line"] for a in answers] == list(range(1, len(answers) + 1)), "answers out of order"
     assert all(results[n]["statusCode"] == "200" for n in range(1, first_failed)), "a failure before the stop line"
-    assert len(answers) - first_failed < IN_FLIGHT + 512, "records were produced past the stop"
+    # Records in flight when the broker stopped fail; no more than the window (in_flight, plus the
+    # chunk read when it was one short) were produced after it. Lines past first_failed may be 200:
+    # another partition's records, acknowledged before the stop.
+    failed = len(answers) - end["written"]
+    assert failed < IN_FLIGHT + 512, f"{failed} records failed: more were produced after the stop than the in-flight window"
 
     # Resume from the first failed line on the same gateway once the broker is back.
     wait_for(lambda: gw.post(f"/f/{topic}", headers={"Content-Type": "application/json"}).status == 200,

@@ -78,7 +78,7 @@ func (f *v3Stream) End(s stream.Summary) []byte {
 	switch {
 	case s.StopStatus != 0:
 		code = s.StopStatus
-		msg = fmt.Sprintf("the stream stopped at record %d: %s; every record answered above stays as answered, no later record was produced", s.StopLine, s.StopMsg)
+		msg = fmt.Sprintf("the stream stopped at record %d: %s; every record answered stays as answered; no record after the last answer was produced", s.StopLine, s.StopMsg)
 	case s.Records == 0:
 		code, msg = v3BadRequest, "the request body is empty; send a produce request"
 	default:

@@ -323,7 +323,7 @@ func (f *ndjsonStream) End(s Summary) []byte {
 	case s.StopStatus != 0:
 		status = s.StopStatus
 		end.StoppedAtLine = &s.StopLine
-		end.Message = fmt.Sprintf("the stream stopped at line %d: %s; every line answered above stays as answered, no later line was produced", s.StopLine, s.StopMsg)
+		end.Message = fmt.Sprintf("the stream stopped at line %d: %s; every line answered stays as answered; no line after the last answer was produced", s.StopLine, s.StopMsg)
 	case s.Records == 0:
 		status, end.Message = http.StatusBadRequest, "the request body has no records; send one JSON object per line"
 	case s.Written < s.Records:
