@@ -11,9 +11,22 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
+from http.client import HTTPConnection
 
 from conftest import ROOT, _free_port
 from test_batch import value
+
+def post_json(port, path, body, headers):
+    """(status, body, Idempotent-Replayed) of a POST to the gateway on port."""
+    c = HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        r = c.getresponse()
+        return r.status, r.read(), r.getheader("Idempotent-Replayed")
+    finally:
+        c.close()
+
 
 FIRST = re.compile(rb"A first record, published by make run: (\{.*\})")
 
@@ -38,6 +51,11 @@ def test_make_run_publishes_a_first_record_and_stops_on_ctrl_c(gw):
         rec = gw.read_back("MyTopic", answer["partition"], answer["offset"], 1)[0]
         assert rec.value == value("hello from make run") and rec.key == b"messageKey", rec
         assert dict(rec.headers).get("source") == b"make-run", rec
+        # The example's routes take Idempotency-Key: the same key twice is one record, one offset.
+        for path in ("/v1/event/MyTopic", "/v2/event/MyTopic"):
+            key = f"make-run-{uuid.uuid4()}"
+            answers = [post_json(port, path, b'{"sample_message":"once"}', {"Idempotency-Key": key}) for _ in range(2)]
+            assert answers[0][0] == 200 and answers[1] == (200, answers[0][1], "true"), (path, answers)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group

@@ -112,6 +112,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 			results[i] = core.Outcome{Status: status, Msg: msg}
 			continue
 		}
+		rec.Headers = request.WithIdempotencyHeader(r, rec.Headers, ln.n)
 		records = append(records, rec)
 		index = append(index, i)
 	}

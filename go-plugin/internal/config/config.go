@@ -40,6 +40,8 @@ type Route struct {
 	Confluent bool
 	// ClusterID is the v3 cluster id the route answers to ("" accepts any and echoes it).
 	ClusterID string
+	// Idempotency replays answers to retries carrying an Idempotency-Key (Header "": off).
+	Idempotency Idempotency
 }
 
 // Plugin is the parsed "topicgate" block of an extra_config.
@@ -65,13 +67,14 @@ type Plugin struct {
 
 // rawRoute is the JSON shape of a route.
 type rawRoute struct {
-	PathPrefix   *string   `json:"path_prefix"`
-	Topics       []string  `json:"topics"`
-	TopicPattern *string   `json:"topic_pattern"`
-	MaxBodyBytes *int64    `json:"max_body_bytes"`
-	Batch        *rawBatch `json:"batch"`
-	API          *string   `json:"api"`
-	ClusterID    *string   `json:"cluster_id"`
+	PathPrefix   *string         `json:"path_prefix"`
+	Topics       []string        `json:"topics"`
+	TopicPattern *string         `json:"topic_pattern"`
+	MaxBodyBytes *int64          `json:"max_body_bytes"`
+	Batch        *rawBatch       `json:"batch"`
+	API          *string         `json:"api"`
+	ClusterID    *string         `json:"cluster_id"`
+	Idempotency  *rawIdempotency `json:"idempotency"`
 }
 
 // rawConfig is the JSON shape of the plugin's block. Server mode uses Routes; client
@@ -259,6 +262,13 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (rc Ro
 			return rc, fmt.Errorf("%s: %s: cluster_id belongs to an \"api\": \"confluent-v3\" route", Name, where)
 		}
 		rc.ClusterID = *rr.ClusterID
+	}
+	if rc.Confluent {
+		if rr.Idempotency != nil {
+			return rc, fmt.Errorf("%s: %s: idempotency is not offered on an \"api\": \"confluent-v3\" route yet", Name, where)
+		}
+	} else if rc.Idempotency, err = parseIdempotency(rr.Idempotency, where); err != nil {
+		return rc, err
 	}
 	rc.Batch, err = parseBatch(rr.Batch, rc.MaxBodyBytes, where)
 	if err == nil && rc.Confluent && rc.Batch.MaxRecords == 0 {

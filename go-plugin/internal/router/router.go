@@ -13,6 +13,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
 	"github.com/topicgate/topicgate/go-plugin/internal/confluent"
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
+	"github.com/topicgate/topicgate/go-plugin/internal/idempotency"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
@@ -126,10 +127,19 @@ func serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	case !ok:
 		fail(http.StatusUnsupportedMediaType, msg)
 	case isBatch && stream.Wanted(r):
+		if h := rc.Idempotency.Header; h != "" && len(r.Header.Values(h)) > 0 {
+			fail(http.StatusBadRequest, h+" is not taken on streams (each record is answered as it is written); send the records as a batch, or without the header")
+			return
+		}
 		stream.Serve(w, r, o, rc, topic, m, fail)
 	case isBatch:
-		batch.Serve(w, r, o, rc, topic, m, fail)
+		// fail answers on w, past the idempotency recorder: error answers are not kept for replay.
+		idempotency.Serve(w, r, rc, topic, rc.Batch.MaxBodyBytes, o.RetryAfter, func(w http.ResponseWriter, r *http.Request) {
+			batch.Serve(w, r, o, rc, topic, m, fail)
+		})
 	default:
-		single.Serve(w, r, o, rc, topic, m, fail)
+		idempotency.Serve(w, r, rc, topic, rc.MaxBodyBytes, o.RetryAfter, func(w http.ResponseWriter, r *http.Request) {
+			single.Serve(w, r, o, rc, topic, m, fail)
+		})
 	}
 }

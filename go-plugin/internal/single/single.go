@@ -32,6 +32,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		return
 	}
 
+	headers = request.WithIdempotencyHeader(r, headers, 0)
 	status, d, msg := o.Pub.Publish(r.Context(), topic, body, headers, key)
 	httpCode, msg := respond.CoreStatus(status, msg)
 	if httpCode == http.StatusOK {
