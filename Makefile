@@ -35,7 +35,7 @@ header: ## regenerate include/topicgate.h from rust-core/src/ffi.rs
 run: deps plugin kdhost ## the example gateway on :8080 with a local Kafka and krakend/schemas (Ctrl-C stops it)
 	scripts/run.sh
 
-test: deps lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream test-registry ## run every test (starts the test brokers, moto and the registry if needed)
+test: deps lint test-core kafka-secure-selftest test-gateway test-e2e test-faults test-stream test-registry test-cluster ## run every test (starts the test brokers, moto, the registry and the three-broker cluster if needed)
 
 test-core: kafka-up glue-up kafka-secure-up registry-up ## Rust unit tests, header check, Rust-API, C-ABI and security tests on real brokers and registries
 	@# moto keeps state in memory and caps registries and schemas: start each run empty.

@@ -9,7 +9,8 @@ import os
 import time
 import uuid
 
-from faultkit import FAULT_STATUSES, Load, account, failure_reasons, read_topic, status_counts, wait_for
+from faultkit import (FAULT_STATUSES, Load, account, delivery_errors, failure_reasons, read_topic, status_counts,
+                      wait_for)
 from test_leader_kill import TAIL_S
 from test_rolling_restart import CLIENTS, HANG_S, core_under_test
 
@@ -55,6 +56,7 @@ def test_two_brokers_down_acknowledge_nothing_and_recover(cluster, gateways, fig
         "gateway": os.path.basename(gw.bin),
         "sent": acc["sent"], "acknowledged": acc["acknowledged"], "found on topic": acc["found"],
         "statuses": status_counts(outcomes),
+        "producer errors by kind and status (metrics)": delivery_errors(gw),
         "sent during the outage, by status": status_counts(during),
         "non-200 by status and message": failure_reasons(outcomes),
         "acknowledged with one broker up": len(acked_alone),

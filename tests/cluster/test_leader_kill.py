@@ -9,7 +9,8 @@ import os
 import time
 import uuid
 
-from faultkit import FAULT_STATUSES, Load, account, failure_reasons, read_topic, status_counts, wait_for
+from faultkit import (FAULT_STATUSES, Load, account, delivery_errors, failure_reasons, read_topic, status_counts,
+                      wait_for)
 from test_rolling_restart import CLIENTS, HANG_S, core_under_test
 
 PARTITION = 0
@@ -60,6 +61,7 @@ def test_leader_sigkill_under_load(cluster, gateways, figures):
         "killed broker (leader of partition 0)": victim, "new leader": new_leader,
         "sent": acc["sent"], "acknowledged": acc["acknowledged"], "found on topic": acc["found"],
         "statuses": status_counts(outcomes),
+        "producer errors by kind and status (metrics)": delivery_errors(gw),
         "non-200 by status and message": by_reason,
         "kill to new leader seen in metadata, s (each poll starts a JVM: a few s late)": round(elected, 1),
         "new leader to first 200 on the partition, s": round(moved, 2),

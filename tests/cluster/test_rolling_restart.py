@@ -12,8 +12,8 @@ import os
 import time
 import uuid
 
-from faultkit import (FAULT_STATUSES, Cluster, Load, account, default_core, failure_reasons, read_topic,
-                      status_counts, wait_for)
+from faultkit import (FAULT_STATUSES, Cluster, Load, account, default_core, delivery_errors, failure_reasons,
+                      read_topic, status_counts, wait_for)
 
 # The core answers within delivery_timeout_ms (default 5 s) + 5 s; much longer means a hang.
 HANG_S = 40
@@ -63,6 +63,7 @@ def test_rolling_restart_under_load(cluster, gateways, figures):
         "clients": CLIENTS, "partitions": len(parts),
         "sent": acc["sent"], "acknowledged": acc["acknowledged"], "found on topic": acc["found"],
         "statuses": status_counts(outcomes),
+        "producer errors by kind and status (metrics)": delivery_errors(gw),
         "non-200 by status and message": by_reason,
         "non-200 per broker stop": {n: sum(1 for o in failures if t0 <= o.t1 <= t3) for n, t0, _, _, t3 in windows},
         "leaders on the broker before its stop": led_before_stop,

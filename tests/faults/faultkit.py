@@ -499,5 +499,12 @@ def failure_reasons(outcomes):
     return dict(reasons)
 
 
+def delivery_errors(gw):
+    """{"<kind> <status>": count} of the gateway's topicgate_delivery_errors_total (the producer's
+    errors by librdkafka kind and the status answered), from one metrics scrape."""
+    return {f"{dict(ls)['kind']} {dict(ls)['status']}": int(v) for (n, ls), v in gw.metrics().items()
+            if n == "topicgate_delivery_errors_total" and v}
+
+
 def status_counts(outcomes):
     return dict(collections.Counter(str(o.status) if o.status is not None else "no answer" for o in outcomes))
