@@ -2,24 +2,24 @@
 //! then the batch is queued at once (each record completes on its own, like `Publisher::start`)
 //! or written as one Kafka transaction (crate::transaction).
 
-use std::sync::Arc;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::delivery::Delivery;
 use crate::encoded::Encoded;
 use crate::error::{Error, Result};
 use crate::producer::{Placement, Reply};
-use crate::publisher::{check_topic, Publisher, Record};
-use crate::schema::CompiledSchema;
+use crate::publisher::{check_topic, Publisher, Record, Schemas};
 
 /// Records for one topic, checked and encoded, waiting to be produced together.
 #[derive(Debug)]
 pub struct Batch {
     topic: String,
     records: Vec<Encoded>,
-    /// The topic's schema, looked up for the first record and used for the rest, and the
-    /// publisher (by address) whose lookup it was: another publisher looks up its own.
-    schema: Option<Arc<CompiledSchema>>,
+    /// The topic's schemas (value, and key with `key_schema`), looked up for the first record and
+    /// used for the rest, and the publisher (by address) whose lookup it was: another publisher
+    /// looks up its own.
+    schemas: Schemas,
     schema_of: usize,
 }
 
@@ -27,7 +27,7 @@ impl Batch {
     /// An empty batch for `topic` (checked against Kafka's topic name rule).
     pub fn new(topic: &str) -> Result<Batch> {
         check_topic(topic)?;
-        Ok(Batch { topic: topic.to_owned(), records: Vec::new(), schema: None, schema_of: 0 })
+        Ok(Batch { topic: topic.to_owned(), records: Vec::new(), schemas: Schemas::default(), schema_of: 0 })
     }
 
     /// The batch's topic.
@@ -58,10 +58,11 @@ impl Batch {
         placement.check()?;
         let of = publisher as *const Publisher as usize;
         if self.schema_of != of {
-            (self.schema, self.schema_of) = (None, of);
+            (self.schemas, self.schema_of) = (Schemas::default(), of);
         }
-        let value = publisher.encode_with(&mut self.schema, &Record { topic: &self.topic, json, headers, key })?;
-        self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec(), placement });
+        let (value, key) =
+            publisher.encode_with(&mut self.schemas, &Record { topic: &self.topic, json, headers, key })?;
+        self.records.push(Encoded { value, key: key.map(Cow::into_owned), headers: headers.to_vec(), placement });
         Ok(())
     }
 }

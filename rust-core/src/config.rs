@@ -21,7 +21,11 @@ pub struct Config {
     /// How a topic maps to a schema and how strictly bodies are checked.
     #[serde(default)]
     pub schema: SchemaConfig,
-    /// Framing of the record value.
+    /// Encodes record keys with a schema of their own, framed like the value; absent (the
+    /// default): the key is the plain bytes the caller gives.
+    #[serde(default)]
+    pub key_schema: Option<KeySchemaConfig>,
+    /// Framing of the record value (and of a key encoded with `key_schema`).
     #[serde(default)]
     pub value_format: ValueFormat,
     /// Compression of the Glue-framed value (only with `value_format: "glue"`).
@@ -200,6 +204,27 @@ pub struct SchemaConfig {
     pub not_found_ttl_ms: u64,
 }
 
+/// Which schema a topic's record keys use. With it the key a caller gives is JSON text, checked
+/// and encoded like a body; the value's `schema` settings for unknown fields, refresh and
+/// remembered misses apply to it too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySchemaConfig {
+    /// Schema name of a topic's keys (file and Glue registries); `{topic}` is replaced by the topic.
+    #[serde(default = "default_key_name_template")]
+    pub name_template: String,
+    /// The key's record (Avro full name, Protobuf message or JSON Schema title) that a Confluent
+    /// registry's record strategies name; required by them.
+    #[serde(default)]
+    pub record_name: Option<String>,
+    /// `"latest"` or a pinned version number.
+    #[serde(default)]
+    pub version: SchemaVersion,
+    /// `"first"` or a Protobuf message's full name.
+    #[serde(default)]
+    pub message_type: MessageType,
+}
+
 /// A schema version selector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum SchemaVersion {
@@ -271,6 +296,9 @@ fn default_registry_timeout_ms() -> u64 {
 }
 fn default_name_template() -> String {
     "{topic}".to_owned()
+}
+fn default_key_name_template() -> String {
+    "{topic}-key".to_owned()
 }
 fn default_refresh_interval_ms() -> u64 {
     300_000
@@ -494,6 +522,9 @@ impl Config {
         if self.schema.refresh_interval_ms == 0 {
             return bad("schema.refresh_interval_ms", "must be > 0");
         }
+        if let Some(key) = &self.key_schema {
+            self.validate_key_schema(key)?;
+        }
         let t = &self.transactions;
         if t.id_prefix.trim().is_empty() {
             return bad("transactions.id_prefix", "must not be empty");
@@ -515,6 +546,66 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_key_schema(&self, key: &KeySchemaConfig) -> Result<()> {
+        let bad = |k: &str, why: &str| Err(Error::bad_request(format!("config: key_schema.{k}: {why}")));
+        let record_name = key.record_name.as_deref().map(str::trim);
+        match &self.registry {
+            RegistryConfig::Confluent { subject_name_strategy, .. } => {
+                if key.name_template != default_key_name_template() {
+                    return bad(
+                        "name_template",
+                        "a Confluent registry names subjects by registry.subject_name_strategy",
+                    );
+                }
+                match (subject_name_strategy, record_name) {
+                    (SubjectNameStrategy::Topic, Some(_)) => {
+                        return bad(
+                            "record_name",
+                            "only the record strategies name a record (the subject is <topic>-key)",
+                        );
+                    }
+                    (SubjectNameStrategy::Record | SubjectNameStrategy::TopicRecord, None | Some("")) => {
+                        return bad(
+                            "record_name",
+                            "is required by subject_name_strategy \"record\" and \"topic_record\" (the key's record)",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            RegistryConfig::File { .. } | RegistryConfig::Glue { .. } => {
+                if record_name.is_some() {
+                    return bad("record_name", "only a Confluent registry's record strategies name a record");
+                }
+                if !key.name_template.contains("{topic}") {
+                    return bad("name_template", "must contain {topic}");
+                }
+            }
+        }
+        if matches!(self.registry, RegistryConfig::File { .. }) && key.version != SchemaVersion::Latest {
+            return bad("version", "a file registry has no versions; use \"latest\"");
+        }
+        Ok(())
+    }
+
+    /// The key schema's name for a topic, when keys are encoded with a schema: from
+    /// `key_schema.name_template`, or for a Confluent registry the subject its strategy names for
+    /// keys (`<topic>-key`, `<record_name>`, `<topic>-<record_name>`, as Confluent's serializers).
+    pub fn key_schema_name(&self, topic: &str) -> Option<String> {
+        let key = self.key_schema.as_ref()?;
+        Some(match &self.registry {
+            RegistryConfig::Confluent { subject_name_strategy, .. } => {
+                let record = key.record_name.as_deref().unwrap_or_default();
+                match subject_name_strategy {
+                    SubjectNameStrategy::Topic => format!("{topic}-key"),
+                    SubjectNameStrategy::Record => record.to_owned(),
+                    SubjectNameStrategy::TopicRecord => format!("{topic}-{record}"),
+                }
+            }
+            _ => key.name_template.replace("{topic}", topic),
+        })
     }
 
     /// The schema name for a topic: from `schema.name_template`, or for a Confluent registry the
@@ -692,6 +783,45 @@ mod tests {
         // The password never shows in what the config prints.
         let c = cfg(r#","basic_auth":{"username":"u","password":"hunter2"}"#, "").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn key_schemas_are_named_per_registry_and_checked() {
+        let confluent = |registry: &str, key: &str| {
+            Config::from_json(&format!(
+                r#"{{"kafka":{{"bootstrap_servers":"b:1"}},"registry":{{"kind":"confluent","url":"http://r:8081"{registry}}},"key_schema":{key}}}"#
+            ))
+        };
+        // Off by default: keys stay plain bytes.
+        assert_eq!(Config::from_json(&minimal()).unwrap().key_schema_name("orders"), None);
+        assert_eq!(confluent("", "{}").unwrap().key_schema_name("orders").as_deref(), Some("orders-key"));
+        assert_eq!(confluent("", "null").unwrap().key_schema_name("orders"), None);
+        let c = confluent(
+            r#","subject_name_strategy":"record","record_name":"shop.Order""#,
+            r#"{"record_name":"shop.OrderKey"}"#,
+        );
+        assert_eq!(c.unwrap().key_schema_name("orders").as_deref(), Some("shop.OrderKey"));
+        let c = confluent(
+            r#","subject_name_strategy":"topic_record","record_name":"shop.Order""#,
+            r#"{"record_name":"shop.K"}"#,
+        );
+        assert_eq!(c.unwrap().key_schema_name("orders").as_deref(), Some("orders-shop.K"));
+        let file = Config::from_json(&minimal().replacen('}', r#"},"key_schema":{}"#, 1)).unwrap();
+        assert_eq!(file.key_schema_name("orders").as_deref(), Some("orders-key"));
+        for (registry, key, named) in [
+            ("", r#"{"record_name":"K"}"#, "key_schema.record_name"),
+            (r#","subject_name_strategy":"record","record_name":"V""#, "{}", "key_schema.record_name"),
+            ("", r#"{"name_template":"{topic}-k"}"#, "key_schema.name_template"),
+            ("", r#"{"version":0}"#, "key_schema.version"),
+            ("", r#"{"extra":1}"#, "key_schema"),
+        ] {
+            let m = confluent(registry, key).unwrap_err().message;
+            assert!(m.contains(named), "{registry} {key}: {m}");
+        }
+        let m = err(&minimal().replacen('}', r#"},"key_schema":{"name_template":"keys"}"#, 1));
+        assert!(m.contains("key_schema.name_template"), "{m}");
+        let m = err(&minimal().replacen('}', r#"},"key_schema":{"version":2}"#, 1));
+        assert!(m.contains("key_schema.version"), "{m}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A publisher: config + shared producer + schema cache, checking and sending one record per call
 //! (batches: crate::batch).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ pub struct Record<'a> {
     pub json: &'a str,
     /// Record headers, in order.
     pub headers: &'a [crate::headers::Header],
-    /// Record key; `None` lets the partitioner choose freely.
+    /// Record key; `None` lets the partitioner choose freely. With `key_schema`: the key's JSON
+    /// text, encoded with the topic's key schema (and then required).
     pub key: Option<&'a [u8]>,
 }
 
@@ -75,9 +77,9 @@ impl Publisher {
     /// Checks, encodes and produces `record`, returning once the broker acknowledged it.
     /// In dry-run mode nothing is produced and the delivery is partition -1, offset -1.
     pub fn publish(&self, record: &Record<'_>) -> Result<Delivery> {
-        let value = self.encode(record)?;
+        let (value, key) = self.encode_with(&mut Schemas::default(), record)?;
         match &self.producer {
-            Some(producer) => producer.send(record.topic, &value, record.key, record.headers),
+            Some(producer) => producer.send(record.topic, &value, key.as_deref(), record.headers),
             None => Ok(Delivery::DRY_RUN),
         }
     }
@@ -88,11 +90,11 @@ impl Publisher {
     /// In dry-run mode the completion (partition -1, offset -1) is ready at once.
     pub fn start(&self, record: &Record<'_>, placement: Placement, token: u64) -> Result<()> {
         placement.check()?;
-        let value = self.encode(record)?;
+        let (value, key) = self.encode_with(&mut Schemas::default(), record)?;
         match &self.producer {
             Some(producer) => {
                 let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
-                producer.enqueue(record.topic, &value, record.key, record.headers, placement, reply)
+                producer.enqueue(record.topic, &value, key.as_deref(), record.headers, placement, reply)
             }
             None => {
                 self.completions.push(token, 0, Ok(Delivery::DRY_RUN));
@@ -107,15 +109,26 @@ impl Publisher {
         self.completions.take(out, max, timeout)
     }
 
-    /// Everything `publish` does before producing: limits, schema lookup, encoding, framing.
+    /// Everything `publish` does before producing: limits, schema lookup, encoding, framing; the value.
     pub fn encode(&self, record: &Record<'_>) -> Result<Vec<u8>> {
-        self.encode_with(&mut None, record)
+        Ok(self.encode_with(&mut Schemas::default(), record)?.0)
     }
 
-    /// `encode`, with the topic's schema looked up into `schema` when it is `None` and reused
-    /// when it is not (a batch's records share one lookup, and one schema version). `schema` must
-    /// only ever hold `record.topic`'s schema.
-    pub(crate) fn encode_with(&self, schema: &mut Option<Arc<CompiledSchema>>, record: &Record<'_>) -> Result<Vec<u8>> {
+    /// [`Publisher::encode`], with the key as produced: the caller's bytes, or with `key_schema`
+    /// the key's JSON encoded and framed like the value.
+    pub fn encode_with_key(&self, record: &Record<'_>) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+        let (value, key) = self.encode_with(&mut Schemas::default(), record)?;
+        Ok((value, key.map(Cow::into_owned)))
+    }
+
+    /// The value and key of `record` as produced, with the topic's schemas looked up into `schemas`
+    /// when they are `None` and reused when they are not (a batch's records share one lookup, and
+    /// one schema version). `schemas` must only ever hold `record.topic`'s schemas.
+    pub(crate) fn encode_with<'a>(
+        &self,
+        schemas: &mut Schemas,
+        record: &Record<'a>,
+    ) -> Result<(Vec<u8>, Option<KeyBytes<'a>>)> {
         check_topic(record.topic)?;
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
@@ -134,18 +147,57 @@ impl Publisher {
                 )));
             }
         }
+        let key_text = match (&self.config.key_schema, record.key) {
+            (None, _) => None,
+            // A consumer that reads keys with the key schema expects one on every record, and a
+            // record without it silently loses its partition: refused rather than written keyless.
+            (Some(_), None) => {
+                return Err(Error::bad_request(
+                    "key: missing; this topic's keys are encoded with a schema (key_schema), so every record needs a JSON key",
+                ))
+            }
+            (Some(_), Some(key)) => Some(std::str::from_utf8(key).map_err(|e| {
+                Error::bad_request(format!("key: not valid UTF-8 (at byte {}); send the key as JSON", e.valid_up_to()))
+            })?),
+        };
         headers::check(record.headers, limits)?;
-        let schema = match schema {
-            Some(schema) => schema,
-            None => {
-                let timing = schema_cache::Timing {
-                    refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
-                    not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
-                };
-                schema.insert(schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?)
+        let value_schema = self.schema(&mut schemas.value, record.topic, false)?;
+        let value =
+            self.frame(value_schema, value_schema.encode(record.json, self.config.schema.allow_unknown_fields)?)?;
+        let key = match key_text {
+            None => record.key.map(Cow::Borrowed),
+            Some(text) => {
+                let key_schema = self.schema(&mut schemas.key, record.topic, true)?;
+                let encoded = key_schema.encode(text, self.config.schema.allow_unknown_fields).map_err(key_error)?;
+                Some(Cow::Owned(self.frame(key_schema, encoded)?))
             }
         };
-        let message = schema.encode(record.json, self.config.schema.allow_unknown_fields)?;
+        Ok((value, key))
+    }
+
+    /// The topic's value (or key) schema: `slot`'s, else looked up in the cache into `slot`.
+    fn schema<'s>(
+        &self,
+        slot: &'s mut Option<Arc<CompiledSchema>>,
+        topic: &str,
+        key: bool,
+    ) -> Result<&'s CompiledSchema> {
+        if let Some(schema) = slot {
+            return Ok(schema);
+        }
+        let timing = schema_cache::Timing {
+            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
+            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+        };
+        let cache_key = match key {
+            false => self.cache_key(topic),
+            true => self.key_cache_key(topic)?,
+        };
+        Ok(slot.insert(schema_cache::lookup(&self.registry, &cache_key, timing)?))
+    }
+
+    /// Frames encoded bytes as `value_format` says (keys and values alike).
+    fn frame(&self, schema: &CompiledSchema, message: Vec<u8>) -> Result<Vec<u8>> {
         let framing = match self.config.value_format {
             ValueFormat::Raw => Framing::Raw,
             ValueFormat::Glue => Framing::Glue {
@@ -188,6 +240,19 @@ impl Publisher {
         self.transactions.as_deref()
     }
 
+    /// The key schema's cache entry: the same cache as values, an entry of its own.
+    fn key_cache_key(&self, topic: &str) -> Result<CacheKey> {
+        match (&self.config.key_schema, self.config.key_schema_name(topic)) {
+            (Some(key), Some(schema_name)) => Ok(CacheKey {
+                registry: self.registry_key.clone(),
+                schema_name,
+                version: key.version,
+                message_type: key.message_type.clone(),
+            }),
+            _ => Err(Error::internal("no key schema is configured")),
+        }
+    }
+
     fn cache_key(&self, topic: &str) -> CacheKey {
         CacheKey {
             registry: self.registry_key.clone(),
@@ -196,6 +261,31 @@ impl Publisher {
             message_type: self.config.schema.message_type.clone(),
         }
     }
+}
+
+/// A record key as produced: the caller's bytes as given, or encoded with the key schema.
+type KeyBytes<'a> = Cow<'a, [u8]>;
+
+/// The schemas a record is encoded with, each looked up on first need and then reused.
+#[derive(Debug, Default)]
+pub(crate) struct Schemas {
+    /// The topic's value schema.
+    pub(crate) value: Option<Arc<CompiledSchema>>,
+    /// The topic's key schema (only with `key_schema`).
+    pub(crate) key: Option<Arc<CompiledSchema>>,
+}
+
+/// A key the key schema refuses: the encoder words it as a body's error (`body: …`, ``field `x`:
+/// …``); it is said of the key instead, always as `key: …`, so a caller can tell where it lies.
+fn key_error(e: Error) -> Error {
+    if e.status != crate::Status::BadRequest {
+        return e;
+    }
+    let why = match e.message.strip_prefix("body") {
+        Some(rest) => rest.trim_start_matches(':').trim_start(),
+        None => &e.message,
+    };
+    Error::bad_request(format!("key: {why}"))
 }
 
 /// Kafka's own rule for topic names: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
@@ -280,6 +370,85 @@ mod tests {
         for dir in [remembering_dir, asking_dir, brief_dir] {
             std::fs::remove_dir_all(dir).ok();
         }
+    }
+
+    #[test]
+    fn keys_are_encoded_with_their_own_schema_when_configured() {
+        let (publisher, dir) = dry_run_publisher("key-schema", "{}");
+        std::fs::write(dir.join("K.proto"), "syntax = \"proto3\"; message V { string s = 1; }").unwrap();
+        std::fs::write(
+            dir.join("K-key.avsc"),
+            r#"{"type":"record","name":"Key","fields":[{"name":"id","type":"long"}]}"#,
+        )
+        .unwrap();
+        let record = |key: Option<&'static [u8]>| Record { topic: "K", json: r#"{"s":"x"}"#, headers: &[], key };
+        // Without key_schema the key is the caller's bytes, JSON or not.
+        let (_, key) = publisher.encode_with_key(&record(Some(br#"{"id": 7}"#))).unwrap();
+        assert_eq!(key.as_deref(), Some(&br#"{"id": 7}"#[..]));
+        assert_eq!(publisher.encode_with_key(&record(None)).unwrap().1, None);
+        drop(publisher);
+        // With it the key is JSON, encoded by `<topic>-key` (Avro: id 7 is the zigzag varint 14).
+        let config = format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"file","directory":{:?}}},"key_schema":{{}},"dry_run":true}}"#,
+            dir.display().to_string()
+        );
+        let publisher = Publisher::new(&config).unwrap();
+        let (value, key) = publisher.encode_with_key(&record(Some(br#" {"id": 7} "#))).unwrap();
+        assert_eq!((value, key), (vec![0x0a, 1, b'x'], Some(vec![14])));
+        assert_eq!(publisher.publish(&record(Some(br#"{"id":7}"#))).unwrap(), Delivery::DRY_RUN);
+        for (key, status, message) in [
+            (Some(&b"order-17"[..]), 400, "key: expected value"),
+            (Some(br#"{"id":true}"#), 400, "key: field `id`: invalid type: boolean"),
+            (Some(br#"{"id":7,"x":1}"#), 400, "key: unrecognized field name 'x'"),
+            (Some(b"\xff"), 400, "key: not valid UTF-8 (at byte 0)"),
+            (None, 400, "key: missing; "),
+        ] {
+            let e = publisher.publish(&record(key)).expect_err(&format!("{key:?}"));
+            assert_eq!((e.status.code(), e.message.starts_with(message)), (status, true), "{key:?}: {}", e.message);
+        }
+        // A batch looks up both schemas once; every record's key is encoded.
+        let mut batch = crate::Batch::new("K").unwrap();
+        batch.add(&publisher, r#"{"s":"a"}"#, &[], Some(br#"{"id":1}"#), Placement::default()).unwrap();
+        let e = batch.add(&publisher, r#"{"s":"b"}"#, &[], Some(br#"{"id":true}"#), Placement::default()).unwrap_err();
+        assert!(e.message.starts_with("key: field `id`"), "{}", e.message);
+        assert_eq!(batch.len(), 1);
+        // A topic without a key schema: 404 naming it, as a value's missing schema.
+        std::fs::write(dir.join("L.proto"), "syntax = \"proto3\"; message V { string s = 1; }").unwrap();
+        let e = publisher.publish(&Record { topic: "L", json: "{}", headers: &[], key: Some(b"1") }).unwrap_err();
+        assert_eq!(e.status, crate::Status::NotFound, "{}", e.message);
+        assert!(e.message.contains("L-key"), "{}", e.message);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_cached_key_schema_is_served_stale_when_its_refresh_fails() {
+        let (_, dir) = dry_run_publisher("key-stale", "{}");
+        std::fs::write(dir.join("S.proto"), "syntax = \"proto3\"; message V { string s = 1; }").unwrap();
+        std::fs::write(dir.join("S-key.json"), r#"{"type":"integer"}"#).unwrap();
+        let config = format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"file","directory":{:?}}},
+                "schema":{{"refresh_interval_ms":1}},"key_schema":{{}},"dry_run":true}}"#,
+            dir.display().to_string()
+        );
+        let publisher = Publisher::new(&config).unwrap();
+        let record = Record { topic: "S", json: "{}", headers: &[], key: Some(b"5") };
+        assert_eq!(publisher.encode_with_key(&record).unwrap().1, Some(b"5".to_vec()));
+        // The key schema goes away: its background refresh fails, and the cached one is kept.
+        std::fs::remove_file(dir.join("S-key.json")).unwrap();
+        let failures = || crate::metrics::SCHEMA.fetch_failures.load(std::sync::atomic::Ordering::Relaxed);
+        let before = failures();
+        for _ in 0..200 {
+            if failures() > before {
+                break;
+            }
+            assert_eq!(publisher.encode_with_key(&record).unwrap().1, Some(b"5".to_vec()));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert!(failures() > before, "the key schema's refresh never ran");
+        assert_eq!(publisher.encode_with_key(&record).unwrap().1, Some(b"5".to_vec()));
+        let e = publisher.encode_with_key(&Record { key: Some(b"x"), ..record }).unwrap_err();
+        assert!(e.message.starts_with("key: "), "{}", e.message);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

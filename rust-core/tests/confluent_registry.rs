@@ -8,6 +8,7 @@ use common::*;
 use serde_json::json;
 use topicgate::error::Status;
 use topicgate::registry::confluent::{Auth, ConfluentRegistry, SchemaType, Version};
+use topicgate::{Publisher, Record};
 
 fn url() -> String {
     env("SCHEMA_REGISTRY_URL")
@@ -120,4 +121,59 @@ fn missing_subjects_and_versions_are_404_naming_them() {
     let e = fetch(&format!("{u}-value"), Version::Number(7)).unwrap_err();
     assert_eq!(e.status, Status::NotFound, "{e}");
     assert!(e.message.contains("no version 7"), "{e}");
+}
+
+/// `key_schema` with a Confluent registry: the key's subject is `<topic>-key` (TopicNameStrategy),
+/// `<record_name>` with the record strategy; the key is framed with its own schema id, the value
+/// with the value's. A topic whose key subject is missing is a 404 naming the subject.
+#[test]
+fn keys_are_encoded_with_the_topic_key_subject() {
+    let u = unique("ck");
+    let value_id = register(&format!("{u}-value"), "AVRO", ADDRESS, json!([]));
+    let key = r#"{"type":"record","name":"Key","namespace":"tg.test","fields":[{"name":"id","type":"long"}]}"#;
+    let key_id = register(&format!("{u}-key"), "AVRO", key, json!([]));
+    let record_key_id = register(
+        &format!("tg.test.RecordKey{u}"),
+        "JSON",
+        r#"{"$schema":"http://json-schema.org/draft-07/schema#","title":"RecordKey","type":"integer"}"#,
+        json!([]),
+    );
+    assert!(value_id != key_id && key_id != record_key_id);
+    let publisher = |registry: &str, key_schema: &str| {
+        Publisher::new(&format!(
+            r#"{{"kafka":{{"bootstrap_servers":"127.0.0.1:9"}},"registry":{{"kind":"confluent","url":{:?}{registry}}},
+                "value_format":"confluent","key_schema":{key_schema},"dry_run":true}}"#,
+            url()
+        ))
+        .unwrap()
+    };
+    let record = |topic: &'static str, key: &'static [u8]| Record {
+        topic,
+        json: r#"{"city":"Lyon"}"#,
+        headers: &[],
+        key: Some(key),
+    };
+    let topic: &'static str = Box::leak(u.clone().into_boxed_str());
+    let frame = |id: u32, body: &[u8]| [&[0u8][..], &id.to_be_bytes(), body].concat();
+
+    let p = publisher("", "{}");
+    let (value, key) = p.encode_with_key(&record(topic, br#"{"id": 7}"#)).unwrap();
+    assert_eq!(value, frame(value_id, b"\x08Lyon"));
+    assert_eq!(key, Some(frame(key_id, &[14]))); // 7 as Avro's zigzag varint
+    let e = p.encode_with_key(&record(topic, br#"{"id": "seven"}"#)).unwrap_err();
+    assert_eq!(e.status, Status::BadRequest);
+    assert!(e.message.starts_with("key: field `id`"), "{}", e.message);
+    // The key schema's entry is its own: the value alone (no key schema) still encodes.
+    let missing: &'static str = Box::leak(format!("{u}-none").into_boxed_str());
+    register(&format!("{missing}-value"), "AVRO", ADDRESS, json!([]));
+    let e = p.encode_with_key(&record(missing, b"1")).unwrap_err();
+    assert_eq!(e.status, Status::NotFound);
+    assert!(e.message.contains(&format!("{missing}-key")), "{}", e.message);
+
+    // RecordNameStrategy: the subject is the key's record name.
+    let strategy = r#","subject_name_strategy":"record","record_name":"tg.test.Address""#;
+    register("tg.test.Address", "AVRO", ADDRESS, json!([]));
+    let p = publisher(strategy, &format!(r#"{{"record_name":"tg.test.RecordKey{u}"}}"#));
+    let (_, key) = p.encode_with_key(&record(topic, b" 42 ")).unwrap();
+    assert_eq!(key, Some(frame(record_key_id, b"42")));
 }

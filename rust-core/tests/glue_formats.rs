@@ -80,3 +80,29 @@ fn a_named_message_type_with_an_avro_schema_says_why_it_cannot_serve() {
     assert_eq!(e.status, Status::InternalError);
     assert!(e.message.contains("is Avro, which has no message types"), "{}", e.message);
 }
+
+/// `key_schema` with Glue: the key's schema is the Glue schema `key_schema.name_template` names
+/// (`<topic>-key` by default), and the key is framed as the value is, with the key schema's own
+/// version UUID (zlib too when `glue_compression` says so).
+#[test]
+fn keys_are_encoded_with_their_glue_schema_and_framed_with_its_version() {
+    let topic = unique("GlueKeyed");
+    let value_id = glue_create_schema_as(TEST_REGISTRY, &topic, AVSC, DataFormat::Avro);
+    let key_id = glue_create_schema_as(TEST_REGISTRY, &format!("{topic}-key"), JSON_SCHEMA, DataFormat::Json);
+    for compression in ["none", "zlib"] {
+        let extra =
+            format!(r#","dry_run":true,"value_format":"glue","glue_compression":"{compression}","key_schema":{{}}"#);
+        let p = Publisher::new(&glue_config(TEST_REGISTRY, &extra)).unwrap();
+        let rec = |key: &'static [u8]| Record { topic: &topic, json: r#"{"id":"o-1"}"#, headers: &[], key: Some(key) };
+        let (value, key) = p.encode_with_key(&rec(br#"{ "id": "k-1", "qty": 3 }"#)).unwrap();
+        assert_eq!(payload(&value, &value_id, compression), [&[6][..], b"o-1", &[2, 0]].concat());
+        assert_eq!(payload(&key.unwrap(), &key_id, compression), br#"{"id":"k-1","qty":3}"#);
+        let e = p.encode_with_key(&rec(br#"{"id":"k-1","qty":0}"#)).unwrap_err();
+        assert_eq!(
+            (e.status, e.message.starts_with("key: does not match")),
+            (Status::BadRequest, true),
+            "{}",
+            e.message
+        );
+    }
+}

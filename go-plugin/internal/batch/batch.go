@@ -27,7 +27,7 @@ type batchLine struct {
 // envelope is a line of a route with batch.envelope: the value with the record's own key and headers.
 type envelope struct {
 	Value   json.RawMessage  `json:"value"`
-	Key     *string          `json:"key"`
+	Key     json.RawMessage  `json:"key"` // a string; with a key schema any JSON value (see Record)
 	Headers *envelopeHeaders `json:"headers"`
 }
 
@@ -107,7 +107,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	records := make([]core.Record, 0, len(lines))
 	index := make([]int, 0, len(lines)) // records[j] is lines[index[j]]
 	for i, ln := range lines {
-		rec, status, msg := Record(r, ln.text, bc, o.TraceHeaders, headers, key)
+		rec, status, msg := Record(r, ln.text, bc, o, headers, key)
 		if status != 0 {
 			results[i] = core.Outcome{Status: status, Msg: msg}
 			continue
@@ -136,15 +136,16 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 }
 
 // Record makes line's record: its value, headers and key (its own with batch.envelope, else the
-// request's; trace adds r's trace context to its own headers). A status other than 0 refuses the
-// line, msg says why.
-func Record(r *http.Request, line []byte, bc *config.Batch, trace bool, headers []core.Header, key []byte) (core.Record, int, string) {
+// request's; o.TraceHeaders adds r's trace context to its own headers). An envelope's key is a
+// string, its text the key; with o.JSONKeys (the core encodes keys with a key schema) it is any
+// JSON value, its JSON text the key. A status other than 0 refuses the line, msg says why.
+func Record(r *http.Request, line []byte, bc *config.Batch, o *request.Options, headers []core.Header, key []byte) (core.Record, int, string) {
 	if int64(len(line)) > bc.MaxLineBytes {
 		return core.Record{}, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("the line is %d bytes, larger than the limit of %d bytes (batch.max_line_bytes)", len(line), bc.MaxLineBytes)
 	}
 	if !bc.Envelope {
-		return core.Record{Value: line, Headers: headers, Key: key}, 0, ""
+		return core.Record{Value: line, Headers: headers, Key: key, KeyLabel: request.KeyHeader}, 0, ""
 	}
 	var env envelope
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -159,18 +160,35 @@ func Record(r *http.Request, line []byte, bc *config.Batch, trace bool, headers 
 	if len(env.Value) == 0 || bytes.Equal(env.Value, []byte("null")) {
 		return core.Record{}, http.StatusBadRequest, "envelope: value: missing"
 	}
-	rec := core.Record{Value: env.Value, Headers: headers, Key: key}
-	if env.Key != nil {
-		rec.Key = []byte(*env.Key)
+	rec := core.Record{Value: env.Value, Headers: headers, Key: key, KeyLabel: request.KeyHeader}
+	if len(env.Key) > 0 && !bytes.Equal(env.Key, []byte("null")) {
+		own, err := envelopeKey(env.Key, o.JSONKeys)
+		if err != nil {
+			return core.Record{}, http.StatusBadRequest, "envelope: key: " + err.Error()
+		}
+		rec.Key, rec.KeyLabel = own, "" // the core's "key: …" then names the line's own "key"
 	}
 	if env.Headers != nil {
 		own := []core.Header(*env.Headers)
-		if trace {
+		if o.TraceHeaders {
 			own = request.WithTraceContext(r.Context(), own, r.Header)
 		}
 		rec.Headers = own
 	}
 	return rec, 0, ""
+}
+
+// envelopeKey is the key an envelope's "key" (not null) gives: a string's text, or with jsonKeys
+// the value's JSON text as sent (the core checks it against the key schema).
+func envelopeKey(raw json.RawMessage, jsonKeys bool) ([]byte, error) {
+	if jsonKeys {
+		return raw, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, errors.New("must be a string (keys are plain text unless the core has a key_schema)")
+	}
+	return []byte(s), nil
 }
 
 // splitBatch cuts body into its non-blank lines ("\n" or "\r\n" ends a line). A status other

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/topicgate/topicgate/go-plugin/internal/config"
 	"github.com/topicgate/topicgate/go-plugin/internal/plugintest"
+	"github.com/topicgate/topicgate/go-plugin/internal/router"
 )
 
 func batchHandler(t *testing.T, batch string) (*plugintest.FakePublisher, func(body string, hdr map[string]string) plugintest.Reply) {
@@ -123,5 +125,59 @@ func TestBatchThatTheBrokerRefusesWholeAnswersItsStatus(t *testing.T) {
 	}
 	if len(r.Body["records"].([]interface{})) != 2 {
 		t.Fatalf("%s", r.Raw)
+	}
+}
+
+// keySchemaPost posts NDJSON to a server whose core encodes keys with a key schema (or not).
+func keySchemaPost(t *testing.T, keySchema bool) (*plugintest.FakePublisher, func(body string, hdr map[string]string) plugintest.Reply) {
+	t.Helper()
+	core := `{"k":"v"}`
+	if keySchema {
+		core = `{"k":"v","key_schema":{}}`
+	}
+	cfg, err := config.ParseServer([]byte(`{"core":`+core+`,"routes":[{"path_prefix":"/v1/event/","topics":["MyTopic"],"batch":{"envelope":true}}]}`), plugintest.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &plugintest.FakePublisher{Status: 200}
+	h := router.NewServer(cfg, f, plugintest.NextHandler)
+	return f, func(body string, hdr map[string]string) plugintest.Reply {
+		return plugintest.Do(t, h, "POST", "/v1/event/MyTopic", "application/x-ndjson", body, hdr)
+	}
+}
+
+func TestEnvelopeKeysAreJSONValuesWithAKeySchema(t *testing.T) {
+	f, post := keySchemaPost(t, true)
+	lines := []string{
+		`{"value":{"sample_message":"a"},"key":{"id": 7}}`,
+		`{"value":{"sample_message":"b"},"key":"abc"}`,
+		`{"value":{"sample_message":"c"},"key":null}`,
+		`{"value":{"sample_message":"d"}}`,
+	}
+	r := post(strings.Join(lines, "\n"), map[string]string{"message-key": `{"id":1}`})
+	if r.Status != 200 || len(f.Written) != 4 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	// A line's own key is its JSON text as sent (a string with its quotes), errors say "key"; the
+	// others take the request's header, and errors about it name the header.
+	for i, want := range []struct{ key, label string }{{`{"id": 7}`, ""}, {`"abc"`, ""}, {`{"id":1}`, "message-key"}, {`{"id":1}`, "message-key"}} {
+		if w := f.Written[i]; string(w.Key) != want.key || w.KeyLabel != want.label {
+			t.Errorf("line %d: key %q label %q, want %q %q", i+1, w.Key, w.KeyLabel, want.key, want.label)
+		}
+	}
+}
+
+func TestEnvelopeKeysAreStringsWithoutAKeySchema(t *testing.T) {
+	f, post := keySchemaPost(t, false)
+	r := post(`{"value":{"sample_message":"a"},"key":"o"}`+"\n"+`{"value":{"sample_message":"b"},"key":{"id":7}}`, nil)
+	if r.Status != 400 || len(f.Written) != 0 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	if msg := r.Body["message"].(string); !strings.HasPrefix(msg, "line 2: envelope: key: must be a string") {
+		t.Fatalf("message %q", msg)
+	}
+	r = post(`{"value":{"sample_message":"a"},"key":"o"}`, nil)
+	if r.Status != 200 || string(f.Written[0].Key) != "o" {
+		t.Fatalf("%d %s %+v", r.Status, r.Raw, f.Written)
 	}
 }

@@ -60,6 +60,9 @@ type Plugin struct {
 	// MaxBufferedBodyBytes (server mode; 0: not set, budget.Default) bounds the request body bytes
 	// the whole process holds at once.
 	MaxBufferedBodyBytes int64
+	// KeySchema says the core encodes record keys with a key schema (core.key_schema set): keys
+	// are then JSON, and an envelope's "key" may be any JSON value.
+	KeySchema bool
 	// ReadyRequiresBroker (server mode) makes the readiness probe 503 while a producer has no
 	// broker connection up (default: it reports the broker and stays 200).
 	ReadyRequiresBroker bool
@@ -160,6 +163,7 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 		if cfg.Core, err = canonicalCore(raw.Core, getenv); err != nil {
 			return nil, err
 		}
+		cfg.KeySchema = KeySchema(cfg.Core)
 	}
 	if raw.RetryAfterSeconds != nil {
 		if *raw.RetryAfterSeconds < 1 {
@@ -311,6 +315,18 @@ func DeliveryTimeout(core []byte) time.Duration {
 		return defaultDeliveryTimeout // the core refuses a config it cannot read anyway
 	}
 	return time.Duration(*v.Ms) * time.Millisecond
+}
+
+// KeySchema is whether a (canonical) core config encodes keys with a schema: key_schema is set
+// and not null (the core validates its content).
+func KeySchema(core []byte) bool {
+	var v struct {
+		KeySchema json.RawMessage `json:"key_schema"`
+	}
+	if err := json.Unmarshal(core, &v); err != nil {
+		return false // the core refuses a config it cannot read anyway
+	}
+	return len(v.KeySchema) > 0 && !bytes.Equal(v.KeySchema, []byte("null"))
 }
 
 // canonicalCore checks that the core config is a JSON object, expands ${VAR} and

@@ -182,3 +182,17 @@ func TestDeliveryTimeoutIsTheCoresOrItsDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestKeySchemaIsReadFromTheCore(t *testing.T) {
+	for core, want := range map[string]bool{
+		`{"k":"v"}`:                   false,
+		`{"k":"v","key_schema":null}`: false,
+		`{"k":"v","key_schema":{}}`:   true,
+		`{"k":"v","key_schema":{"name_template":"${X:-{topic}-key}"}}`: true,
+	} {
+		cfg, err := ParseClient([]byte(`{"core":`+core+`,"topics":["T"]}`), env(nil))
+		if err != nil || cfg.KeySchema != want {
+			t.Errorf("%s: KeySchema %v (%v), want %v", core, cfg != nil && cfg.KeySchema, err, want)
+		}
+	}
+}

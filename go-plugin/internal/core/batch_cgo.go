@@ -38,7 +38,7 @@ func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records 
 			a.key, C.size_t(len(r.Key)), a.partition, a.timestamp, &errbuf[0], C.size_t(len(errbuf)))
 		pin.Unpin()
 		if int(st) != 200 {
-			out[i] = Outcome{Status: int(st), Msg: C.GoString(&errbuf[0])}
+			out[i] = Outcome{Status: int(st), Msg: KeyMessage(C.GoString(&errbuf[0]), r.KeyLabel)}
 			continue
 		}
 		valid = append(valid, i)

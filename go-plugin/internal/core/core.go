@@ -4,6 +4,7 @@ package core
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -50,13 +51,26 @@ type Header struct {
 	Value []byte
 }
 
+// KeyMessage words msg, a core answer for a record, with what the client calls its key: a
+// message about the key ("key: …", when the core encodes keys with a key schema) says label
+// instead; any other message, or an empty label, is left as it is.
+func KeyMessage(msg, label string) string {
+	if label == "" || !strings.HasPrefix(msg, "key: ") {
+		return msg
+	}
+	return label + msg[len("key"):]
+}
+
 // Record is one record of a batch or stream.
 type Record struct {
-	Value       []byte
-	Headers     []Header // nil: no headers
-	Key         []byte   // nil: no key
-	Partition   *int32   // nil: the partitioner's choice
-	TimestampMs *int64   // nil: the time of sending
+	Value   []byte
+	Headers []Header // nil: no headers
+	Key     []byte   // nil: no key
+	// KeyLabel is what the client calls the key (e.g. "message-key" for the request header):
+	// the core's errors about the key ("key: …") are worded with it; "" keeps "key".
+	KeyLabel    string
+	Partition   *int32 // nil: the partitioner's choice
+	TimestampMs *int64 // nil: the time of sending
 }
 
 // BatchMode says what a batch with invalid records does and how it is written.

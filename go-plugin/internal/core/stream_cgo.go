@@ -27,7 +27,7 @@ func (s *coreStream) Outcomes() <-chan Outcome { return s.done }
 func (s *coreStream) Start(r Record) (uint64, int, string) {
 	token, st := s.c.queue(s.topic, r, s.done, &s.errbuf)
 	if st != 200 {
-		return token, st, C.GoString(&s.errbuf[0])
+		return token, st, KeyMessage(C.GoString(&s.errbuf[0]), r.KeyLabel)
 	}
 	return token, 200, ""
 }

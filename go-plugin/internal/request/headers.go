@@ -13,6 +13,8 @@ import (
 const (
 	// headerKey carries the record key.
 	headerKey = "Message-Key"
+	// KeyHeader is the key header's name as errors about the key say it.
+	KeyHeader = "message-key"
 	// headerHeaders carries the record headers: "k1=v1,k2=v2".
 	headerHeaders = "Message-Headers"
 )

@@ -20,6 +20,7 @@ type Options struct {
 	RetryAfter   int  // Retry-After (seconds) of a 503
 	TraceHeaders bool // copy the request's trace context into the record (WithTraceContext)
 	Streams      bool // the mounting can stream an answer (the http-server one; KrakenD buffers a backend's)
+	JSONKeys     bool // the core encodes keys with a key schema: an envelope's "key" is any JSON value, passed as its text
 }
 
 // Headers is the record headers (message-headers, plus the trace context unless off) and the key

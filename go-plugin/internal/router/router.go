@@ -27,7 +27,7 @@ import (
 // published (and the metrics and readiness paths served); all others go to next (KrakenD)
 // untouched.
 func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.Handler {
-	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders, Streams: true}
+	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders, Streams: true, JSONKeys: cfg.KeySchema}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			switch r.URL.Path {
@@ -58,7 +58,7 @@ func NewServer(cfg *config.Plugin, pub core.Publisher, next http.Handler) http.H
 // "output_encoding": "no-op" on the endpoint, returns its status, headers and body to the client
 // unchanged.
 func NewClient(cfg *config.Plugin, pub core.Publisher) http.Handler {
-	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders}
+	o := &request.Options{Pub: pub, RetryAfter: cfg.RetryAfterSeconds, TraceHeaders: cfg.TraceHeaders, JSONKeys: cfg.KeySchema}
 	rc := &cfg.Routes[0]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dispatch(w, r, o, rc)

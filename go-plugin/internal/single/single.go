@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
@@ -34,7 +35,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 
 	headers = request.WithIdempotencyHeader(r, headers, 0)
 	status, d, msg := o.Pub.Publish(r.Context(), topic, body, headers, key)
-	httpCode, msg := respond.CoreStatus(status, msg)
+	httpCode, msg := respond.CoreStatus(status, core.KeyMessage(msg, request.KeyHeader))
 	if httpCode == http.StatusOK {
 		m.Acked(d)
 		respond.OK(w, topic, d)

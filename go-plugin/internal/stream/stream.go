@@ -129,7 +129,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusNotAcceptable, err.Error()+plain)
 		return
 	}
-	Run[struct{}](conn, &rc.Batch, topic, m, o.Pub, &ndjsonStream{r: r, bc: &rc.Batch, trace: o.TraceHeaders, key: key, headers: headers}, rc.Batch.Partial)
+	Run[struct{}](conn, &rc.Batch, topic, m, o.Pub, &ndjsonStream{r: r, bc: &rc.Batch, o: o, key: key, headers: headers}, rc.Batch.Partial)
 }
 
 // Refusal says why bc cannot stream under o ("" when it can).
@@ -293,9 +293,9 @@ func (sr *streamRun[M]) stopAt(line, status int, msg string) {
 type ndjsonStream struct {
 	r       *http.Request
 	bc      *config.Batch
-	trace   bool          // add the request's trace context to a line's own headers
-	key     []byte        // the request's, for records without their own
-	headers []core.Header // the request's, for records without their own
+	o       *request.Options // its trace context setting and whether keys are JSON
+	key     []byte           // the request's, for records without their own
+	headers []core.Header    // the request's, for records without their own
 }
 
 func (f *ndjsonStream) Read(body io.Reader, bc *config.Batch, out chan<- *Chunk, stop <-chan struct{}) {
@@ -307,7 +307,7 @@ func (f *ndjsonStream) Record(it Line) (core.Record, struct{}, int, string) {
 		return core.Record{}, struct{}{}, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("the line is larger than the limit of %d bytes (batch.max_line_bytes)", f.bc.MaxLineBytes)
 	}
-	rec, status, msg := batch.Record(f.r, it.Text, f.bc, f.trace, f.headers, f.key)
+	rec, status, msg := batch.Record(f.r, it.Text, f.bc, f.o, f.headers, f.key)
 	return rec, struct{}{}, status, msg
 }
 
