@@ -16,6 +16,7 @@ mod logging;
 pub mod metrics;
 pub mod producer;
 pub mod publisher;
+pub mod reader;
 pub mod registry;
 mod runtime;
 pub mod schema;

@@ -154,7 +154,7 @@ impl Context {
 }
 
 /// What the OAUTHBEARER token callback needs to sign an MSK IAM token.
-struct MskIam {
+pub(crate) struct MskIam {
     region: aws_config::Region,
     credentials: aws_credential_types::provider::SharedCredentialsProvider,
     lifetime_override: Option<Duration>,
@@ -183,7 +183,7 @@ impl MskIam {
     }
 
     /// A signed token and the epoch milliseconds at which librdkafka should consider it expired.
-    fn token(&self) -> std::result::Result<(String, i64), String> {
+    pub(crate) fn token(&self) -> std::result::Result<(String, i64), String> {
         let (region, credentials) = (self.region.clone(), self.credentials.clone());
         let (token, expiry_ms) = runtime::block_on(async move {
             aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(region, credentials).await
@@ -738,7 +738,7 @@ pub(crate) fn drop_in_background<T: Send + 'static>(producer: T) {
 }
 
 /// The MSK IAM token signer that `auth` asks for, if any.
-fn msk_iam(auth: Option<&AuthConfig>) -> Result<Option<Arc<MskIam>>> {
+pub(crate) fn msk_iam(auth: Option<&AuthConfig>) -> Result<Option<Arc<MskIam>>> {
     match auth {
         Some(AuthConfig::AwsMskIam { region, role_arn, role_session_name, token_lifetime_ms }) => {
             let msk = MskIam::new(region.as_ref(), role_arn.as_ref(), role_session_name.as_ref(), *token_lifetime_ms)?;
