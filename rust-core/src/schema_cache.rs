@@ -374,7 +374,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         let next_due = match refreshed {
             Ok(changed) => {
                 let version = changed.as_ref().map_or(current.version_number, |new| new.version_number);
-                let format = changed.as_ref().map_or(format_label(&current), |new| format_label(new));
+                let format = changed.as_ref().map_or(format_label(&current), format_label);
                 if let Some(new) = changed {
                     log::info!(
                         "schema `{}` refreshed to version {}",
