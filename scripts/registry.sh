@@ -25,7 +25,9 @@
 #   registry.pid      pid of the registry JVM;  registry.log its output;  registry-mvn.log the build's
 # The state is in memory: a restart starts empty (ids start at 1 again).
 # Environment: REGISTRY_READY_TIMEOUT (seconds, default 90), REGISTRY_HEAP (default 384m),
-# TOPICGATE_CACHE, TOPICGATE_RUN_DIR (default .run; relative paths from the repo root).
+# REGISTRY_PORT and REGISTRY_TLS_PORT (ports for a new registry, both or neither; default free
+# ones: lets a fault test restart it where its clients point), TOPICGATE_CACHE, TOPICGATE_RUN_DIR
+# (default .run; relative paths from the repo root).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -188,7 +190,13 @@ cmd_up() {
   if pid=$(live_pid); then stop_pid "$pid"; fi
   rm -f "$PIDF" "$ENVF"
   local tls_port
-  read -r port tls_port < <(free_ports)
+  if [[ -n ${REGISTRY_PORT:-} || -n ${REGISTRY_TLS_PORT:-} ]]; then
+    [[ ${REGISTRY_PORT:-} =~ ^[0-9]+$ && ${REGISTRY_TLS_PORT:-} =~ ^[0-9]+$ ]] ||
+      die "REGISTRY_PORT and REGISTRY_TLS_PORT must both be port numbers"
+    port=$REGISTRY_PORT tls_port=$REGISTRY_TLS_PORT
+  else
+    read -r port tls_port < <(free_ports)
+  fi
   make_pki
   : >"$LOG"
   local t0=$SECONDS

@@ -15,7 +15,59 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Status;
 
-/// Schema cache outcomes since the process started.
+/// The kind of registry a schema comes from: the `registry` label of the schema metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// AWS Glue Schema Registry.
+    Glue = 0,
+    /// A directory of schema files.
+    File = 1,
+    /// A Confluent-compatible Schema Registry.
+    Confluent = 2,
+}
+
+impl RegistryKind {
+    const ALL: [RegistryKind; 3] = [RegistryKind::Glue, RegistryKind::File, RegistryKind::Confluent];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            RegistryKind::Glue => "glue",
+            RegistryKind::File => "file",
+            RegistryKind::Confluent => "confluent",
+        }
+    }
+}
+
+/// A schema's format: the `format` label of the schema metrics. `Unknown` is for what happened
+/// before the registry told the format (a miss that failed, a first fetch the registry did not answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatLabel {
+    /// Protobuf.
+    Protobuf = 0,
+    /// Avro.
+    Avro = 1,
+    /// JSON Schema.
+    Json = 2,
+    /// Not known (yet).
+    Unknown = 3,
+}
+
+impl FormatLabel {
+    const ALL: [FormatLabel; 4] = [FormatLabel::Protobuf, FormatLabel::Avro, FormatLabel::Json, FormatLabel::Unknown];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            FormatLabel::Protobuf => "protobuf",
+            FormatLabel::Avro => "avro",
+            FormatLabel::Json => "json",
+            FormatLabel::Unknown => "unknown",
+        }
+    }
+}
+
+/// Schema cache outcomes since the process started, of one registry kind and format.
 #[derive(Debug, Default)]
 pub struct SchemaCounters {
     /// Lookups answered from the cache with a fresh schema.
@@ -30,8 +82,14 @@ pub struct SchemaCounters {
     pub fetch_failures: AtomicU64,
 }
 
-/// The process's schema cache counters.
-pub static SCHEMA: LazyLock<SchemaCounters> = LazyLock::new(SchemaCounters::default);
+/// The counters by registry kind and format: a fixed table (3 × 4), so the labels' cardinality is
+/// bounded and the publish path only adds to an atomic.
+static SCHEMA: LazyLock<[[SchemaCounters; 4]; 3]> = LazyLock::new(Default::default);
+
+/// The schema cache counters of `registry` and `format`.
+pub fn schema_counters(registry: RegistryKind, format: FormatLabel) -> &'static SchemaCounters {
+    &SCHEMA[registry as usize][format as usize]
+}
 
 /// Failed deliveries by (error kind, status answered). Only a failed delivery takes this
 /// lock, never a successful publish; the key set is bounded by librdkafka's error codes.
@@ -150,32 +208,49 @@ struct BrokerStats {
 #[derive(Debug)]
 pub struct CachedSchemaState {
     name: String,
-    /// The version in use and when the registry last gave (or confirmed) it.
-    fetched: Mutex<(Option<i64>, Instant)>,
+    registry: RegistryKind,
+    /// The version in use, its format and when the registry last gave (or confirmed) it.
+    fetched: Mutex<(Option<i64>, FormatLabel, Instant)>,
 }
 
 /// Cached schemas' states; an entry dies with its cache entry.
 static CACHED_SCHEMAS: LazyLock<Mutex<Vec<Weak<CachedSchemaState>>>> = LazyLock::new(Default::default);
 
 impl CachedSchemaState {
-    /// A new, registered state for schema `name`, fetched just now at `version` (`None` for a file).
-    pub fn register(name: &str, version: Option<i64>) -> Arc<CachedSchemaState> {
-        let state =
-            Arc::new(CachedSchemaState { name: name.to_owned(), fetched: Mutex::new((version, Instant::now())) });
+    /// A new, registered state for schema `name` of a `registry`, fetched just now at `version`
+    /// (`None` for a file) in `format`.
+    pub fn register(
+        name: &str,
+        registry: RegistryKind,
+        version: Option<i64>,
+        format: FormatLabel,
+    ) -> Arc<CachedSchemaState> {
+        let state = Arc::new(CachedSchemaState {
+            name: name.to_owned(),
+            registry,
+            fetched: Mutex::new((version, format, Instant::now())),
+        });
         let mut all = CACHED_SCHEMAS.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(&state));
         state
     }
 
-    /// The registry gave (or confirmed) the schema again just now; `version` is the one now in use.
-    pub fn fetched(&self, version: Option<i64>) {
-        *self.fetched.lock().unwrap_or_else(|p| p.into_inner()) = (version, Instant::now());
+    /// The registry gave (or confirmed) the schema again just now; `version` and `format` are
+    /// those now in use.
+    pub fn fetched(&self, version: Option<i64>, format: FormatLabel) {
+        *self.fetched.lock().unwrap_or_else(|p| p.into_inner()) = (version, format, Instant::now());
     }
 
     fn snapshot(&self) -> CachedSchema {
-        let (version, at) = *self.fetched.lock().unwrap_or_else(|p| p.into_inner());
-        CachedSchema { name: self.name.clone(), version, age_seconds: at.elapsed().as_millis() as f64 / 1000.0 }
+        let (version, format, at) = *self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        CachedSchema {
+            name: self.name.clone(),
+            registry: self.registry.label(),
+            format: format.label(),
+            version,
+            age_seconds: at.elapsed().as_millis() as f64 / 1000.0,
+        }
     }
 }
 
@@ -184,7 +259,11 @@ impl CachedSchemaState {
 pub struct CachedSchema {
     /// Schema name in its registry.
     pub name: String,
-    /// The registry's version number (Glue), `null` for a file.
+    /// The registry kind (`glue`, `file`, `confluent`).
+    pub registry: &'static str,
+    /// The schema's format (`protobuf`, `avro`, `json`).
+    pub format: &'static str,
+    /// The registry's version number (Glue, Confluent), `null` for a file.
     pub version: Option<i64>,
     /// Seconds since it was fetched (or last confirmed unchanged by a refresh).
     pub age_seconds: f64,
@@ -204,13 +283,55 @@ struct ProducerSnapshot {
     request_errors: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct SchemaSnapshot {
+#[derive(Debug, Default, Serialize)]
+struct SchemaCounts {
     hits: u64,
     misses: u64,
     stale_served: u64,
     fetches: u64,
     fetch_failures: u64,
+}
+
+impl SchemaCounts {
+    fn of(c: &SchemaCounters) -> SchemaCounts {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SchemaCounts {
+            hits: load(&c.hits),
+            misses: load(&c.misses),
+            stale_served: load(&c.stale_served),
+            fetches: load(&c.fetches),
+            fetch_failures: load(&c.fetch_failures),
+        }
+    }
+
+    fn add(&mut self, o: &SchemaCounts) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.stale_served += o.stale_served;
+        self.fetches += o.fetches;
+        self.fetch_failures += o.fetch_failures;
+    }
+
+    fn is_zero(&self) -> bool {
+        self.hits + self.misses + self.stale_served + self.fetches + self.fetch_failures == 0
+    }
+}
+
+/// One registry kind and format's counters (listed only once one of them is not zero).
+#[derive(Debug, Serialize)]
+struct SchemaSource {
+    registry: &'static str,
+    format: &'static str,
+    #[serde(flatten)]
+    counts: SchemaCounts,
+}
+
+#[derive(Debug, Serialize)]
+struct SchemaSnapshot {
+    /// The sums over every registry kind and format.
+    #[serde(flatten)]
+    totals: SchemaCounts,
+    by_source: Vec<SchemaSource>,
     cached: Vec<CachedSchema>,
 }
 
@@ -231,7 +352,6 @@ struct Snapshot {
 
 /// Everything above as one JSON document (the format of `tg_metrics_json`).
 pub fn snapshot_json() -> String {
-    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let producers = PRODUCERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -253,24 +373,49 @@ pub fn snapshot_json() -> String {
         .map(|s| s.snapshot())
         .collect();
     cached.sort_by(|a, b| a.name.cmp(&b.name));
-    let snapshot = Snapshot {
-        schema: SchemaSnapshot {
-            hits: load(&SCHEMA.hits),
-            misses: load(&SCHEMA.misses),
-            stale_served: load(&SCHEMA.stale_served),
-            fetches: load(&SCHEMA.fetches),
-            fetch_failures: load(&SCHEMA.fetch_failures),
-            cached,
-        },
-        delivery_errors,
-        producers,
-    };
+    let mut totals = SchemaCounts::default();
+    let mut by_source = Vec::new();
+    for registry in RegistryKind::ALL {
+        for format in FormatLabel::ALL {
+            let counts = SchemaCounts::of(schema_counters(registry, format));
+            if !counts.is_zero() {
+                totals.add(&counts);
+                by_source.push(SchemaSource { registry: registry.label(), format: format.label(), counts });
+            }
+        }
+    }
+    let snapshot = Snapshot { schema: SchemaSnapshot { totals, by_source, cached }, delivery_errors, producers };
     serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_counters_are_listed_by_registry_and_format_once_they_move() {
+        schema_counters(RegistryKind::Confluent, FormatLabel::Avro).hits.fetch_add(3, Ordering::Relaxed);
+        schema_counters(RegistryKind::Glue, FormatLabel::Unknown).fetch_failures.fetch_add(1, Ordering::Relaxed);
+        let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
+        let sources = v["schema"]["by_source"].as_array().unwrap();
+        let row = |registry: &str, format: &str| {
+            sources.iter().find(|s| s["registry"] == registry && s["format"] == format).cloned()
+        };
+        assert!(row("confluent", "avro").unwrap()["hits"].as_u64().unwrap() >= 3, "{v}");
+        assert!(row("glue", "unknown").unwrap()["fetch_failures"].as_u64().unwrap() >= 1, "{v}");
+        // Only combinations that moved are listed; the totals sum them.
+        assert!(sources.iter().all(|s| ["hits", "misses", "stale_served", "fetches", "fetch_failures"]
+            .iter()
+            .any(|k| s[k].as_u64().unwrap() > 0)));
+        let total: u64 = sources.iter().map(|s| s["hits"].as_u64().unwrap()).sum();
+        assert_eq!(v["schema"]["hits"].as_u64().unwrap(), total, "{v}");
+        let s = CachedSchemaState::register("m-value", RegistryKind::Confluent, Some(2), FormatLabel::Json);
+        let v: serde_json::Value = serde_json::from_str(&snapshot_json()).unwrap();
+        let cached = v["schema"]["cached"].as_array().unwrap().iter().find(|c| c["name"] == "m-value").cloned();
+        let cached = cached.expect("listed");
+        assert_eq!((cached["registry"].as_str(), cached["format"].as_str()), (Some("confluent"), Some("json")));
+        drop(s);
+    }
 
     #[test]
     fn snapshot_counts_delivery_errors_by_kind_and_status_and_lists_live_producers() {

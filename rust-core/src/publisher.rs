@@ -133,7 +133,7 @@ impl Publisher {
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
             return Err(Error::too_large(format!(
-                "body is {} bytes, the limit is {}",
+                "body is {} bytes, the limit is {} (limits.max_message_bytes)",
                 record.json.len(),
                 limits.max_message_bytes
             )));
@@ -141,7 +141,7 @@ impl Publisher {
         if let Some(key) = record.key {
             if key.len() > limits.max_key_bytes {
                 return Err(Error::too_large(format!(
-                    "key is {} bytes, the limit is {}",
+                    "key is {} bytes, the limit is {} (limits.max_key_bytes)",
                     key.len(),
                     limits.max_key_bytes
                 )));

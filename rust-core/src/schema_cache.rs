@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{MessageType, SchemaVersion};
 use crate::error::{Error, Result, Status};
-use crate::metrics::{CachedSchemaState, SCHEMA};
+use crate::metrics::{schema_counters, CachedSchemaState, FormatLabel, RegistryKind, SchemaCounters};
 use crate::registry::Registry;
 use crate::runtime;
 use crate::schema::{self, CompiledSchema};
@@ -72,6 +72,20 @@ pub struct Timing {
     pub not_found_ttl: Duration,
 }
 
+/// The metrics label of a compiled schema's format.
+fn format_label(schema: &CompiledSchema) -> FormatLabel {
+    match schema.format {
+        schema::Format::Protobuf { .. } => FormatLabel::Protobuf,
+        schema::Format::Avro(_) => FormatLabel::Avro,
+        schema::Format::JsonSchema(_) => FormatLabel::Json,
+    }
+}
+
+/// The counters of `registry` for `schema`'s format.
+fn counters(registry: &Registry, schema: &CompiledSchema) -> &'static SchemaCounters {
+    schema_counters(registry.kind(), format_label(schema))
+}
+
 fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
@@ -88,16 +102,24 @@ pub fn lookup(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Resul
     if let Some(slot) = cached {
         let schema = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         if now_ms() >= slot.refresh_due_ms.load(Ordering::Relaxed) {
-            SCHEMA.stale_served.fetch_add(1, Ordering::Relaxed);
+            counters(registry, &schema).stale_served.fetch_add(1, Ordering::Relaxed);
             if !slot.refreshing.swap(true, Ordering::AcqRel) {
                 spawn_refresh(registry.clone(), key.clone(), slot, timing.refresh_interval);
             }
         } else {
-            SCHEMA.hits.fetch_add(1, Ordering::Relaxed);
+            counters(registry, &schema).hits.fetch_add(1, Ordering::Relaxed);
         }
         return Ok(schema);
     }
-    SCHEMA.misses.fetch_add(1, Ordering::Relaxed);
+    // A miss is counted under the format its lookup found (none known when it failed).
+    let outcome = lookup_missed(registry, key, timing);
+    let format = outcome.as_ref().map_or(FormatLabel::Unknown, |s| format_label(s));
+    schema_counters(registry.kind(), format).misses.fetch_add(1, Ordering::Relaxed);
+    outcome
+}
+
+/// A lookup of a schema not cached: a remembered failure, or the flight's outcome.
+fn lookup_missed(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Result<Arc<CompiledSchema>> {
     if let Some(e) = remembered(key) {
         return Err(e);
     }
@@ -186,7 +208,8 @@ fn join_or_start(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Jo
     };
     let flight = Arc::new(Flight::default());
     flights.insert(key.clone(), flight.clone());
-    let landing = Landing { key: key.clone(), flight: flight.clone(), timing, landed: false };
+    let landing =
+        Landing { key: key.clone(), registry: registry.kind(), flight: flight.clone(), timing, landed: false };
     let registry = registry.clone();
     handle.spawn(async move {
         let outcome = fetch_and_compile(&registry, &landing.key).await;
@@ -200,6 +223,7 @@ fn join_or_start(registry: &Arc<Registry>, key: &CacheKey, timing: Timing) -> Jo
 /// with a flight that never ends.
 struct Landing {
     key: CacheKey,
+    registry: RegistryKind,
     flight: Arc<Flight>,
     timing: Timing,
     landed: bool,
@@ -209,7 +233,7 @@ impl Landing {
     fn land(mut self, outcome: Result<CompiledSchema>) {
         self.landed = true;
         let outcome = match outcome {
-            Ok(schema) => Ok(cache(&self.key, Arc::new(schema), self.timing.refresh_interval)),
+            Ok(schema) => Ok(cache(&self.key, self.registry, Arc::new(schema), self.timing.refresh_interval)),
             Err(e) => {
                 let ttl = if e.status == Status::NotFound { self.timing.not_found_ttl } else { FAILURE_TTL };
                 remember(&self.key, &e, ttl);
@@ -238,7 +262,12 @@ impl Drop for Landing {
 }
 
 /// Caches `schema` for `key` (or keeps the entry already there) and returns what is cached.
-fn cache(key: &CacheKey, schema: Arc<CompiledSchema>, refresh_interval: Duration) -> Arc<CompiledSchema> {
+fn cache(
+    key: &CacheKey,
+    registry: RegistryKind,
+    schema: Arc<CompiledSchema>,
+    refresh_interval: Duration,
+) -> Arc<CompiledSchema> {
     let due = match key.version {
         SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
         SchemaVersion::Number(_) => u64::MAX,
@@ -248,7 +277,12 @@ fn cache(key: &CacheKey, schema: Arc<CompiledSchema>, refresh_interval: Duration
     let slot = cache.entry(key.clone()).or_insert_with(|| {
         Arc::new(Slot {
             schema: RwLock::new(schema.clone()),
-            metrics: CachedSchemaState::register(&key.schema_name, schema.version_number),
+            metrics: CachedSchemaState::register(
+                &key.schema_name,
+                registry,
+                schema.version_number,
+                format_label(&schema),
+            ),
             refresh_due_ms: AtomicU64::new(due),
             refreshing: AtomicBool::new(false),
         })
@@ -283,20 +317,34 @@ fn remember(key: &CacheKey, e: &Error, ttl: Duration) {
 }
 
 /// Fetches the schema text (within the registry's bound) and compiles it on a blocking thread.
+/// Counted under the format the registry gave (unknown when it gave none).
 async fn fetch_and_compile(registry: &Registry, key: &CacheKey) -> Result<CompiledSchema> {
-    SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
-    let compiled = match registry.fetch(&key.schema_name, key.version).await {
+    let (format, compiled) = match registry.fetch(&key.schema_name, key.version).await {
         Ok(text) => {
+            let format = text.format.label();
             let message_type = key.message_type.clone();
-            runtime::run_blocking(move || schema::compile(&text, &message_type)).await
+            let compiled = runtime::run_blocking(move || schema::compile(&text, &message_type)).await;
+            (format, compiled.map_err(|e| from_registry(registry, e)))
         }
-        Err(e) => Err(e),
+        Err(e) => (FormatLabel::Unknown, Err(e)),
     };
+    let counters = schema_counters(registry.kind(), format);
+    counters.fetches.fetch_add(1, Ordering::Relaxed);
     // A schema the registry does not have is an answer, not a failure to fetch.
     if matches!(&compiled, Err(e) if e.status != Status::NotFound) {
-        SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
+        counters.fetch_failures.fetch_add(1, Ordering::Relaxed);
     }
     compiled
+}
+
+/// A Confluent-compatible registry's schema that does not compile is the registry's data at
+/// fault, not topicgate's: `503` (retriable once the subject is fixed there), not `500`.
+fn from_registry(registry: &Registry, e: Error) -> Error {
+    if registry.kind() == RegistryKind::Confluent && e.status == Status::InternalError {
+        Error::unavailable(format!("schema registry gave a schema that does not compile: {}", e.message))
+    } else {
+        e
+    }
 }
 
 fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interval: Duration) {
@@ -308,9 +356,12 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         }
     };
     handle.spawn(async move {
-        SCHEMA.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = registry.fetch(&key.schema_name, key.version).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // Counted under the format the registry gave, else the cached schema's.
+        let format = fetched.as_ref().map_or(format_label(&current), |t| t.format.label());
+        let counters = schema_counters(registry.kind(), format);
+        counters.fetches.fetch_add(1, Ordering::Relaxed);
         // None: the registry gave the schema in use again, unchanged.
         let refreshed = match fetched {
             Ok(text) if schema::fingerprint(&text) == current.fingerprint => Ok(None),
@@ -323,6 +374,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         let next_due = match refreshed {
             Ok(changed) => {
                 let version = changed.as_ref().map_or(current.version_number, |new| new.version_number);
+                let format = changed.as_ref().map_or(format_label(&current), format_label);
                 if let Some(new) = changed {
                     log::info!(
                         "schema `{}` refreshed to version {}",
@@ -331,11 +383,11 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
                     );
                     *slot.schema.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                 }
-                slot.metrics.fetched(version);
+                slot.metrics.fetched(version, format);
                 interval
             }
             Err(e) => {
-                SCHEMA.fetch_failures.fetch_add(1, Ordering::Relaxed);
+                counters.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!("schema `{}` refresh kept the cached version: {}", key.schema_name, e.message);
                 retry_delay(interval)
             }

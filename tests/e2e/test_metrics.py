@@ -41,6 +41,33 @@ def test_counters_move_by_exactly_what_was_answered(gw):
     assert metric(after, "topicgate_process_resident_memory_bytes") > 1 << 20
 
 
+def test_schema_metrics_carry_the_registry_kind_and_format(gw):
+    """Each format of the file registry moves its own series; cached schemas carry the labels; the
+    label values are the bounded sets (no topic or schema name in them)."""
+    bodies = {"protobuf": (gw.topic, CLASSIC_BODY), "avro": (gw.avro_topic, b'{"sample_message":"m"}'),
+              "json": (gw.json_topic, b'{"sample_message":"m"}')}
+    for topic, body in bodies.values():  # cached (a miss at most once), so the next ones are hits
+        assert gw.post(f"/v1/event/{topic}", body=body).status == 200
+    before = gw.metrics()
+    for fmt, (topic, body) in bodies.items():
+        for _ in range({"protobuf": 2, "avro": 3, "json": 4}[fmt]):
+            assert gw.post(f"/v1/event/{topic}", body=body).status == 200
+    after = gw.metrics()
+    lookups = lambda s, fmt: sum(metric(s, "topicgate_schema_lookups_total", outcome=o, registry="file", format=fmt)  # noqa: E731
+                                 for o in ("hit", "stale_served"))
+    assert {fmt: lookups(after, fmt) - lookups(before, fmt) for fmt in bodies} == {"protobuf": 2, "avro": 3, "json": 4}
+    for fmt, (topic, _) in bodies.items():
+        assert metric(after, "topicgate_schema_age_seconds", schema=topic, registry="file", format=fmt) >= 0
+        assert (("topicgate_schema_version", frozenset({"schema": topic, "registry": "file", "format": fmt}.items()))
+                in after), (fmt, sorted(k for k in after if k[0] == "topicgate_schema_version"))
+    for (name, labels), _ in after.items():
+        if name.startswith("topicgate_schema_"):
+            ls = dict(labels)
+            assert ls.get("registry") in ("glue", "file", "confluent"), (name, ls)
+            assert ls.get("format") in ("protobuf", "avro", "json", "unknown"), (name, ls)
+            assert set(ls) <= {"outcome", "registry", "format", "schema"}, (name, ls)
+
+
 def test_unknown_topics_add_no_series(gw):
     before = gw.metrics()
     for i in range(1000):

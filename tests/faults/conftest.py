@@ -1,8 +1,8 @@
 """Fault tests: the gateway binary with the real plugin, under faults of the real servers it uses.
 
-They stop and restart a Kafka broker and moto, so they use their own instances (scripts/kafka.sh
-and scripts/glue.sh with TOPICGATE_RUN_DIR, `.run/faults` under `make test-faults`), never the
-shared test servers. Each test starts its own gateway. What was measured (records
+They stop and restart a Kafka broker, moto and the Confluent-compatible registry, so they use
+their own instances (scripts/kafka.sh, glue.sh and registry.sh with TOPICGATE_RUN_DIR,
+`.run/faults` under `make test-faults`), never the shared test servers. Each test starts its own gateway. What was measured (records
 sent/acknowledged/found, recovery times, memory and threads) is printed at the end and written
 to $TOPICGATE_RUN_DIR/figures.json.
 """
@@ -27,6 +27,15 @@ def servers():
     # A test that failed half-way must not leave the broker stopped for the next run.
     if not s.broker_running():
         s.start_broker()
+
+
+@pytest.fixture(scope="session")
+def registry(servers):
+    """The fault tests' Confluent-compatible registry (Apicurio, scripts/registry.sh in their run
+    directory): started on first use, stopped at the end of the session. Its env as a dict."""
+    env = servers.registry_up()
+    yield env
+    servers.registry_down()
 
 
 @pytest.fixture

@@ -94,6 +94,33 @@ class Servers:
         """moto again on `port`: the gateway's registry endpoint does not change."""
         self._script("glue.sh", "up", env={**self.env, "GLUE_PORT": str(port)})
 
+    # The Confluent-compatible registry (scripts/registry.sh, Apicurio): started only by the tests
+    # that need it (a JVM of its own), never skipped when it cannot start.
+
+    def registry_up(self, ports=None):
+        """Starts the fault tests' registry (on `ports`, (plain, TLS), when given) and returns
+        registry.env as a dict (SCHEMA_REGISTRY_URL, REGISTRY_BASE_URL, …)."""
+        env = {**self.env, "REGISTRY_READY_TIMEOUT": "240"}
+        if ports:
+            env.update(REGISTRY_PORT=str(ports[0]), REGISTRY_TLS_PORT=str(ports[1]))
+        self._script("registry.sh", "up", env=env, timeout=600)
+        return self.registry_env()
+
+    def registry_env(self):
+        return dict(line.split("=", 1) for line in (self.run / "registry.env").read_text().splitlines() if "=" in line)
+
+    def registry_ports(self):
+        """(plain, TLS) ports of the running registry."""
+        env = self.registry_env()
+        return tuple(int(env[k].split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+                     for k in ("SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_TLS_URL"))
+
+    def registry_down(self):
+        self._script("registry.sh", "down")
+
+    def registry_running(self):
+        return (self.run / "registry.pid").is_file()
+
 
 class Cluster:
     """The cluster tests' three-broker Kafka (scripts/kafka-cluster.sh with TOPICGATE_RUN_DIR):

@@ -240,13 +240,20 @@ var Handler = promhttp.HandlerFor(registry, promhttp.HandlerOpts{EnableOpenMetri
 // coreSnapshot is the JSON document of tg_metrics_json (rust-core/src/metrics.rs).
 type coreSnapshot struct {
 	Schema struct {
-		Hits          float64 `json:"hits"`
-		Misses        float64 `json:"misses"`
-		StaleServed   float64 `json:"stale_served"`
-		Fetches       float64 `json:"fetches"`
-		FetchFailures float64 `json:"fetch_failures"`
-		Cached        []struct {
+		// BySource: the counters of each registry kind and format that has any.
+		BySource []struct {
+			Registry      string  `json:"registry"`
+			Format        string  `json:"format"`
+			Hits          float64 `json:"hits"`
+			Misses        float64 `json:"misses"`
+			StaleServed   float64 `json:"stale_served"`
+			Fetches       float64 `json:"fetches"`
+			FetchFailures float64 `json:"fetch_failures"`
+		} `json:"by_source"`
+		Cached []struct {
 			Name       string   `json:"name"`
+			Registry   string   `json:"registry"`
+			Format     string   `json:"format"`
 			Version    *float64 `json:"version"`
 			AgeSeconds float64  `json:"age_seconds"`
 		} `json:"cached"`
@@ -288,11 +295,11 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descSchemaLookups  = desc("schema_lookups_total", "Schema cache lookups by outcome: hit, miss (fetched or a remembered not-found), stale_served (cached, refresh due).", "outcome")
-	descSchemaFetches  = desc("schema_registry_fetches_total", "Schema fetches from the registry (first fetches and background refreshes).")
-	descSchemaFailures = desc("schema_registry_fetch_failures_total", "Schema fetches that failed (registry unreachable or refusing, or a schema that does not compile).")
-	descSchemaAge      = desc("schema_age_seconds", "Seconds since the registry last gave or confirmed the cached schema.", "schema")
-	descSchemaVersion  = desc("schema_version", "Registry version number of the cached schema in use (Glue; 0 for a .proto file).", "schema")
+	descSchemaLookups  = desc("schema_lookups_total", "Schema cache lookups by outcome: hit, miss (fetched or a remembered not-found), stale_served (cached, refresh due); by registry kind and schema format (unknown: a miss that found none).", "outcome", "registry", "format")
+	descSchemaFetches  = desc("schema_registry_fetches_total", "Schema fetches from the registry (first fetches and background refreshes), by registry kind and schema format (unknown: the registry gave none).", "registry", "format")
+	descSchemaFailures = desc("schema_registry_fetch_failures_total", "Schema fetches that failed (registry unreachable or refusing, or a schema that does not compile), by registry kind and schema format.", "registry", "format")
+	descSchemaAge      = desc("schema_age_seconds", "Seconds since the registry last gave or confirmed the cached schema.", "schema", "registry", "format")
+	descSchemaVersion  = desc("schema_version", "Registry version number of the cached schema in use (Glue, Confluent; 0 for a file).", "schema", "registry", "format")
 	descDeliveryErrors = desc("delivery_errors_total", "Records the broker did not acknowledge, by librdkafka error kind and the HTTP status they were answered with.", "kind", "status")
 	descQueueMessages  = desc("producer_queue_messages", "Records in the producer's queue or in flight (librdkafka msg_cnt).", "producer", "bootstrap")
 	descQueueBytes     = desc("producer_queue_bytes", "Bytes of those records (librdkafka msg_size).", "producer", "bootstrap")
@@ -326,33 +333,39 @@ func (coreCollector) Collect(ch chan<- prometheus.Metric) {
 	g := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	c(descSchemaLookups, s.Schema.Hits, "hit")
-	c(descSchemaLookups, s.Schema.Misses, "miss")
-	c(descSchemaLookups, s.Schema.StaleServed, "stale_served")
-	c(descSchemaFetches, s.Schema.Fetches)
-	c(descSchemaFailures, s.Schema.FetchFailures)
+	// The core lists a registry kind and format only once one of its counters moved (at most
+	// 3 × 4 of them).
+	for _, src := range s.Schema.BySource {
+		c(descSchemaLookups, src.Hits, "hit", src.Registry, src.Format)
+		c(descSchemaLookups, src.Misses, "miss", src.Registry, src.Format)
+		c(descSchemaLookups, src.StaleServed, "stale_served", src.Registry, src.Format)
+		c(descSchemaFetches, src.Fetches, src.Registry, src.Format)
+		c(descSchemaFailures, src.FetchFailures, src.Registry, src.Format)
+	}
 	// The core lists one entry per cache key: core configs that differ (value_format,
-	// message_type, …) cache the same schema name apart. One series per name: the highest
-	// version, the smallest age.
+	// message_type, registry URL, …) cache the same schema name apart. One series per name,
+	// registry kind and format: the highest version, the smallest age.
+	type schemaKey struct{ name, registry, format string }
 	type schemaState struct{ version, age float64 }
-	schemas := map[string]*schemaState{}
-	var names []string
+	schemas := map[schemaKey]*schemaState{}
+	var keys []schemaKey
 	for _, cs := range s.Schema.Cached {
 		v := 0.0
 		if cs.Version != nil {
 			v = *cs.Version
 		}
-		if st, ok := schemas[cs.Name]; ok {
+		k := schemaKey{cs.Name, cs.Registry, cs.Format}
+		if st, ok := schemas[k]; ok {
 			st.version = max(st.version, v)
 			st.age = min(st.age, cs.AgeSeconds)
 			continue
 		}
-		schemas[cs.Name] = &schemaState{version: v, age: cs.AgeSeconds}
-		names = append(names, cs.Name)
+		schemas[k] = &schemaState{version: v, age: cs.AgeSeconds}
+		keys = append(keys, k)
 	}
-	for _, name := range names {
-		g(descSchemaAge, schemas[name].age, name)
-		g(descSchemaVersion, schemas[name].version, name)
+	for _, k := range keys {
+		g(descSchemaAge, schemas[k].age, k.name, k.registry, k.format)
+		g(descSchemaVersion, schemas[k].version, k.name, k.registry, k.format)
 	}
 	for _, e := range s.DeliveryErrors {
 		c(descDeliveryErrors, e.Count, e.Kind, strconv.Itoa(e.Status))

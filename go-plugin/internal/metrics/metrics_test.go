@@ -30,7 +30,7 @@ func series(t *testing.T, reg prometheus.Gatherer, name string) (labels [][]stri
 				ls = append(ls, l.GetValue())
 			}
 			labels = append(labels, ls)
-			values = append(values, m.GetGauge().GetValue())
+			values = append(values, m.GetGauge().GetValue()+m.GetCounter().GetValue())
 		}
 	}
 	return labels, values
@@ -90,9 +90,9 @@ func TestSchemaEntriesMerged(t *testing.T) {
 	defer func() { coreMetricsJSON = saved }()
 	coreMetricsJSON = func() []byte {
 		return []byte(`{"schema":{"cached":[
-			{"name":"orders-value","version":3,"age_seconds":40},
-			{"name":"orders-value","version":5,"age_seconds":70},
-			{"name":"users-value","version":null,"age_seconds":2}]}}`)
+			{"name":"orders-value","registry":"confluent","format":"avro","version":3,"age_seconds":40},
+			{"name":"orders-value","registry":"confluent","format":"avro","version":5,"age_seconds":70},
+			{"name":"users-value","registry":"file","format":"json","version":null,"age_seconds":2}]}}`)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(coreCollector{})
@@ -106,11 +106,47 @@ func TestSchemaEntriesMerged(t *testing.T) {
 			t.Errorf("%s: %d series, want %d", name, len(ls), len(values))
 		}
 		for i, l := range ls {
-			schema := l[0]
+			schema := l[2] // labels sort by name: format, registry, schema
 			if got := vs[i]; got != values[schema] {
 				t.Errorf("%s{schema=%q} = %v, want %v", name, schema, got, values[schema])
 			}
 		}
+	}
+}
+
+// The schema counters carry the registry kind and format the core reports them by.
+func TestSchemaCountersByRegistryAndFormat(t *testing.T) {
+	saved := coreMetricsJSON
+	defer func() { coreMetricsJSON = saved }()
+	coreMetricsJSON = func() []byte {
+		return []byte(`{"schema":{"by_source":[
+			{"registry":"confluent","format":"avro","hits":7,"misses":1,"stale_served":2,"fetches":3,"fetch_failures":1},
+			{"registry":"glue","format":"unknown","hits":0,"misses":4,"stale_served":0,"fetches":4,"fetch_failures":4}]}}`)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coreCollector{})
+	got := map[string]float64{}
+	for _, name := range []string{"topicgate_schema_lookups_total", "topicgate_schema_registry_fetches_total",
+		"topicgate_schema_registry_fetch_failures_total"} {
+		ls, vs := series(t, reg, name)
+		for i, l := range ls {
+			got[name+fmt.Sprint(l)] = vs[i]
+		}
+	}
+	want := map[string]float64{
+		"topicgate_schema_lookups_total[avro hit confluent]":             7,
+		"topicgate_schema_lookups_total[avro miss confluent]":            1,
+		"topicgate_schema_lookups_total[avro stale_served confluent]":    2,
+		"topicgate_schema_lookups_total[unknown miss glue]":              4,
+		"topicgate_schema_lookups_total[unknown hit glue]":               0,
+		"topicgate_schema_lookups_total[unknown stale_served glue]":      0,
+		"topicgate_schema_registry_fetches_total[avro confluent]":        3,
+		"topicgate_schema_registry_fetches_total[unknown glue]":          4,
+		"topicgate_schema_registry_fetch_failures_total[avro confluent]": 1,
+		"topicgate_schema_registry_fetch_failures_total[unknown glue]":   4,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v\nwant %v", got, want)
 	}
 }
 

@@ -181,7 +181,8 @@ impl ConfluentRegistry {
 
     /// Fetches `version` of `subject` and, transitively, every schema it references, all within
     /// `timeout`: `404` when the subject or version does not exist, `503` when the registry is
-    /// unreachable, slow, failing or refuses the credentials.
+    /// unreachable, slow, failing, refuses the credentials or answers what is not a schema version
+    /// (malformed, an unknown schema type, a reference it does not have).
     pub async fn fetch(&self, subject: &str, version: Version) -> Result<SubjectVersion> {
         tokio::time::timeout(self.timeout, self.fetch_unbounded(subject, version)).await.unwrap_or_else(|_| {
             Err(Error::unavailable(format!(
@@ -201,14 +202,14 @@ impl ConfluentRegistry {
                 continue;
             }
             if depth > MAX_REFERENCE_DEPTH || references.len() >= MAX_REFERENCES {
-                return Err(Error::internal(format!(
+                return Err(Error::unavailable(format!(
                     "schema registry: subject `{subject}` has references nested deeper than {MAX_REFERENCE_DEPTH} \
                      or more than {MAX_REFERENCES} in all"
                 )));
             }
             let v = self.get_version(&r.subject, Version::Number(r.version)).await.map_err(|e| match e.status {
                 // The subject exists; a reference it names does not: the registry's data is broken.
-                crate::error::Status::NotFound => Error::internal(format!(
+                crate::error::Status::NotFound => Error::unavailable(format!(
                     "schema registry: subject `{subject}` references `{}` (subject `{}` version {}), which it does not have",
                     r.name, r.subject, r.version
                 )),
@@ -222,7 +223,7 @@ impl ConfluentRegistry {
             Some("JSON") => SchemaType::Json,
             Some("PROTOBUF") => SchemaType::Protobuf,
             Some(other) => {
-                return Err(Error::internal(format!(
+                return Err(Error::unavailable(format!(
                     "schema registry: subject `{subject}` has schema type `{other}`, not AVRO, JSON or PROTOBUF"
                 )))
             }
@@ -268,8 +269,11 @@ impl ConfluentRegistry {
             Error::unavailable(format!("schema registry: the answer for subject `{subject}` was cut off"))
         })?;
         if status.is_success() {
+            // A malformed answer (a broken proxy, another service at the URL) is the registry's
+            // fault: retriable like its 5xx. serde's reason names a position and an expected
+            // type, never the answer's text.
             return serde_json::from_slice::<VersionBody>(&body).map_err(|e| {
-                Error::internal(format!(
+                Error::unavailable(format!(
                     "schema registry: the answer for subject `{subject}` is not a schema version ({e})"
                 ))
             });

@@ -33,6 +33,15 @@ pub enum SchemaFormat {
 }
 
 impl SchemaFormat {
+    /// The format as the metrics label it.
+    pub fn label(self) -> crate::metrics::FormatLabel {
+        match self {
+            SchemaFormat::Protobuf => crate::metrics::FormatLabel::Protobuf,
+            SchemaFormat::Avro => crate::metrics::FormatLabel::Avro,
+            SchemaFormat::JsonSchema { .. } => crate::metrics::FormatLabel::Json,
+        }
+    }
+
     /// The format's name in messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -114,6 +123,15 @@ impl Registry {
                 };
                 Ok(c.fetch(name, version).await?.into_text())
             }
+        }
+    }
+
+    /// Its kind, as the metrics label it.
+    pub fn kind(&self) -> crate::metrics::RegistryKind {
+        match self {
+            Registry::Glue(_) => crate::metrics::RegistryKind::Glue,
+            Registry::File(_) => crate::metrics::RegistryKind::File,
+            Registry::Confluent(_) => crate::metrics::RegistryKind::Confluent,
         }
     }
 
