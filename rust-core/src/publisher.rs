@@ -435,7 +435,16 @@ mod tests {
         assert_eq!(publisher.encode_with_key(&record).unwrap().1, Some(b"5".to_vec()));
         // The key schema goes away: its background refresh fails, and the cached one is kept.
         std::fs::remove_file(dir.join("S-key.json")).unwrap();
-        let failures = || crate::metrics::SCHEMA.fetch_failures.load(std::sync::atomic::Ordering::Relaxed);
+        // The file registry's failures of any format (a removed file has none to name).
+        let failures = || {
+            use crate::metrics::{schema_counters, FormatLabel, RegistryKind};
+            [FormatLabel::Protobuf, FormatLabel::Avro, FormatLabel::Json, FormatLabel::Unknown]
+                .into_iter()
+                .map(|f| {
+                    schema_counters(RegistryKind::File, f).fetch_failures.load(std::sync::atomic::Ordering::Relaxed)
+                })
+                .sum::<u64>()
+        };
         let before = failures();
         for _ in 0..200 {
             if failures() > before {
