@@ -37,6 +37,12 @@ BUILD = ROOT / "build"
 BENCH_BUILD = BUILD / "bench"
 PAYLOAD = ROOT / "bench" / "payload.json"
 SCHEMA = ROOT / "krakend" / "schemas" / "MyTopic.proto"
+# Issue #23: the same payload through the example Avro and JSON Schema schemas (same fields).
+FORMAT_SCHEMAS = {
+    "protobuf": SCHEMA,
+    "avro": ROOT / "krakend" / "schemas" / "MyAvroTopic.avsc",
+    "json-schema": ROOT / "krakend" / "schemas" / "MyJsonTopic.json",
+}
 RESULTS = ROOT / "bench" / "results"
 JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 WARMUP_S = 1.0  # before each measured step; its records are counted, its timings are not
@@ -63,6 +69,9 @@ CONTENDERS = [
     ("krakend-pubsub", "krakend-pubsub" if REAL_KRAKEND else "krakend-pubsub-standin*", "gateway",
      {"mount": "pubsub" if REAL_KRAKEND else "pubsub-standin"}),
     ("topicgate-backend", "topicgate-backend", "gateway", {"mount": "client"}),
+    # The same route and payload with an Avro and a JSON Schema schema instead of Protobuf (issue #23).
+    ("topicgate-backend-avro", "topicgate-backend Avro", "gateway", {"mount": "client", "format": "avro"}),
+    ("topicgate-backend-jsonschema", "topicgate-backend JSON Schema", "gateway", {"mount": "client", "format": "json-schema"}),
     # The same without metrics (no server block serves them, so nothing is recorded).
     ("topicgate-backend-nometrics", "topicgate-backend, metrics off", "gateway", {"mount": "client", "metrics": False}),
     ("topicgate-backend-acks1", "topicgate-backend-acks1", "gateway", {"mount": "client", "properties": ACKS1}),
@@ -99,6 +108,8 @@ OPTIONAL = [
     ("topicgate-server-gogc400", "topicgate-server GOGC=400", "gateway", {"mount": "server", "env": GOGC400}),
 ]
 RATIOS = [
+    ("topicgate-backend-avro", "topicgate-backend"),
+    ("topicgate-backend-jsonschema", "topicgate-backend"),
     ("topicgate-batch", "topicgate-backend"),
     ("topicgate-batch", "rdkafka-bare-async"),
     ("topicgate-server-batch", "rdkafka-bare-async"),
@@ -216,10 +227,28 @@ class Bench:
         return f"tgbench-{self.run_id}-{cid}-{phase}"
 
     def new_topic(self, cid, phase):
-        """The topic's name; its schema goes into the file registry (schema name = topic)."""
+        """The topic's name; its schema (the contender's format) goes into the file registry
+        (schema name = topic)."""
         t = self.topic_name(cid, phase)
-        shutil.copyfile(SCHEMA, self.schema_dir / f"{t}.proto")
+        known = [c for c in CONTENDERS + OPTIONAL if c[0] == cid]
+        schema = FORMAT_SCHEMAS[known[0][3].get("format", "protobuf") if known else "protobuf"]
+        shutil.copyfile(schema, self.schema_dir / f"{t}{schema.suffix}")
         return t
+
+    def payload(self, details):
+        """The request body: bench/payload.json; for JSON Schema the same message with event_id as a
+        JSON integer, as the example schema types it (Protobuf's int64 and Avro's long take the
+        string the payload has)."""
+        if details.get("format") != "json-schema":
+            return PAYLOAD
+        path = self.work / "payload-json-schema.json"
+        if not path.exists():
+            text = PAYLOAD.read_text()
+            changed = text.replace('"event_id":"918273645501"', '"event_id":918273645501')
+            if changed == text:
+                raise RuntimeError("bench/payload.json no longer has the event_id the JSON Schema payload changes")
+            path.write_text(changed)
+        return path
 
     def kafka_topics(self, *args):
         out = subprocess.run(
@@ -241,13 +270,13 @@ class Bench:
             path.write_text((line + "\n") * n)
         return path
 
-    def vegeta_run(self, url, seconds, workers, rate=0, tag="step", batch=0):
+    def vegeta_run(self, url, seconds, workers, rate=0, tag="step", batch=0, payload=PAYLOAD):
         """Runs vegeta against url; returns its JSON report. rate 0: `workers` in a closed loop.
-        batch n: each request is a batch of n payloads."""
+        batch n: each request is a batch of n payloads (always bench/payload.json)."""
         targets = self.work / "targets.txt"
         targets.write_text(f"POST {url}\n")
         results = self.work / f"{tag}.bin"
-        body, ctype = (self.batch_body(batch), "application/x-ndjson") if batch else (PAYLOAD, "application/json")
+        body, ctype = (self.batch_body(batch), "application/x-ndjson") if batch else (payload, "application/json")
         attack = [
             self.vegeta, "attack", f"-targets={targets}", f"-body={body}",
             f"-header=Content-Type: {ctype}", f"-duration={seconds}s", "-timeout=30s",
@@ -393,10 +422,12 @@ class Bench:
         proc, url = self.start_http(details, topic, tag)
         n = details.get("batch", 0)
         try:
-            warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup", batch=n)
+            body = self.payload(details)
+            warm = self.vegeta_run(url, WARMUP_S, min(workers, 8), tag=tag + "-warmup", batch=n, payload=body)
             cpu0, broker0 = cpu_seconds(proc.pid), broker_cpu_seconds()
             # A fixed rate is in records/s: a batch contender sends it as rate/n requests/s.
-            rep = self.vegeta_run(url, self.seconds, workers, max(1, round(rate / n)) if (rate and n) else rate, tag=tag, batch=n)
+            rep = self.vegeta_run(url, self.seconds, workers, max(1, round(rate / n)) if (rate and n) else rate, tag=tag, batch=n,
+                                  payload=body)
             cpu, broker_cpu = cpu_seconds(proc.pid) - cpu0, broker_cpu_seconds() - broker0
             rss = peak_rss_mb(proc.pid)
         finally:
