@@ -26,28 +26,11 @@ const MAX_DEPTH: usize = 32;
 /// Encodes JSON bodies as one Avro schema; build once per schema version, share freely.
 #[derive(Debug)]
 pub struct AvroEncoder {
-    /// The schema, its dependencies and apache-avro's writer of them.
-    writer: Writer,
+    schema: Schema,
+    /// Schemas the schema refers to by name (a Confluent registry's references), parsed with it.
+    dependencies: Vec<Schema>,
     /// Every named type of the schema by full name, for `Ref`s (recursive types refer back by name).
     names: HashMap<Name, Schema>,
-}
-
-/// apache-avro's writer of the schema, built once per schema version: building one resolves every
-/// named type of the schema, work that was repeated for every record before (issue #23).
-#[ouroboros::self_referencing]
-struct Writer {
-    /// The schemas the schema refers to by name (a Confluent registry's references), then the
-    /// schema itself, last.
-    schemata: Vec<Schema>,
-    #[borrows(schemata)]
-    #[covariant]
-    writer: GenericDatumWriter<'this>,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer").field("schemata", self.borrow_schemata()).finish_non_exhaustive()
-    }
 }
 
 /// Where a value comes from: the request body, or a field default of the schema (Avro's JSON
@@ -76,30 +59,22 @@ impl AvroEncoder {
     /// [`AvroEncoder::new`] for a schema that names types defined in `references` (each an Avro
     /// schema of a named type: a Confluent registry's schema references).
     pub fn with_references(text: &str, references: &[&str]) -> std::result::Result<AvroEncoder, String> {
-        let invalid = |e: apache_avro::Error| format!("is not a valid Avro schema: {e}");
-        let (schema, mut schemata) = Schema::parse_str_with_list(text, references).map_err(invalid)?;
-        schemata.push(schema);
-        let names = ResolvedSchema::new_with_schemata(schemata.iter().collect())
-            .map_err(invalid)?
+        let (schema, dependencies) =
+            Schema::parse_str_with_list(text, references).map_err(|e| format!("is not a valid Avro schema: {e}"))?;
+        let names = ResolvedSchema::new_with_schemata(dependencies.iter().chain([&schema]).collect())
+            .map_err(|e| format!("is not a valid Avro schema: {e}"))?
             .get_names()
             .iter()
             .map(|(name, s)| (name.clone(), (*s).clone()))
             .collect();
-        // The body is read by the schema, so every value fits: apache-avro's validation pass (a
-        // second walk of the value) is off.
-        let writer = Writer::try_new(schemata, |schemata| {
-            let root = schemata.last().expect("the schema is last");
-            GenericDatumWriter::builder(root).validate(false).schemata(schemata.iter().collect())?.build()
-        })
-        .map_err(invalid)?;
-        let encoder = AvroEncoder { writer, names };
+        let encoder = AvroEncoder { schema, dependencies, names };
         encoder.check_schema()?;
         Ok(encoder)
     }
 
     /// The parsed schema.
     pub fn schema(&self) -> &Schema {
-        self.writer.borrow_schemata().last().expect("the schema is last")
+        &self.schema
     }
 
     /// Parses `json` and returns its Avro binary encoding (no framing). `allow_unknown_fields`
@@ -109,21 +84,31 @@ impl AvroEncoder {
         let mut path = String::new();
         let reader = Reader { encoder: self, allow_unknown: allow_unknown_fields, source: Source::Body, depth: 0 };
         let value = reader
-            .read(self.schema(), None, body, &mut path)
+            .read(&self.schema, None, &body, &mut path)
             .map_err(|m| Error::bad_request(format!("{}: {}", explain::place(&m.path), m.reason)))?;
-        // Avro's binary form is no longer than the JSON text for most bodies: one allocation.
-        let mut out = Vec::with_capacity(json.len());
-        self.writer
-            .borrow_writer()
-            .write_value_ref(&mut out, &value)
-            .map_err(|e| Error::internal(format!("Avro encoding failed: {e}")))?;
+        self.write(&value).map_err(|e| Error::internal(format!("Avro encoding failed: {e}")))
+    }
+
+    /// Writes a value read by the schema; it fits by construction, so apache-avro's validation pass is
+    /// skipped (it would walk every value a second time).
+    fn write(&self, value: &Value) -> std::result::Result<Vec<u8>, apache_avro::Error> {
+        let writer = if self.dependencies.is_empty() {
+            GenericDatumWriter::builder(&self.schema).validate(false).build()?
+        } else {
+            GenericDatumWriter::builder(&self.schema)
+                .validate(false)
+                .schemata(self.dependencies.iter().chain([&self.schema]).collect())?
+                .build()?
+        };
+        let mut out = Vec::with_capacity(128);
+        writer.write_value_ref(&mut out, value)?;
         Ok(out)
     }
 
     /// Refuses what cannot be encoded (big-decimal) and field defaults that do not fit their field.
     fn check_schema(&self) -> std::result::Result<(), String> {
         let mut seen = std::collections::HashSet::new();
-        let mut stack: Vec<(&Schema, Option<String>)> = vec![(self.schema(), None)];
+        let mut stack: Vec<(&Schema, Option<String>)> = vec![(&self.schema, None)];
         while let Some((schema, ns)) = stack.pop() {
             match schema {
                 Schema::BigDecimal => {
@@ -142,7 +127,7 @@ impl AvroEncoder {
                             let reader =
                                 Reader { encoder: self, allow_unknown: false, source: Source::Default, depth: 0 };
                             let mut path = field.name.clone();
-                            reader.read(&field.schema, inner.as_deref(), default.clone(), &mut path).map_err(|m| {
+                            reader.read(&field.schema, inner.as_deref(), default, &mut path).map_err(|m| {
                                 format!(
                                     "the default of field `{}` of record `{}` does not fit its type ({})",
                                     field.name,
@@ -181,9 +166,8 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// Reads `json` as `schema` (`ns`: the enclosing namespace); `path` is the field path so far.
     /// Only the nesting types recurse here; scalars are read in `scalar`, out of line, so that each
-    /// level of a deeply nested body costs little stack. The JSON is taken by value: its strings and
-    /// map keys move into the Avro value instead of being copied.
-    fn read(&self, schema: &Schema, ns: Option<&str>, json: Json, path: &mut String) -> Fit<Value> {
+    /// level of a deeply nested body costs little stack.
+    fn read(&self, schema: &Schema, ns: Option<&str>, json: &Json, path: &mut String) -> Fit<Value> {
         let deeper = Reader { depth: self.depth + 1, ..*self };
         if deeper.depth > MAX_DEPTH && matches!(schema, Schema::Array(_) | Schema::Map(_) | Schema::Record(_)) {
             return Err(Misfit {
@@ -199,7 +183,7 @@ impl Reader<'_> {
             Schema::Array(a) => match json {
                 Json::Array(items) => {
                     let mut out = Vec::with_capacity(items.len());
-                    for (i, item) in items.into_iter().enumerate() {
+                    for (i, item) in items.iter().enumerate() {
                         let len = path.len();
                         push_index(path, i);
                         out.push(deeper.read(&a.items, ns, item, path)?);
@@ -207,7 +191,7 @@ impl Reader<'_> {
                     }
                     Ok(Value::Array(out))
                 }
-                _ => Err(mismatch(path, &json, "an array")),
+                _ => Err(mismatch(path, json, "an array")),
             },
             Schema::Map(m) => match json {
                 Json::Object(entries) => {
@@ -215,13 +199,12 @@ impl Reader<'_> {
                     for (key, item) in entries {
                         let len = path.len();
                         path.push_str("[<key>]");
-                        let value = deeper.read(&m.types, ns, item, path)?;
-                        out.insert(key, value);
+                        out.insert(key.clone(), deeper.read(&m.types, ns, item, path)?);
                         path.truncate(len);
                     }
                     Ok(Value::Map(out))
                 }
-                _ => Err(mismatch(path, &json, "an object (an Avro map)")),
+                _ => Err(mismatch(path, json, "an object (an Avro map)")),
             },
             Schema::Record(r) => deeper.record(r, ns, json, path),
             Schema::Union(u) => self.union(u, ns, json, path),
@@ -231,8 +214,7 @@ impl Reader<'_> {
 
     /// Reads a value of a type that holds no other type.
     #[inline(never)]
-    fn scalar(&self, schema: &Schema, owned: Json) -> std::result::Result<Value, String> {
-        let json = &owned;
+    fn scalar(&self, schema: &Schema, json: &Json) -> std::result::Result<Value, String> {
         let mismatch = |expected: &str| format!("invalid type: {}, expected {expected}", kind(json));
         Ok(match schema {
             Schema::Null => match json {
@@ -247,15 +229,15 @@ impl Reader<'_> {
             Schema::Long => Value::Long(long(json, "an Avro long (64-bit integer, as a number or a decimal string)")?),
             Schema::Float => Value::Float(double(json, "a float")? as f32),
             Schema::Double => Value::Double(double(json, "a double")?),
-            Schema::String => match owned {
-                Json::String(s) => Value::String(s),
+            Schema::String => match json {
+                Json::String(s) => Value::String(s.clone()),
                 _ => return Err(mismatch("a string")),
             },
             Schema::Bytes => Value::Bytes(self.bytes(json, None)?),
             Schema::Fixed(FixedSchema { size, .. }) => Value::Fixed(*size, self.bytes(json, Some(*size))?),
-            Schema::Enum(EnumSchema { symbols, .. }) => match owned {
-                Json::String(s) => match symbols.iter().position(|sym| *sym == s) {
-                    Some(i) => Value::Enum(i as u32, s),
+            Schema::Enum(EnumSchema { symbols, .. }) => match json {
+                Json::String(s) => match symbols.iter().position(|sym| sym == s) {
+                    Some(i) => Value::Enum(i as u32, s.clone()),
                     None => {
                         return Err(format!(
                             "invalid value: not a symbol of the enum, expected one of {}",
@@ -290,21 +272,18 @@ impl Reader<'_> {
         })
     }
 
-    fn record(&self, r: &RecordSchema, ns: Option<&str>, json: Json, path: &mut String) -> Fit<Value> {
-        let entries = match json {
-            Json::Object(entries) => entries,
-            other => {
-                return Err(Misfit {
-                    path: path.clone(),
-                    reason: format!("invalid type: {}, expected an object (record `{}`)", kind(&other), r.name.name()),
-                })
-            }
+    fn record(&self, r: &RecordSchema, ns: Option<&str>, json: &Json, path: &mut String) -> Fit<Value> {
+        let Json::Object(entries) = json else {
+            return Err(Misfit {
+                path: path.clone(),
+                reason: format!("invalid type: {}, expected an object (record `{}`)", kind(json), r.name.name()),
+            });
         };
         let inner = r.name.namespace().or(ns);
         let deeper = *self;
         let mut values: Vec<Option<Value>> = vec![None; r.fields.len()];
         for (key, item) in entries {
-            let Some(&i) = r.lookup.get(&key) else {
+            let Some(&i) = r.lookup.get(key) else {
                 if self.allow_unknown {
                     continue;
                 }
@@ -323,7 +302,7 @@ impl Reader<'_> {
                     let from_schema = Reader { source: Source::Default, allow_unknown: false, depth: 0, ..deeper };
                     let len = path.len();
                     push_field(path, &field.name);
-                    let v = from_schema.read(&field.schema, inner, default.clone(), path)?;
+                    let v = from_schema.read(&field.schema, inner, default, path)?;
                     path.truncate(len);
                     v
                 }
@@ -338,10 +317,10 @@ impl Reader<'_> {
         Ok(Value::Record(out))
     }
 
-    fn union(&self, u: &UnionSchema, ns: Option<&str>, json: Json, path: &mut String) -> Fit<Value> {
+    fn union(&self, u: &UnionSchema, ns: Option<&str>, json: &Json, path: &mut String) -> Fit<Value> {
         let variants = u.variants();
         let null_at = variants.iter().position(|v| matches!(v, Schema::Null));
-        if let (Json::Null, Some(i)) = (&json, null_at) {
+        if let (Json::Null, Some(i)) = (json, null_at) {
             return Ok(Value::Union(i as u32, Box::new(Value::Null)));
         }
         if self.source == Source::Default {
@@ -350,12 +329,10 @@ impl Reader<'_> {
             return Ok(Value::Union(0, Box::new(v)));
         }
         // Avro's JSON encoding: `{"<branch type name>": value}`.
-        if let Json::Object(entries) = &json {
+        if let Json::Object(entries) = json {
             if entries.len() == 1 {
-                let key = entries.keys().next().expect("one entry");
+                let (key, inner) = entries.iter().next().expect("one entry");
                 if let Some(i) = variants.iter().position(|v| self.branch_names(v, ns).iter().any(|n| n == key)) {
-                    let Json::Object(entries) = json else { unreachable!("matched above") };
-                    let (_, inner) = entries.into_iter().next().expect("one entry");
                     let v = self.read(&variants[i], ns, inner, path)?;
                     return Ok(Value::Union(i as u32, Box::new(v)));
                 }
@@ -372,7 +349,7 @@ impl Reader<'_> {
             path: path.clone(),
             reason: format!(
                 "invalid type: {}, expected a union value: {}an object with one key naming the branch, one of {}",
-                kind(&json),
+                kind(json),
                 if null_at.is_some() { "null or " } else { "" },
                 names.join(", ")
             ),
