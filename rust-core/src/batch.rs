@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::producer::{Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record};
 use crate::schema::CompiledSchema;
+use crate::value_schema::ValueSchema;
 
 /// Records for one topic, checked and encoded, waiting to be produced together.
 #[derive(Debug)]
@@ -55,12 +56,27 @@ impl Batch {
         key: Option<&[u8]>,
         placement: Placement,
     ) -> Result<()> {
+        self.add_selected(publisher, json, None, headers, key, placement)
+    }
+
+    /// [`Batch::add`], the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]; a selected schema is looked up per record, not shared by the batch).
+    pub fn add_selected(
+        &mut self,
+        publisher: &Publisher,
+        json: &str,
+        value_schema: Option<&ValueSchema>,
+        headers: &[crate::headers::Header],
+        key: Option<&[u8]>,
+        placement: Placement,
+    ) -> Result<()> {
         placement.check()?;
         let of = publisher as *const Publisher as usize;
         if self.schema_of != of {
             (self.schema, self.schema_of) = (None, of);
         }
-        let value = publisher.encode_with(&mut self.schema, &Record { topic: &self.topic, json, headers, key })?;
+        let record = Record { topic: &self.topic, json, headers, key };
+        let value = publisher.encode_selected(&mut self.schema, &record, value_schema)?;
         self.records.push(Encoded { value, key: key.map(<[u8]>::to_vec), headers: headers.to_vec(), placement });
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::completion::{Completion, CompletionQueue};
-use crate::config::{Config, ValueFormat};
+use crate::config::{Config, RegistryConfig, SchemaVersion, ValueFormat};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::headers;
@@ -14,6 +14,7 @@ use crate::registry::Registry;
 use crate::schema::CompiledSchema;
 use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
+use crate::value_schema::ValueSchema;
 use crate::wire::Framing;
 
 /// Publishes JSON bodies as schema-checked records (Protobuf, Avro or JSON Schema); cheap to share across threads.
@@ -87,8 +88,20 @@ impl Publisher {
     /// delivery timeout; an error means it was not queued and no completion follows.
     /// In dry-run mode the completion (partition -1, offset -1) is ready at once.
     pub fn start(&self, record: &Record<'_>, placement: Placement, token: u64) -> Result<()> {
+        self.start_selected(record, None, placement, token)
+    }
+
+    /// [`Publisher::start`], the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]).
+    pub fn start_selected(
+        &self,
+        record: &Record<'_>,
+        value_schema: Option<&ValueSchema>,
+        placement: Placement,
+        token: u64,
+    ) -> Result<()> {
         placement.check()?;
-        let value = self.encode(record)?;
+        let value = self.encode_selected(&mut None, record, value_schema)?;
         match &self.producer {
             Some(producer) => {
                 let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
@@ -116,6 +129,18 @@ impl Publisher {
     /// when it is not (a batch's records share one lookup, and one schema version). `schema` must
     /// only ever hold `record.topic`'s schema.
     pub(crate) fn encode_with(&self, schema: &mut Option<Arc<CompiledSchema>>, record: &Record<'_>) -> Result<Vec<u8>> {
+        self.encode_selected(schema, record, None)
+    }
+
+    /// `encode_with`, the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]): a selected schema is looked up on its own (not into `schema`) and frames
+    /// the value in Confluent's wire format; its `format` must be the schema's.
+    pub(crate) fn encode_selected(
+        &self,
+        schema: &mut Option<Arc<CompiledSchema>>,
+        record: &Record<'_>,
+        value_schema: Option<&ValueSchema>,
+    ) -> Result<Vec<u8>> {
         check_topic(record.topic)?;
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
@@ -135,18 +160,36 @@ impl Publisher {
             }
         }
         headers::check(record.headers, limits)?;
-        let schema = match schema {
-            Some(schema) => schema,
-            None => {
-                let timing = schema_cache::Timing {
-                    refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
-                    not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
-                };
+        let timing = schema_cache::Timing {
+            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
+            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+        };
+        let selected = match value_schema.filter(|v| v.selects()) {
+            Some(v) => Some(schema_cache::lookup(&self.registry, &self.selected_key(record.topic, v)?, timing)?),
+            None => None,
+        };
+        let schema: &CompiledSchema = match (&selected, schema) {
+            (Some(selected), _) => selected,
+            (None, Some(schema)) => schema,
+            (None, schema) => {
                 schema.insert(schema_cache::lookup(&self.registry, &self.cache_key(record.topic), timing)?)
             }
         };
+        if let Some(v) = value_schema {
+            v.check_format(schema)?;
+        }
         let message = schema.encode(record.json, self.config.schema.allow_unknown_fields)?;
+        let confluent = || -> Result<Framing<'_>> {
+            Ok(Framing::Confluent {
+                prefix: schema
+                    .confluent_prefix
+                    .as_deref()
+                    .ok_or_else(|| Error::internal("confluent framing needs a Confluent schema id"))?,
+            })
+        };
         let framing = match self.config.value_format {
+            // A selected schema is a Confluent registry's: framed as Confluent's serializers do.
+            _ if selected.is_some() => confluent()?,
             ValueFormat::Raw => Framing::Raw,
             ValueFormat::Glue => Framing::Glue {
                 schema_version_id: schema
@@ -155,12 +198,7 @@ impl Publisher {
                 message_index: schema.message_index(),
                 compression: self.config.glue_compression,
             },
-            ValueFormat::Confluent => Framing::Confluent {
-                prefix: schema
-                    .confluent_prefix
-                    .as_deref()
-                    .ok_or_else(|| Error::internal("confluent framing needs a Confluent schema id"))?,
-            },
+            ValueFormat::Confluent => confluent()?,
         };
         Ok(framing.frame(message))
     }
@@ -194,7 +232,30 @@ impl Publisher {
             schema_name: self.config.schema_name(topic),
             version: self.config.schema.version,
             message_type: self.config.schema.message_type.clone(),
+            schema_id: None,
         }
+    }
+
+    /// The cache key of a record's selected value schema: by id, or by subject (the topic's
+    /// configured one when not given) and version. `400` unless the registry is Confluent's.
+    fn selected_key(&self, topic: &str, v: &ValueSchema) -> Result<CacheKey> {
+        if !matches!(self.config.registry, RegistryConfig::Confluent { .. }) {
+            return Err(Error::bad_request(
+                "value schema: schema_id, subject and schema_version need a Confluent schema registry \
+                 (registry.kind \"confluent\")",
+            ));
+        }
+        let (schema_name, version) = match v.schema_id {
+            Some(id) => (format!("schema id {id}"), SchemaVersion::Latest),
+            None => (v.subject.clone().unwrap_or_else(|| self.config.schema_name(topic)), v.schema_version()),
+        };
+        Ok(CacheKey {
+            registry: self.registry_key.clone(),
+            schema_name,
+            version,
+            message_type: self.config.schema.message_type.clone(),
+            schema_id: v.schema_id,
+        })
     }
 }
 
