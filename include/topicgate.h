@@ -215,6 +215,34 @@ enum tg_status tg_publish_start(const struct tg_publisher *publisher,
                                 size_t errbuf_len);
 
 /**
+ * `tg_publish_start` with the value's schema chosen by the record: `value_schema` is JSON
+ * `{"format"?: "AVRO"|"JSONSCHEMA"|"PROTOBUF", "schema_id"?: n, "subject"?: s, "version"?: n}`
+ * (NULL: the topic's schema). `schema_id`, or `subject` and/or `version` (absent: the topic's
+ * subject, its latest version), select a Confluent registry's schema and frame the value in
+ * Confluent's wire format with its id; `format` must be the schema's. A selector that is not one
+ * is 400; a schema the registry does not have is 404.
+ *
+ * # Safety
+ * As for `tg_publish`; `value_schema` must be NULL or point to `value_schema_len` readable bytes.
+ */
+enum tg_status tg_publish_start_with_schema(const struct tg_publisher *publisher,
+                                            const uint8_t *topic,
+                                            size_t topic_len,
+                                            const uint8_t *json,
+                                            size_t json_len,
+                                            const uint8_t *value_schema,
+                                            size_t value_schema_len,
+                                            const struct tg_header *headers,
+                                            size_t headers_len,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            int32_t partition,
+                                            int64_t timestamp_ms,
+                                            uint64_t token,
+                                            char *errbuf,
+                                            size_t errbuf_len);
+
+/**
  * Takes up to `capacity` completions of records begun with `tg_publish_start` into `out`,
  * waiting up to `timeout_ms` for the first; `*count` is how many were written (0 on timeout).
  * Any number of threads may poll one publisher; each completion goes to exactly one of them.
@@ -274,6 +302,28 @@ enum tg_status tg_batch_add(const struct tg_publisher *publisher,
                             int64_t timestamp_ms,
                             char *errbuf,
                             size_t errbuf_len);
+
+/**
+ * `tg_batch_add` with the value's schema chosen by the record, as for
+ * `tg_publish_start_with_schema` (NULL `value_schema`: the topic's schema).
+ *
+ * # Safety
+ * As for `tg_batch_add`; `value_schema` must be NULL or point to `value_schema_len` readable bytes.
+ */
+enum tg_status tg_batch_add_with_schema(const struct tg_publisher *publisher,
+                                        struct tg_batch *batch,
+                                        const uint8_t *json,
+                                        size_t json_len,
+                                        const uint8_t *value_schema,
+                                        size_t value_schema_len,
+                                        const struct tg_header *headers,
+                                        size_t headers_len,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        int32_t partition,
+                                        int64_t timestamp_ms,
+                                        char *errbuf,
+                                        size_t errbuf_len);
 
 /**
  * Queues every record of `batch` in order without waiting: record i completes, like a record of

@@ -10,6 +10,7 @@ use crate::encoded::Encoded;
 use crate::error::{Error, Result};
 use crate::producer::{Placement, Reply};
 use crate::publisher::{check_topic, Publisher, Record, Schemas};
+use crate::value_schema::ValueSchema;
 
 /// Records for one topic, checked and encoded, waiting to be produced together.
 #[derive(Debug)]
@@ -55,13 +56,27 @@ impl Batch {
         key: Option<&[u8]>,
         placement: Placement,
     ) -> Result<()> {
+        self.add_selected(publisher, json, None, headers, key, placement)
+    }
+
+    /// [`Batch::add`], the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]; a selected schema is looked up per record, not shared by the batch).
+    pub fn add_selected(
+        &mut self,
+        publisher: &Publisher,
+        json: &str,
+        value_schema: Option<&ValueSchema>,
+        headers: &[crate::headers::Header],
+        key: Option<&[u8]>,
+        placement: Placement,
+    ) -> Result<()> {
         placement.check()?;
         let of = publisher as *const Publisher as usize;
         if self.schema_of != of {
             (self.schemas, self.schema_of) = (Schemas::default(), of);
         }
-        let (value, key) =
-            publisher.encode_with(&mut self.schemas, &Record { topic: &self.topic, json, headers, key })?;
+        let record = Record { topic: &self.topic, json, headers, key };
+        let (value, key) = publisher.encode_selected(&mut self.schemas, &record, value_schema)?;
         self.records.push(Encoded { value, key: key.map(Cow::into_owned), headers: headers.to_vec(), placement });
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result, Status};
 use crate::logging;
 use crate::producer::Placement;
 use crate::publisher::{Publisher, Record};
+use crate::value_schema::ValueSchema;
 
 /// Every function's result; the numeric value is the HTTP status to answer with.
 #[repr(C)]
@@ -219,10 +220,63 @@ pub unsafe extern "C" fn tg_publish_start(
     errbuf: *mut c_char,
     errbuf_len: usize,
 ) -> tg_status {
+    tg_publish_start_with_schema(
+        publisher,
+        topic,
+        topic_len,
+        json,
+        json_len,
+        std::ptr::null(),
+        0,
+        headers,
+        headers_len,
+        key,
+        key_len,
+        partition,
+        timestamp_ms,
+        token,
+        errbuf,
+        errbuf_len,
+    )
+}
+
+/// `tg_publish_start` with the value's schema chosen by the record: `value_schema` is JSON
+/// `{"format"?: "AVRO"|"JSONSCHEMA"|"PROTOBUF", "schema_id"?: n, "subject"?: s, "version"?: n}`
+/// (NULL: the topic's schema). `schema_id`, or `subject` and/or `version` (absent: the topic's
+/// subject, its latest version), select a Confluent registry's schema and frame the value in
+/// Confluent's wire format with its id; `format` must be the schema's. A selector that is not one
+/// is 400; a schema the registry does not have is 404.
+///
+/// # Safety
+/// As for `tg_publish`; `value_schema` must be NULL or point to `value_schema_len` readable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_publish_start_with_schema(
+    publisher: *const tg_publisher,
+    topic: *const u8,
+    topic_len: usize,
+    json: *const u8,
+    json_len: usize,
+    value_schema: *const u8,
+    value_schema_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
+    key: *const u8,
+    key_len: usize,
+    partition: i32,
+    timestamp_ms: i64,
+    token: u64,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
     guarded(errbuf, errbuf_len, || {
         let publisher = handle(publisher)?;
+        let selector = selector(value_schema, value_schema_len)?;
         let args = RecordArgs { topic, topic_len, json, json_len, headers, headers_len, key, key_len };
-        args.with_record(|record| publisher.inner.start(record, Placement::from_abi(partition, timestamp_ms), token))
+        args.with_record(|record| {
+            let placement = Placement::from_abi(partition, timestamp_ms);
+            publisher.inner.start_selected(record, selector.as_ref(), placement, token)
+        })
     })
 }
 
@@ -342,9 +396,51 @@ pub unsafe extern "C" fn tg_batch_add(
     errbuf: *mut c_char,
     errbuf_len: usize,
 ) -> tg_status {
+    tg_batch_add_with_schema(
+        publisher,
+        batch,
+        json,
+        json_len,
+        std::ptr::null(),
+        0,
+        headers,
+        headers_len,
+        key,
+        key_len,
+        partition,
+        timestamp_ms,
+        errbuf,
+        errbuf_len,
+    )
+}
+
+/// `tg_batch_add` with the value's schema chosen by the record, as for
+/// `tg_publish_start_with_schema` (NULL `value_schema`: the topic's schema).
+///
+/// # Safety
+/// As for `tg_batch_add`; `value_schema` must be NULL or point to `value_schema_len` readable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_batch_add_with_schema(
+    publisher: *const tg_publisher,
+    batch: *mut tg_batch,
+    json: *const u8,
+    json_len: usize,
+    value_schema: *const u8,
+    value_schema_len: usize,
+    headers: *const tg_header,
+    headers_len: usize,
+    key: *const u8,
+    key_len: usize,
+    partition: i32,
+    timestamp_ms: i64,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
     guarded(errbuf, errbuf_len, || {
         let publisher = handle(publisher)?;
         let batch = batch.as_mut().ok_or_else(|| Error::bad_request("batch: NULL pointer"))?;
+        let selector = selector(value_schema, value_schema_len)?;
         let topic = batch.inner.topic().to_owned();
         let args = RecordArgs {
             topic: topic.as_ptr(),
@@ -357,7 +453,8 @@ pub unsafe extern "C" fn tg_batch_add(
             key_len,
         };
         args.with_record(|r| {
-            batch.inner.add(&publisher.inner, r.json, r.headers, r.key, Placement::from_abi(partition, timestamp_ms))
+            let placement = Placement::from_abi(partition, timestamp_ms);
+            batch.inner.add_selected(&publisher.inner, r.json, selector.as_ref(), r.headers, r.key, placement)
         })
     })
 }
@@ -503,6 +600,14 @@ impl RecordArgs {
         let key = (!self.key.is_null()).then(|| std::slice::from_raw_parts(self.key, self.key_len));
         f(&Record { topic, json, headers: &headers, key })
     }
+}
+
+/// A record's value schema selector (`value_schema`, JSON); NULL is none.
+unsafe fn selector(ptr: *const u8, len: usize) -> Result<Option<ValueSchema>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    ValueSchema::parse(text(ptr, len, "value_schema")?).map(Some)
 }
 
 /// The `len` headers at `ptr`, copied in order; NULL with length 0 is none.

@@ -23,6 +23,7 @@ pub mod schema;
 mod schema_cache;
 pub mod security;
 mod transaction;
+pub mod value_schema;
 pub mod wire;
 
 pub use batch::Batch;

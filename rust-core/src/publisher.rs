@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::completion::{Completion, CompletionQueue};
-use crate::config::{Config, ValueFormat};
+use crate::config::{Config, RegistryConfig, SchemaVersion, ValueFormat};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::headers;
@@ -15,6 +15,7 @@ use crate::registry::Registry;
 use crate::schema::CompiledSchema;
 use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
+use crate::value_schema::ValueSchema;
 use crate::wire::Framing;
 
 /// Publishes JSON bodies as schema-checked records (Protobuf, Avro or JSON Schema); cheap to share across threads.
@@ -89,8 +90,20 @@ impl Publisher {
     /// delivery timeout; an error means it was not queued and no completion follows.
     /// In dry-run mode the completion (partition -1, offset -1) is ready at once.
     pub fn start(&self, record: &Record<'_>, placement: Placement, token: u64) -> Result<()> {
+        self.start_selected(record, None, placement, token)
+    }
+
+    /// [`Publisher::start`], the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]).
+    pub fn start_selected(
+        &self,
+        record: &Record<'_>,
+        value_schema: Option<&ValueSchema>,
+        placement: Placement,
+        token: u64,
+    ) -> Result<()> {
         placement.check()?;
-        let (value, key) = self.encode_with(&mut Schemas::default(), record)?;
+        let (value, key) = self.encode_selected(&mut Schemas::default(), record, value_schema)?;
         match &self.producer {
             Some(producer) => {
                 let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
@@ -129,6 +142,18 @@ impl Publisher {
         schemas: &mut Schemas,
         record: &Record<'a>,
     ) -> Result<(Vec<u8>, Option<KeyBytes<'a>>)> {
+        self.encode_selected(schemas, record, None)
+    }
+
+    /// `encode_with`, the value's schema chosen by `value_schema` when given (see
+    /// [`ValueSchema`]): a selected schema is looked up on its own (not into `schemas`) and frames
+    /// the value in Confluent's wire format; its `format` must be the schema's.
+    pub(crate) fn encode_selected<'a>(
+        &self,
+        schemas: &mut Schemas,
+        record: &Record<'a>,
+        value_schema: Option<&ValueSchema>,
+    ) -> Result<(Vec<u8>, Option<KeyBytes<'a>>)> {
         check_topic(record.topic)?;
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
@@ -161,9 +186,23 @@ impl Publisher {
             })?),
         };
         headers::check(record.headers, limits)?;
-        let value_schema = self.schema(&mut schemas.value, record.topic, false)?;
-        let value =
-            self.frame(value_schema, value_schema.encode(record.json, self.config.schema.allow_unknown_fields)?)?;
+        let value = match value_schema.filter(|v| v.selects()) {
+            Some(v) => {
+                let timing = self.timing();
+                let selected = schema_cache::lookup(&self.registry, &self.selected_key(record.topic, v)?, timing)?;
+                v.check_format(&selected)?;
+                // A selected schema is a Confluent registry's: framed as Confluent's serializers do.
+                let encoded = selected.encode(record.json, self.config.schema.allow_unknown_fields)?;
+                Framing::Confluent { prefix: confluent_prefix(&selected)? }.frame(encoded)
+            }
+            None => {
+                let schema = self.schema(&mut schemas.value, record.topic, false)?;
+                if let Some(v) = value_schema {
+                    v.check_format(schema)?;
+                }
+                self.frame(schema, schema.encode(record.json, self.config.schema.allow_unknown_fields)?)?
+            }
+        };
         let key = match key_text {
             None => record.key.map(Cow::Borrowed),
             Some(text) => {
@@ -173,6 +212,14 @@ impl Publisher {
             }
         };
         Ok((value, key))
+    }
+
+    /// How long cached schemas stay fresh and misses are remembered.
+    fn timing(&self) -> schema_cache::Timing {
+        schema_cache::Timing {
+            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
+            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
+        }
     }
 
     /// The topic's value (or key) schema: `slot`'s, else looked up in the cache into `slot`.
@@ -185,15 +232,11 @@ impl Publisher {
         if let Some(schema) = slot {
             return Ok(schema);
         }
-        let timing = schema_cache::Timing {
-            refresh_interval: Duration::from_millis(self.config.schema.refresh_interval_ms),
-            not_found_ttl: Duration::from_millis(self.config.schema.not_found_ttl_ms),
-        };
         let cache_key = match key {
             false => self.cache_key(topic),
             true => self.key_cache_key(topic)?,
         };
-        Ok(slot.insert(schema_cache::lookup(&self.registry, &cache_key, timing)?))
+        Ok(slot.insert(schema_cache::lookup(&self.registry, &cache_key, self.timing())?))
     }
 
     /// Frames encoded bytes as `value_format` says (keys and values alike).
@@ -207,12 +250,7 @@ impl Publisher {
                 message_index: schema.message_index(),
                 compression: self.config.glue_compression,
             },
-            ValueFormat::Confluent => Framing::Confluent {
-                prefix: schema
-                    .confluent_prefix
-                    .as_deref()
-                    .ok_or_else(|| Error::internal("confluent framing needs a Confluent schema id"))?,
-            },
+            ValueFormat::Confluent => Framing::Confluent { prefix: confluent_prefix(schema)? },
         };
         Ok(framing.frame(message))
     }
@@ -248,6 +286,7 @@ impl Publisher {
                 schema_name,
                 version: key.version,
                 message_type: key.message_type.clone(),
+                schema_id: None,
             }),
             _ => Err(Error::internal("no key schema is configured")),
         }
@@ -259,7 +298,30 @@ impl Publisher {
             schema_name: self.config.schema_name(topic),
             version: self.config.schema.version,
             message_type: self.config.schema.message_type.clone(),
+            schema_id: None,
         }
+    }
+
+    /// The cache key of a record's selected value schema: by id, or by subject (the topic's
+    /// configured one when not given) and version. `400` unless the registry is Confluent's.
+    fn selected_key(&self, topic: &str, v: &ValueSchema) -> Result<CacheKey> {
+        if !matches!(self.config.registry, RegistryConfig::Confluent { .. }) {
+            return Err(Error::bad_request(
+                "value schema: schema_id, subject and schema_version need a Confluent schema registry \
+                 (registry.kind \"confluent\")",
+            ));
+        }
+        let (schema_name, version) = match v.schema_id {
+            Some(id) => (format!("schema id {id}"), SchemaVersion::Latest),
+            None => (v.subject.clone().unwrap_or_else(|| self.config.schema_name(topic)), v.schema_version()),
+        };
+        Ok(CacheKey {
+            registry: self.registry_key.clone(),
+            schema_name,
+            version,
+            message_type: self.config.schema.message_type.clone(),
+            schema_id: v.schema_id,
+        })
     }
 }
 
@@ -277,6 +339,11 @@ pub(crate) struct Schemas {
 
 /// A key the key schema refuses: the encoder words it as a body's error (`body: …`, ``field `x`:
 /// …``); it is said of the key instead, always as `key: …`, so a caller can tell where it lies.
+/// A schema's Confluent wire-format prefix (magic byte, schema id, Protobuf message indexes).
+fn confluent_prefix(schema: &CompiledSchema) -> Result<&[u8]> {
+    schema.confluent_prefix.as_deref().ok_or_else(|| Error::internal("confluent framing needs a Confluent schema id"))
+}
+
 fn key_error(e: Error) -> Error {
     if e.status != crate::Status::BadRequest {
         return e;

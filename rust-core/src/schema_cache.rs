@@ -31,6 +31,10 @@ pub struct CacheKey {
     pub version: SchemaVersion,
     /// Message selector.
     pub message_type: MessageType,
+    /// A Confluent global schema id: the schema is fetched by id (`schema_name` then only names it
+    /// in messages and metrics, and `version` is not used). What an id names never changes, so
+    /// it is never refreshed.
+    pub schema_id: Option<u32>,
 }
 
 struct Slot {
@@ -268,9 +272,10 @@ fn cache(
     schema: Arc<CompiledSchema>,
     refresh_interval: Duration,
 ) -> Arc<CompiledSchema> {
-    let due = match key.version {
-        SchemaVersion::Latest => now_ms() + refresh_interval.as_millis() as u64,
-        SchemaVersion::Number(_) => u64::MAX,
+    // A schema found by its id never changes: refreshed never, like a pinned version.
+    let due = match (key.schema_id, key.version) {
+        (None, SchemaVersion::Latest) => now_ms() + refresh_interval.as_millis() as u64,
+        _ => u64::MAX,
     };
     // Made only if it is the first, so that the metrics list each schema once.
     let mut cache = CACHE.write().unwrap_or_else(|p| p.into_inner());
@@ -319,7 +324,7 @@ fn remember(key: &CacheKey, e: &Error, ttl: Duration) {
 /// Fetches the schema text (within the registry's bound) and compiles it on a blocking thread.
 /// Counted under the format the registry gave (unknown when it gave none).
 async fn fetch_and_compile(registry: &Registry, key: &CacheKey) -> Result<CompiledSchema> {
-    let (format, compiled) = match registry.fetch(&key.schema_name, key.version).await {
+    let (format, compiled) = match fetch_text(registry, key).await {
         Ok(text) => {
             let format = text.format.label();
             let message_type = key.message_type.clone();
@@ -347,6 +352,14 @@ fn from_registry(registry: &Registry, e: Error) -> Error {
     }
 }
 
+/// The text `key` names: by its schema id when it has one, else by name and version.
+async fn fetch_text(registry: &Registry, key: &CacheKey) -> Result<crate::registry::SchemaText> {
+    match key.schema_id {
+        Some(id) => registry.fetch_id(id).await,
+        None => registry.fetch(&key.schema_name, key.version).await,
+    }
+}
+
 fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interval: Duration) {
     let handle = match runtime::handle() {
         Ok(h) => h,
@@ -356,7 +369,7 @@ fn spawn_refresh(registry: Arc<Registry>, key: CacheKey, slot: Arc<Slot>, interv
         }
     };
     handle.spawn(async move {
-        let fetched = registry.fetch(&key.schema_name, key.version).await;
+        let fetched = fetch_text(&registry, &key).await;
         let current = slot.schema.read().unwrap_or_else(|p| p.into_inner()).clone();
         // Counted under the format the registry gave, else the cached schema's.
         let format = fetched.as_ref().map_or(format_label(&current), |t| t.format.label());

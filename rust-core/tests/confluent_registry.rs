@@ -177,3 +177,23 @@ fn keys_are_encoded_with_the_topic_key_subject() {
     let (_, key) = p.encode_with_key(&record(topic, b" 42 ")).unwrap();
     assert_eq!(key, Some(frame(record_key_id, b"42")));
 }
+
+/// By global id (Confluent v3's `schema_id`): the schema and its references, whichever subject
+/// holds it; an id the registry lacks is a 404 naming it.
+#[test]
+fn a_schema_by_id_with_its_references_and_a_missing_id() {
+    let u = unique("ccid");
+    register(&format!("{u}-address"), "AVRO", ADDRESS, json!([]));
+    let refs = json!([{"name": "tg.test.Address", "subject": format!("{u}-address"), "version": 1}]);
+    let v1 = register(&format!("{u}-value"), "AVRO", &order(false), refs.clone());
+    register(&format!("{u}-value"), "AVRO", &order(true), refs);
+    let c = client();
+    let by_id = block_on(async move { c.fetch_id(v1).await }).unwrap();
+    assert_eq!((by_id.id, by_id.schema_type), (v1, SchemaType::Avro));
+    assert!(!by_id.schema.contains("\"note\""), "version 1's text, not the latest: {}", by_id.schema);
+    assert_eq!(by_id.references.keys().collect::<Vec<_>>(), ["tg.test.Address"]);
+    let c = client();
+    let e = block_on(async move { c.fetch_id(987_654_321).await }).unwrap_err();
+    assert_eq!(e.status, Status::NotFound, "{e}");
+    assert!(e.message.contains("schema id 987654321"), "{e}");
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ import (
 // Confluent REST Proxy v3 produce API on a route with "api": "confluent-v3" (README "Confluent
 // REST Proxy v3"): POST <prefix>clusters/{cluster_id}/topics/{topic_name}/records (one record, or
 // several concatenated JSON records as Confluent's streaming mode sends them) and …/records:batch.
-// Every value is encoded with the topic's schema, as on the classic route.
+// Every value is encoded with the topic's schema, as on the classic route, or with the registry
+// schema its schema_id, subject, subject_name_strategy or schema_version selects.
 
 // Confluent's error codes (kafka-rest's Errors and KafkaExceptionMapper).
 const (
@@ -44,10 +46,28 @@ const (
 	v3Unavailable       = 503 // the gateway itself cannot take the request now (not the broker)
 )
 
-// v3Data is a key or value of a produce request.
+// v3Data is a key or value of a produce request; the schema fields apply to values only.
 type v3Data struct {
-	Type *string         `json:"type"`
-	Data json.RawMessage `json:"data"`
+	Type                *string         `json:"type"`
+	Subject             *string         `json:"subject"`
+	SubjectNameStrategy *string         `json:"subject_name_strategy"`
+	SchemaID            *int64          `json:"schema_id"`
+	SchemaVersion       *int64          `json:"schema_version"`
+	Schema              *string         `json:"schema"` // a raw schema: refused
+	Data                json.RawMessage `json:"data"`
+}
+
+// hasSchemaFields says whether d names a schema (its subject, strategy, id, version or text).
+func (d *v3Data) hasSchemaFields() bool {
+	return d.Subject != nil || d.SubjectNameStrategy != nil || d.SchemaID != nil || d.SchemaVersion != nil || d.Schema != nil
+}
+
+// v3Selector is a value's schema selector as the core takes it (tg_publish_start_with_schema).
+type v3Selector struct {
+	Format   string `json:"format,omitempty"`
+	SchemaID int64  `json:"schema_id,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Version  int64  `json:"version,omitempty"`
 }
 
 // v3Header is a record header; its value is base64 (or null).
@@ -110,6 +130,8 @@ type v3Entry struct {
 type v3Meta struct {
 	code        int // the request's own error code; 0 when the record can be produced
 	msg         string
+	valueType   string // the answer's value type: the request's type, else PROTOBUF
+	selected    bool   // the value names its schema: the core's 404 is that schema's
 	keyType     string
 	keySize     int
 	timestampMs int64
@@ -171,7 +193,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	}
 	entries := make([]v3Entry, len(reqs))
 	for i := range reqs {
-		entries[i] = newV3Entry(r, &reqs[i], o.TraceHeaders)
+		entries[i] = newV3Entry(r, topic, &reqs[i], o.TraceHeaders)
 	}
 	outs := v3Produce(r, o.Pub, topic, rc, entries)
 	m.BatchRecords(outs)
@@ -293,10 +315,11 @@ func decodeV3Request(dec *json.Decoder, n int, req *v3Request) (end bool, msg st
 	return false, ""
 }
 
-// newV3Entry turns a request into the record to produce: the value's JSON (PROTOBUF or no type:
-// encoded with the topic's schema), the key's bytes, the headers (with r's trace context
-// when trace), partition and timestamp.
-func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
+// newV3Entry turns a request into the record to produce: the value's JSON (encoded with the
+// topic's schema, or the one its type, schema_id, subject, subject_name_strategy and
+// schema_version select), the key's bytes, the headers (with r's trace context when trace),
+// partition and timestamp.
+func newV3Entry(r *http.Request, topic string, req *v3Request, trace bool) v3Entry {
 	var e v3Entry
 	_ = json.Unmarshal(req.ID, &e.id) // checked by v3Requests for batch entries
 	bad := func(code int, format string, a ...any) v3Entry {
@@ -306,10 +329,12 @@ func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
 	if req.Value == nil || len(req.Value.Data) == 0 || string(req.Value.Data) == "null" {
 		return bad(v3BadRequest, "value: missing (send {\"value\": {\"data\": {...}}})")
 	}
-	if t := req.Value.Type; t != nil && !strings.EqualFold(*t, "PROTOBUF") {
-		return bad(v3SerializationErr, "value.type %q is not supported: every value is encoded with the topic's Protobuf schema (send \"PROTOBUF\" or no type)", *t)
+	sel, valueType, code, msg := v3ValueSchema(req.Value, topic)
+	if code != 0 {
+		return bad(code, "%s", msg)
 	}
-	e.rec.Value = req.Value.Data
+	e.rec.Value, e.rec.ValueSchema = req.Value.Data, sel
+	e.meta.valueType, e.meta.selected = valueType, req.Value.hasSchemaFields()
 	if req.Key != nil && len(req.Key.Data) > 0 && string(req.Key.Data) != "null" {
 		key, keyType, err := v3Key(req.Key)
 		if err != nil {
@@ -341,9 +366,71 @@ func newV3Entry(r *http.Request, req *v3Request, trace bool) v3Entry {
 	return e
 }
 
+// v3ValueSchema is the core's schema selector for a value (nil: the topic's schema, no type
+// check) and the type its answer states, or a code and message refusing the value. Confluent's
+// rules: subject and subject_name_strategy exclude each other, as do schema_id and
+// schema_version; RECORD_NAME and TOPIC_RECORD_NAME name a subject only from a schema, so
+// without schema_id they are refused; TOPIC_NAME names <topic>-value.
+func v3ValueSchema(v *v3Data, topic string) (sel []byte, valueType string, code int, msg string) {
+	var s v3Selector
+	valueType = "PROTOBUF"
+	if v.Type != nil {
+		t := strings.ToUpper(*v.Type)
+		switch t {
+		case "AVRO", "JSONSCHEMA", "PROTOBUF":
+			s.Format, valueType = t, t
+		default:
+			return nil, "", v3SerializationErr, fmt.Sprintf("value.type %q is not supported: every value is encoded with a schema (send AVRO, JSONSCHEMA, PROTOBUF or no type)", *v.Type)
+		}
+	}
+	strategy := ""
+	if v.SubjectNameStrategy != nil {
+		strategy = strings.ToUpper(*v.SubjectNameStrategy)
+	}
+	switch {
+	case v.Schema != nil:
+		return nil, "", v3BadRequest, "value.schema: raw schemas are not supported; register the schema and send value.schema_id or value.schema_version"
+	case v.Subject != nil && v.SubjectNameStrategy != nil:
+		return nil, "", v3BadRequest, "value: Only one of 'subject_name_strategy' or 'subject' can be used."
+	case v.SchemaID != nil && v.SchemaVersion != nil:
+		return nil, "", v3BadRequest, "value: Only one of 'schema_id', 'schema_version' or 'schema' can be used."
+	case v.SchemaID != nil && (*v.SchemaID < 1 || *v.SchemaID > math.MaxUint32):
+		return nil, "", v3BadRequest, fmt.Sprintf("value.schema_id: %d is not a schema id", *v.SchemaID)
+	case v.SchemaVersion != nil && *v.SchemaVersion < 1:
+		return nil, "", v3BadRequest, fmt.Sprintf("value.schema_version: %d is not a version (1 or more)", *v.SchemaVersion)
+	case v.Subject != nil && *v.Subject == "":
+		return nil, "", v3BadRequest, "value.subject: empty"
+	case strategy != "" && strategy != "TOPIC_NAME" && strategy != "RECORD_NAME" && strategy != "TOPIC_RECORD_NAME":
+		return nil, "", v3BadRequest, fmt.Sprintf("value.subject_name_strategy %q: use TOPIC_NAME, RECORD_NAME or TOPIC_RECORD_NAME", *v.SubjectNameStrategy)
+	case v.SchemaID == nil && (strategy == "RECORD_NAME" || strategy == "TOPIC_RECORD_NAME"):
+		return nil, "", v3BadRequest, fmt.Sprintf("value.subject_name_strategy: Cannot use subject_name_strategy=%s without schema_id or schema.", strategy)
+	}
+	switch {
+	case v.SchemaID != nil: // the id names the schema; a subject or strategy with it is not checked
+		s.SchemaID = *v.SchemaID
+	default:
+		if v.Subject != nil {
+			s.Subject = *v.Subject
+		} else if strategy == "TOPIC_NAME" {
+			s.Subject = topic + "-value"
+		}
+		if v.SchemaVersion != nil {
+			s.Version = *v.SchemaVersion
+		}
+	}
+	if s == (v3Selector{}) {
+		return nil, valueType, 0, ""
+	}
+	sel, _ = json.Marshal(s) // a plain struct: cannot fail
+	return sel, valueType, 0, ""
+}
+
 // v3Key is a key's bytes by its type: BINARY (base64), STRING or JSON (its JSON text); without
 // a type, a JSON string is taken as a string and anything else as JSON.
 func v3Key(k *v3Data) ([]byte, string, error) {
+	if k.hasSchemaFields() {
+		return nil, "", errors.New("schema fields (subject, subject_name_strategy, schema_id, schema_version, schema) are not supported for keys")
+	}
 	var s string
 	isString := json.Unmarshal(k.Data, &s) == nil
 	t := "STRING"
@@ -404,6 +491,10 @@ func v3Answer(cluster, topic string, e *v3Meta, o core.Outcome) v3Response {
 	}
 	if o.Status != http.StatusOK {
 		code := v3ErrorCode(o.Status, o.Msg)
+		if e.selected && o.Status == http.StatusNotFound {
+			// The schema the value names is not in the registry: REST Proxy's serialization error.
+			code = v3SerializationErr
+		}
 		msg := o.Msg
 		if code == v3SerializationErr {
 			msg = "Error serializing message. " + msg
@@ -414,7 +505,7 @@ func v3Answer(cluster, topic string, e *v3Meta, o core.Outcome) v3Response {
 		ErrorCode: http.StatusOK, ClusterID: cluster, TopicName: topic,
 		PartitionID: &o.Delivery.Partition, Offset: &o.Delivery.Offset,
 		Timestamp: time.UnixMilli(e.timestampMs).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Value:     &v3Size{Type: "PROTOBUF", Size: o.Delivery.Bytes},
+		Value:     &v3Size{Type: e.valueType, Size: o.Delivery.Bytes},
 	}
 	if e.keyType != "" {
 		res.Key = &v3Size{Type: e.keyType, Size: e.keySize}

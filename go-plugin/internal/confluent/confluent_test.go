@@ -108,3 +108,43 @@ func TestV3ErrorCodes(t *testing.T) {
 		}
 	}
 }
+
+// A value's type and schema fields become the core's selector, or Confluent's error naming the
+// field: exclusive pairs, strategies that need a schema, raw schemas, types without a schema.
+func TestV3ValueSchema(t *testing.T) {
+	str := func(s string) *string { return &s }
+	num := func(n int64) *int64 { return &n }
+	for _, c := range []struct {
+		name string
+		v    v3Data
+		sel  string // the selector's JSON; "" none
+		typ  string
+		code int
+		msg  string
+	}{
+		{"no fields", v3Data{}, "", "PROTOBUF", 0, ""},
+		{"type only", v3Data{Type: str("avro")}, `{"format":"AVRO"}`, "AVRO", 0, ""},
+		{"by id", v3Data{Type: str("JSONSCHEMA"), SchemaID: num(7)}, `{"format":"JSONSCHEMA","schema_id":7}`, "JSONSCHEMA", 0, ""},
+		{"id with a record strategy", v3Data{SchemaID: num(7), SubjectNameStrategy: str("RECORD_NAME")}, `{"schema_id":7}`, "PROTOBUF", 0, ""},
+		{"by version", v3Data{SchemaVersion: num(2)}, `{"version":2}`, "PROTOBUF", 0, ""},
+		{"by subject", v3Data{Subject: str("s-value"), SchemaVersion: num(1)}, `{"subject":"s-value","version":1}`, "PROTOBUF", 0, ""},
+		{"topic strategy", v3Data{SubjectNameStrategy: str("TOPIC_NAME")}, `{"subject":"T-value"}`, "PROTOBUF", 0, ""},
+		{"id and version", v3Data{SchemaID: num(1), SchemaVersion: num(1)}, "", "", v3BadRequest, "Only one of 'schema_id', 'schema_version'"},
+		{"subject and strategy", v3Data{Subject: str("s"), SubjectNameStrategy: str("TOPIC_NAME")}, "", "", v3BadRequest, "Only one of 'subject_name_strategy' or 'subject'"},
+		{"record strategy without id", v3Data{SubjectNameStrategy: str("RECORD_NAME"), SchemaVersion: num(1)}, "", "", v3BadRequest, "subject_name_strategy=RECORD_NAME without schema_id"},
+		{"unknown strategy", v3Data{SubjectNameStrategy: str("NOPE")}, "", "", v3BadRequest, "value.subject_name_strategy"},
+		{"raw schema", v3Data{Type: str("AVRO"), Schema: str(`"string"`)}, "", "", v3BadRequest, "value.schema: raw schemas are not supported"},
+		{"bad id", v3Data{SchemaID: num(0)}, "", "", v3BadRequest, "value.schema_id"},
+		{"bad version", v3Data{SchemaVersion: num(-1)}, "", "", v3BadRequest, "value.schema_version"},
+		{"empty subject", v3Data{Subject: str("")}, "", "", v3BadRequest, "value.subject"},
+		{"schemaless type", v3Data{Type: str("BINARY")}, "", "", v3SerializationErr, "value.type"},
+	} {
+		sel, typ, code, msg := v3ValueSchema(&c.v, "T")
+		if string(sel) != c.sel || code != c.code || (c.code == 0 && typ != c.typ) || !strings.Contains(msg, c.msg) {
+			t.Errorf("%s: %s %q %d %q", c.name, sel, typ, code, msg)
+		}
+	}
+	if _, _, err := v3Key(&v3Data{SchemaID: func() *int64 { n := int64(1); return &n }(), Data: []byte(`"k"`)}); err == nil || !strings.Contains(err.Error(), "not supported for keys") {
+		t.Errorf("key with a schema id: %v", err)
+	}
+}

@@ -60,7 +60,7 @@ func (f *v3Stream) Record(it stream.Line) (core.Record, v3Meta, int, string) {
 	if _, msg := decodeV3Request(dec, it.N, &req); msg != "" {
 		return refuse(v3BadRequest, msg)
 	}
-	e := newV3Entry(f.r, &req, f.trace)
+	e := newV3Entry(f.r, f.topic, &req, f.trace)
 	if e.meta.code != 0 {
 		return refuse(e.meta.code, e.meta.msg)
 	}

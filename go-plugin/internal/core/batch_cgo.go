@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// PublishBatch: every record goes through tg_batch_add (checked and encoded, nothing produced yet);
+// PublishBatch: every record goes through tg_batch_add_with_schema (checked and encoded, nothing produced yet);
 // then tg_batch_commit (atomic: one transaction, a blocking call) or tg_batch_start (queued; the
 // outcomes come through the poller like single records, under consecutive tokens).
 func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records []Record, mode BatchMode) ([]Outcome, bool) {
@@ -34,7 +34,8 @@ func (c *corePublisher) PublishBatch(ctx context.Context, topic string, records 
 	for i, r := range records {
 		var pin runtime.Pinner
 		a := recordArgs(r, &pin)
-		st := C.tg_batch_add(c.p, b, bytesPtr(r.Value), C.size_t(len(r.Value)), a.headers, a.nHeaders,
+		st := C.tg_batch_add_with_schema(c.p, b, bytesPtr(r.Value), C.size_t(len(r.Value)),
+			a.valueSchema, C.size_t(len(r.ValueSchema)), a.headers, a.nHeaders,
 			a.key, C.size_t(len(r.Key)), a.partition, a.timestamp, &errbuf[0], C.size_t(len(errbuf)))
 		pin.Unpin()
 		if int(st) != 200 {

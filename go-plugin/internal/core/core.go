@@ -71,6 +71,9 @@ type Record struct {
 	KeyLabel    string
 	Partition   *int32 // nil: the partitioner's choice
 	TimestampMs *int64 // nil: the time of sending
+	// ValueSchema selects the value's schema (JSON, as tg_publish_start_with_schema takes it:
+	// format, schema_id, subject, version); nil: the topic's schema.
+	ValueSchema []byte
 }
 
 // BatchMode says what a batch with invalid records does and how it is written.

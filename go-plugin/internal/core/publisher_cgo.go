@@ -5,7 +5,7 @@ package core
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
 #cgo LDFLAGS: ${SRCDIR}/../../../target/release/libtopicgate.a -lssl -lcrypto -lz -lm -ldl -lpthread
-#cgo noescape tg_publish_start
+#cgo noescape tg_publish_start_with_schema
 #cgo noescape tg_publisher_completions
 // noescape lets the Go pointer arguments of these two hot calls stay wherever Go put them (a
 // goroutine's stack included) instead of forcing them to the heap. That is only sound for a C
@@ -49,7 +49,7 @@ const (
 const coreLogMaxLevel = 3
 
 // corePublisher owns a tg_publisher; the core is thread-safe, so one serves every request.
-// A request starts its record with tg_publish_start and waits on a channel; one poller
+// A request starts its record with tg_publish_start_with_schema and waits on a channel; one poller
 // goroutine collects the outcomes. Why not the blocking tg_publish: a cgo call that waits a
 // Kafka round trip parks an OS thread per request, and the runtime's hand-offs of those
 // threads cost the gateway more CPU than publishing does.
@@ -78,7 +78,7 @@ func NewPublisher(config []byte) (Publisher, int, string) {
 	return c, 200, ""
 }
 
-// Publish queues the record with tg_publish_start and waits for its outcome from the poller.
+// Publish queues the record with tg_publish_start_with_schema and waits for its outcome from the poller.
 func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, headers []Header, key []byte) (int, Delivery, string) {
 	w := waiters.Get().(*waiter)
 	token, st := c.queue(topic, Record{Value: body, Headers: headers, Key: key}, w.done, &w.errbuf)
@@ -110,7 +110,7 @@ func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, 
 	return 504, Delivery{}, endedMessage(ctx)
 }
 
-// queue registers done under a new token and queues the record with tg_publish_start. 200: its
+// queue registers done under a new token and queues the record with tg_publish_start_with_schema. 200: its
 // outcome follows on done. Any other status is the record's answer, its message in errbuf, and
 // nothing follows (the token is unregistered).
 func (c *corePublisher) queue(topic string, r Record, done chan<- Outcome, errbuf *[errBufLen]C.char) (uint64, int) {
@@ -122,9 +122,10 @@ func (c *corePublisher) queue(topic string, r Record, done chan<- Outcome, errbu
 
 	var pin runtime.Pinner
 	a := recordArgs(r, &pin)
-	st := C.tg_publish_start(c.p,
+	st := C.tg_publish_start_with_schema(c.p,
 		stringPtr(topic), C.size_t(len(topic)),
 		bytesPtr(r.Value), C.size_t(len(r.Value)),
+		a.valueSchema, C.size_t(len(r.ValueSchema)),
 		a.headers, a.nHeaders,
 		a.key, C.size_t(len(r.Key)),
 		a.partition, a.timestamp,
@@ -143,6 +144,8 @@ type cRecord struct {
 	key       *C.uint8_t // NULL: none
 	partition C.int32_t  // -1: the partitioner's choice
 	timestamp C.int64_t  // -1: the time of sending
+	// valueSchema is the record's schema selector; NULL: the topic's schema.
+	valueSchema *C.uint8_t
 }
 
 // recordArgs is r's optional parts for a C call; they point into r (valid while r is) and, for
@@ -152,6 +155,9 @@ func recordArgs(r Record, pin *runtime.Pinner) cRecord {
 	a.headers, a.nHeaders = cHeaders(r.Headers, pin)
 	if r.Key != nil {
 		a.key = bytesPtr(r.Key)
+	}
+	if r.ValueSchema != nil {
+		a.valueSchema = bytesPtr(r.ValueSchema)
 	}
 	if r.Partition != nil {
 		a.partition = C.int32_t(*r.Partition)

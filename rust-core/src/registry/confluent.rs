@@ -106,6 +106,16 @@ struct VersionBody {
     references: Vec<Reference>,
 }
 
+/// `GET /schemas/ids/<id>`'s answer.
+#[derive(Deserialize)]
+struct IdBody {
+    #[serde(default, rename = "schemaType")]
+    schema_type: Option<String>,
+    schema: String,
+    #[serde(default)]
+    references: Vec<Reference>,
+}
+
 #[derive(Deserialize, Clone)]
 struct Reference {
     name: String,
@@ -194,23 +204,71 @@ impl ConfluentRegistry {
 
     async fn fetch_unbounded(&self, subject: &str, version: Version) -> Result<SubjectVersion> {
         let top = self.get_version(subject, version).await?;
+        let what = format!("subject `{subject}`");
+        let references = self.resolve_references(&what, &top.references).await?;
+        Ok(SubjectVersion {
+            subject: top.subject.unwrap_or_else(|| subject.to_owned()),
+            version: top.version,
+            id: top.id,
+            schema_type: schema_type(&what, top.schema_type.as_deref())?,
+            schema: top.schema,
+            references,
+        })
+    }
+
+    /// Fetches the schema with global id `id` (`GET /schemas/ids/<id>`) and every schema it
+    /// references, within `timeout`: `404` when the registry has no such id, `503` as for
+    /// [`ConfluentRegistry::fetch`]. The answer's `subject` is `schema-<id>` and its `version` 0: an
+    /// id names no subject.
+    pub async fn fetch_id(&self, id: u32) -> Result<SubjectVersion> {
+        let what = format!("schema id {id}");
+        let fetch = async {
+            let mut url = self.base.clone();
+            url.path_segments_mut().expect("checked in new: the URL can be a base").extend([
+                "schemas",
+                "ids",
+                &id.to_string(),
+            ]);
+            let body: IdBody =
+                self.get(url, &what, |_| Error::not_found(format!("{what} not found in the registry"))).await?;
+            let references = self.resolve_references(&what, &body.references).await?;
+            Ok(SubjectVersion {
+                subject: format!("schema-{id}"),
+                version: 0,
+                id,
+                schema_type: schema_type(&what, body.schema_type.as_deref())?,
+                schema: body.schema,
+                references,
+            })
+        };
+        tokio::time::timeout(self.timeout, fetch).await.unwrap_or_else(|_| {
+            Err(Error::unavailable(format!(
+                "schema registry timed out fetching {what} (no answer within registry.timeout_ms, {} ms)",
+                self.timeout.as_millis()
+            )))
+        })
+    }
+
+    /// Every schema `refs` reference, transitively, by reference name; `what` names the schema
+    /// that holds them in messages.
+    async fn resolve_references(&self, what: &str, refs: &[Reference]) -> Result<BTreeMap<String, String>> {
         let mut references = BTreeMap::new();
         // Depth-first over the reference graph; a name already resolved is not fetched again.
-        let mut todo: Vec<(Reference, usize)> = top.references.iter().map(|r| (r.clone(), 1)).collect();
+        let mut todo: Vec<(Reference, usize)> = refs.iter().map(|r| (r.clone(), 1)).collect();
         while let Some((r, depth)) = todo.pop() {
             if references.contains_key(&r.name) {
                 continue;
             }
             if depth > MAX_REFERENCE_DEPTH || references.len() >= MAX_REFERENCES {
                 return Err(Error::unavailable(format!(
-                    "schema registry: subject `{subject}` has references nested deeper than {MAX_REFERENCE_DEPTH} \
+                    "schema registry: {what} has references nested deeper than {MAX_REFERENCE_DEPTH} \
                      or more than {MAX_REFERENCES} in all"
                 )));
             }
             let v = self.get_version(&r.subject, Version::Number(r.version)).await.map_err(|e| match e.status {
-                // The subject exists; a reference it names does not: the registry's data is broken.
+                // The schema exists; a reference it names does not: the registry's data is broken.
                 crate::error::Status::NotFound => Error::unavailable(format!(
-                    "schema registry: subject `{subject}` references `{}` (subject `{}` version {}), which it does not have",
+                    "schema registry: {what} references `{}` (subject `{}` version {}), which it does not have",
                     r.name, r.subject, r.version
                 )),
                 _ => e,
@@ -218,24 +276,7 @@ impl ConfluentRegistry {
             todo.extend(v.references.iter().map(|n| (n.clone(), depth + 1)));
             references.insert(r.name, v.schema);
         }
-        let schema_type = match top.schema_type.as_deref() {
-            None | Some("AVRO") => SchemaType::Avro,
-            Some("JSON") => SchemaType::Json,
-            Some("PROTOBUF") => SchemaType::Protobuf,
-            Some(other) => {
-                return Err(Error::unavailable(format!(
-                    "schema registry: subject `{subject}` has schema type `{other}`, not AVRO, JSON or PROTOBUF"
-                )))
-            }
-        };
-        Ok(SubjectVersion {
-            subject: top.subject.unwrap_or_else(|| subject.to_owned()),
-            version: top.version,
-            id: top.id,
-            schema_type,
-            schema: top.schema,
-            references,
-        })
+        Ok(references)
     }
 
     /// GET `/subjects/<subject>/versions/<version>`.
@@ -251,6 +292,25 @@ impl ConfluentRegistry {
             "versions",
             &version_segment,
         ]);
+        // 40401 subject not found, 40402 version not found (Confluent's codes). Apicurio answers
+        // 40402 for `latest` of a missing subject: without a number, it is the subject.
+        let not_found = |code: Option<i64>| match (code, version) {
+            (Some(40402), Version::Number(n)) => {
+                Error::not_found(format!("schema subject `{subject}` has no version {n}"))
+            }
+            _ => Error::not_found(format!("schema subject `{subject}` not found in the registry")),
+        };
+        self.get(url, &format!("subject `{subject}`"), not_found).await
+    }
+
+    /// GET `url` (with the credentials) and read its JSON answer; `what` names the asked-for
+    /// schema in messages, and `not_found` makes the error of a `404` from its `error_code`.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+        what: &str,
+        not_found: impl FnOnce(Option<i64>) -> Error,
+    ) -> Result<T> {
         let mut request = self
             .client
             .get(url)
@@ -262,47 +322,51 @@ impl ConfluentRegistry {
         };
         let response = request.send().await.map_err(|e| {
             let why = if e.is_timeout() { "timed out" } else { "unreachable" };
-            Error::unavailable(format!("schema registry {why} fetching subject `{subject}`"))
+            Error::unavailable(format!("schema registry {why} fetching {what}"))
         })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|_| {
-            Error::unavailable(format!("schema registry: the answer for subject `{subject}` was cut off"))
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| Error::unavailable(format!("schema registry: the answer for {what} was cut off")))?;
         if status.is_success() {
             // A malformed answer (a broken proxy, another service at the URL) is the registry's
             // fault: retriable like its 5xx. serde's reason names a position and an expected
             // type, never the answer's text.
-            return serde_json::from_slice::<VersionBody>(&body).map_err(|e| {
-                Error::unavailable(format!(
-                    "schema registry: the answer for subject `{subject}` is not a schema version ({e})"
-                ))
+            return serde_json::from_slice::<T>(&body).map_err(|e| {
+                Error::unavailable(format!("schema registry: the answer for {what} is not a schema version ({e})"))
             });
         }
         let detail = serde_json::from_slice::<ErrorBody>(&body).ok();
         let code = detail.as_ref().and_then(|d| d.error_code);
         let said = detail.and_then(|d| d.message).unwrap_or_default();
         Err(match status.as_u16() {
-            // 40401 subject not found, 40402 version not found (Confluent's codes). Apicurio answers
-            // 40402 for `latest` of a missing subject: without a number, it is the subject.
-            404 => match (code, version) {
-                (Some(40402), Version::Number(n)) => {
-                    Error::not_found(format!("schema subject `{subject}` has no version {n}"))
-                }
-                _ => Error::not_found(format!("schema subject `{subject}` not found in the registry")),
-            },
+            404 => not_found(code),
             401 | 403 => Error::unavailable(format!(
-                "schema registry refused the credentials ({status}) fetching subject `{subject}`: check registry.basic_auth \
+                "schema registry refused the credentials ({status}) fetching {what}: check registry.basic_auth \
                  or registry.bearer_token"
             )),
             429 | 500..=599 => Error::unavailable(format!(
-                "schema registry unavailable ({status}{}) fetching subject `{subject}`",
+                "schema registry unavailable ({status}{}) fetching {what}",
                 if said.is_empty() { String::new() } else { format!(": {}", clip(&said)) }
             )),
             _ => Error::internal(format!(
-                "schema registry refused the request for subject `{subject}` ({status}{})",
+                "schema registry refused the request for {what} ({status}{})",
                 if said.is_empty() { String::new() } else { format!(": {}", clip(&said)) }
             )),
         })
+    }
+}
+
+/// The schema type of a registry's `schemaType` (absent: Avro); `what` names the schema.
+fn schema_type(what: &str, given: Option<&str>) -> Result<SchemaType> {
+    match given {
+        None | Some("AVRO") => Ok(SchemaType::Avro),
+        Some("JSON") => Ok(SchemaType::Json),
+        Some("PROTOBUF") => Ok(SchemaType::Protobuf),
+        Some(other) => Err(Error::unavailable(format!(
+            "schema registry: {what} has schema type `{other}`, not AVRO, JSON or PROTOBUF"
+        ))),
     }
 }
 

@@ -135,6 +135,18 @@ impl Registry {
         }
     }
 
+    /// Fetches the schema with a Confluent registry's global id `id`: `404` when the registry has
+    /// none, `503` when unreachable; `400` for a registry of another kind (ids are Confluent's).
+    /// Its `version_number` is `None`: an id names one schema, not a subject's version.
+    pub async fn fetch_id(&self, id: u32) -> Result<SchemaText> {
+        match self {
+            Registry::Confluent(c) => Ok(SchemaText { version_number: None, ..c.fetch_id(id).await?.into_text() }),
+            _ => Err(crate::error::Error::bad_request(format!(
+                "schema id {id}: schema ids need a Confluent schema registry (registry.kind \"confluent\")"
+            ))),
+        }
+    }
+
     /// The longest a request waits for one fetch: Glue's `timeout_ms` (both calls and any retry
     /// included), `FILE_READ_BOUND` for a file.
     pub fn bound(&self) -> Duration {
