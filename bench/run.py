@@ -638,7 +638,7 @@ def gateway_version():
                          env=dict(os.environ, USAGE_DISABLE="1"))
     printed = out.stdout + out.stderr  # KrakenD prints its version on stderr
     first = next((line.strip() for line in printed.splitlines() if line.strip()), "version unknown")
-    return f"{GATEWAY.relative_to(ROOT)} ({first})"
+    return f"{os.path.relpath(GATEWAY, ROOT)} ({first})"
 
 
 def vegeta_version():
