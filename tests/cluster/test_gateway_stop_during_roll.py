@@ -4,7 +4,6 @@ accepted is answered (200, 503 or 504; none hangs); it exits 0 within the bound;
 own consumer finds every record answered 200 once, and none that got no answer."""
 
 import os
-import signal
 import time
 import uuid
 
@@ -26,12 +25,7 @@ def test_sigterm_while_a_broker_is_down_answers_what_was_accepted(cluster, gatew
         t_down = time.monotonic()
         wait_for(lambda: load.count(lambda o: o.status == 200 and o.t0 >= t_down) >= 200, 90,
                  "200 records acknowledged with the broker down")
-        t_term = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        code = gw.wait_exit(EXIT_BOUND_S)
-        t_exit = time.monotonic()
-        n = load.count()
-        wait_for(lambda: load.count() >= n + 20, 30, "requests after the exit")
+        code, t_term, t_exit = gw.terminate_under(load, EXIT_BOUND_S)
     finally:
         outcomes = load.stop(HANG_S + 10)
         if not cluster.running(victim):

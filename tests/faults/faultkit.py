@@ -293,6 +293,17 @@ class FaultGateway(e2e.Gateway):
         except subprocess.TimeoutExpired:
             raise AssertionError(f"the gateway did not exit within {timeout} s of SIGTERM:\n{self.log()}")
 
+    def terminate_under(self, load, exit_bound):
+        """SIGTERM while `load` runs; waits for the exit and then for 20 more requests (refused, never
+        half-answered). Returns (exit status, monotonic time of the signal, of the exit)."""
+        t_term = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.wait_exit(exit_bound)
+        t_exit = time.monotonic()
+        n = load.count()
+        wait_for(lambda: load.count() >= n + 20, 30, "requests after the exit")
+        return code, t_term, t_exit
+
 
 def start_gateway(tmp, topics, core, retry_after=3):
     gw = FaultGateway(tmp, topics, core, retry_after)

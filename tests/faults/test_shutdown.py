@@ -28,13 +28,7 @@ def test_sigterm_under_load_loses_no_acknowledged_record(servers, gateways, figu
     try:
         wait_for(lambda: load.count(lambda o: o.status == 200) >= 300, 60, "300 records acknowledged")
         accepted_before = load.count()
-        t_term = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        code = gw.wait_exit(EXIT_BOUND_S)
-        t_exit = time.monotonic()
-        # Requests keep coming after the exit: they must all be refused, not half-answered.
-        n = load.count()
-        wait_for(lambda: load.count() >= n + 20, 30, "requests after the exit")
+        code, t_term, t_exit = gw.terminate_under(load, EXIT_BOUND_S)
     finally:
         outcomes = load.stop(HANG_S + 10)
     assert code == 0, f"exit status {code}:\n{gw.log()}"
