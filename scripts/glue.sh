@@ -35,6 +35,8 @@ READY_TIMEOUT=${GLUE_READY_TIMEOUT:-60}
 
 log() { echo "glue.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/lib/process.sh
+source "$ROOT/scripts/lib/process.sh"
 
 ensure_venv() {
   local want; want=$(sha256sum "$REQ" | cut -d' ' -f1)
@@ -60,15 +62,8 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# pid of our moto if the pid file names a live moto_server process (guards against pid reuse).
-live_pid() {
-  [[ -f $PIDF ]] || return 1
-  local pid; pid=$(cat "$PIDF" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'moto_server' || return 1
-  echo "$pid"
-}
+# pid of our moto if the pid file names a live moto_server process.
+live_pid() { live_pid_of "$PIDF" moto_server; }
 
 # Port from the env file of the running instance.
 env_port() {
@@ -93,22 +88,6 @@ write_env() {
   mv "$tmp" "$ENVF"
 }
 
-# TERM, bounded wait, then KILL.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do   # 10 s
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "pid $pid ignored TERM for 10s; sending KILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  die "pid $pid still alive after KILL"
-}
 
 show_tail() { { echo "---- tail of $LOG"; tail -n 30 "$LOG" 2>/dev/null || true; } >&2; }
 
@@ -119,7 +98,7 @@ cmd_up() {
     return 0
   fi
   ensure_venv
-  if pid=$(live_pid); then stop_pid "$pid"; fi
+  if pid=$(live_pid); then stop_pid "$pid" 10; fi
   rm -f "$PIDF" "$ENVF"
   : >"$LOG"
   port=${GLUE_PORT:-$(free_port)}
@@ -144,7 +123,7 @@ cmd_up() {
   done
   if ((!ready)); then
     show_tail
-    stop_pid "$pid"; rm -f "$PIDF"
+    stop_pid "$pid" 10; rm -f "$PIDF"
     die "moto not ready within ${READY_TIMEOUT}s"
   fi
   write_env "$port"
@@ -153,7 +132,7 @@ cmd_up() {
 
 cmd_down() {
   local pid
-  if pid=$(live_pid); then stop_pid "$pid"; fi
+  if pid=$(live_pid); then stop_pid "$pid" 10; fi
   rm -f "$PIDF" "$ENVF"
   log "stopped"
 }
@@ -171,8 +150,7 @@ cmd_status() {
 main() {
   mkdir -p "$RUN"
   # One glue.sh at a time per checkout (parallel make targets); bounded wait for the lock.
-  exec 9>"$RUN/glue.lock"
-  flock -w 300 9 || die "another glue.sh still holds $RUN/glue.lock after 300s"
+  take_lock "$RUN/glue.lock" 300
   case ${1:-} in
     up) cmd_up ;;
     down) cmd_down ;;

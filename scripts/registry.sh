@@ -49,6 +49,8 @@ RUNNER=registry-0-runner.jar
 
 log() { echo "registry.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/lib/process.sh
+source "$ROOT/scripts/lib/process.sh"
 
 # --- build ----------------------------------------------------------------------------------
 
@@ -103,15 +105,8 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])'
 }
 
-# pid of our registry if the pid file names a live JVM running our runner jar (guards against pid reuse).
-live_pid() {
-  [[ -f $PIDF ]] || return 1
-  local pid; pid=$(cat "$PIDF" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$RUNNER" || return 1
-  echo "$pid"
-}
+# pid of our registry if the pid file names a live JVM running our runner jar.
+live_pid() { live_pid_of "$PIDF" "$RUNNER"; }
 
 # Port from the env file of the running instance.
 env_port() {
@@ -158,22 +153,6 @@ make_pki() {
   } >"$PKI/openssl.log" 2>&1 || { cat "$PKI/openssl.log" >&2; die "making the test PKI failed"; }
 }
 
-# TERM, bounded wait, then KILL.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 300; i++)); do   # 30 s
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "pid $pid ignored TERM for 30s; sending KILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  die "pid $pid still alive after KILL"
-}
 
 show_tail() { { echo "---- tail of $LOG"; tail -n 40 "$LOG" 2>/dev/null || true; } >&2; }
 
@@ -254,8 +233,7 @@ main() {
   mkdir -p "$RUN"
   # One registry.sh at a time per checkout (parallel make targets); bounded wait. A first build
   # takes minutes, so the bound is generous.
-  exec 9>"$RUN/registry.lock"
-  flock -w 900 9 || die "another registry.sh still holds $RUN/registry.lock after 900s"
+  take_lock "$RUN/registry.lock" 900
   case ${1:-} in
     up) cmd_up ;;
     down) cmd_down ;;

@@ -1,4 +1,4 @@
-# Shared parts of the test-broker scripts (scripts/kafka.sh, scripts/kafka-secure.sh); sourced, not run.
+# Shared parts of the test-broker scripts (scripts/kafka.sh, kafka-secure.sh, kafka-cluster.sh); sourced, not run.
 #
 # The sourcing script sets, before calling anything here:
 #   ROOT  repo root          RUN   its .run dir       LOG_TAG  prefix of log lines (e.g. kafka.sh)
@@ -19,6 +19,8 @@ die() { log "$*"; exit 1; }
 
 # shellcheck source=scripts/lib/maven-jars.sh
 source "$ROOT/scripts/lib/maven-jars.sh"
+# shellcheck source=scripts/lib/process.sh
+source "$ROOT/scripts/lib/process.sh"
 
 ensure_jars() {
   maven_jars "$POM" "$JARS" "kafka_2.13-$KAFKA_VERSION.jar" "$RUN/kafka-mvn.log"
@@ -49,15 +51,8 @@ for _ in range(1000):  # each try starts with "-" 1 time in 64
 
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
-# pid of our broker if the pid file names a live kafka.Kafka process (guards against pid reuse).
-live_pid() {
-  [[ -f $PIDF ]] || return 1
-  local pid; pid=$(cat "$PIDF" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-  echo "$pid"
-}
+# pid of our broker if the pid file names a live kafka.Kafka process.
+live_pid() { live_pid_of "$PIDF" 'kafka\.Kafka'; }
 
 # Short-lived tool JVMs: quick start flags, quiet logging.
 tool_java() {
@@ -95,22 +90,6 @@ show_tail() {
     echo "---- tail of $OUT"; tail -n 20 "$OUT" 2>/dev/null || true; } >&2
 }
 
-# TERM, bounded wait for a clean shutdown, then KILL.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 300; i++)); do   # 300 x 0.1 s = 30 s
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "pid $pid ignored TERM for 30s; sending KILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  die "pid $pid still alive after KILL"
-}
 
 # --- config ---------------------------------------------------------------------------------
 
@@ -171,8 +150,3 @@ launch() {
   cat "$PIDF"
 }
 
-# Takes the script's lock on fd 9 (one instance of a script per checkout), bounded wait.
-take_lock() {
-  exec 9>"$1"
-  flock -w 180 9 || die "another $LOG_TAG still holds $1 after 180s"
-}
