@@ -61,7 +61,7 @@ def test_a_retry_after_a_504_delivery_report_answers_the_record_the_broker_wrote
     figures.update({"first status": first.status, "first message": (first.json().get("message") or "")[:160]})
     assert first.status == 504, first
     # The thawed broker appends the request it had received.
-    wait_for(lambda: len(records_of(gw, topic, "frozen")) == 1, 90, "the frozen record on the topic", step=1)
+    wait_for(lambda: records_of(gw, topic, "frozen"), 90, "the frozen record on the topic", step=1)
     [where] = records_of(gw, topic, "frozen")
     found_before = idem(gw, "found_written")
     again = post(gw, topic, "frozen", key)
@@ -97,8 +97,10 @@ def test_a_retry_after_the_client_gave_up_answers_the_record_written_late(server
     finally:
         servers.thaw_broker()
     again = post(gw, topic, "late", key)
-    wait_for(lambda: len(records_of(gw, topic, "late")) == 1, 90, "the late record on the topic", step=1)
-    [where] = records_of(gw, topic, "late")
+    wait_for(lambda: records_of(gw, topic, "late"), 90, "the late record on the topic", step=1)
+    written = records_of(gw, topic, "late")
+    assert len(written) == 1, f"written {len(written)} times: {written}; answer {again}"
+    [where] = written
     check_replayed(gw, topic, again, where)
     assert records_of(gw, topic, "late") == [where]
     figures["replayed"] = idem(gw, "replayed")
