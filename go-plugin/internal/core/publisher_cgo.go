@@ -113,10 +113,14 @@ func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, 
 		// The record stays registered: its late outcome settles the request's Idempotency-Key.
 		wt.pending.Store(true)
 		go func() {
-			o := <-w.done
-			o.Delivery.Acked = time.Since(queued)
-			w.release()
-			wt.Late <- o
+			select {
+			case o := <-w.done:
+				o.Delivery.Acked = time.Since(queued)
+				w.release()
+				wt.Late <- o
+			case <-c.polled: // closed: no outcome will come; still unknown (w is not reused)
+				wt.Late <- Outcome{Status: 504, Msg: "the publisher was closed before the record's delivery report"}
+			}
 		}()
 		return note(ctx, 504), Delivery{}, endedMessage(ctx)
 	}
