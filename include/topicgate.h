@@ -382,6 +382,32 @@ enum tg_status tg_metrics_json(uint8_t *out,
                                size_t *len);
 
 /**
+ * Searches `topic` for the first record with a timestamp at or after `since_ms` (epoch
+ * milliseconds) carrying the record header `name: value`, in every partition up to its end,
+ * `read_committed`, for at most `timeout_ms`: whether a record whose publish ended with a 504 was
+ * written after all (`Idempotency-Key`). On 200, `*found` is 1 and `*delivery` says where, or
+ * `*found` is 0 (none; always 0 for a dry-run publisher). 504 when the search did not finish in
+ * time, 503 when the cluster cannot be read. Blocks; one search per publisher at a time.
+ *
+ * # Safety
+ * Each `(ptr, len)` pair must be readable (`value` may be NULL with length 0); `found` and
+ * `delivery` must be writable; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+ */
+enum tg_status tg_find_by_header(const struct tg_publisher *publisher,
+                                 const uint8_t *topic,
+                                 size_t topic_len,
+                                 int64_t since_ms,
+                                 const uint8_t *name,
+                                 size_t name_len,
+                                 const uint8_t *value,
+                                 size_t value_len,
+                                 uint32_t timeout_ms,
+                                 int32_t *found,
+                                 struct tg_delivery *delivery,
+                                 char *errbuf,
+                                 size_t errbuf_len);
+
+/**
  * The library version, a static NUL-terminated string.
  */
 const char *tg_version(void);

@@ -10,6 +10,7 @@ use crate::batch::Batch;
 use crate::completion::Completion;
 use crate::delivery::Delivery;
 use crate::error::{Error, Result, Status};
+use crate::idempotency::Finder;
 use crate::logging;
 use crate::producer::Placement;
 use crate::publisher::{Publisher, Record};
@@ -55,6 +56,8 @@ impl From<Status> for tg_status {
 /// An opaque publisher; create with `tg_publisher_new`, free with `tg_publisher_free`.
 pub struct tg_publisher {
     inner: Publisher,
+    /// Searches for records by header (`tg_find_by_header`), its reader made on first use.
+    finder: Finder,
 }
 
 /// One record header: a name (UTF-8, not NUL-terminated, not empty) and a value (any bytes).
@@ -142,7 +145,7 @@ pub unsafe extern "C" fn tg_publisher_new(
         }
         *out = std::ptr::null_mut();
         let config = text(config, config_len, "config")?;
-        let publisher = Box::new(tg_publisher { inner: Publisher::new(config)? });
+        let publisher = Box::new(tg_publisher { inner: Publisher::new(config)?, finder: Finder::default() });
         *out = Box::into_raw(publisher);
         Ok(())
     })
@@ -553,6 +556,56 @@ pub unsafe extern "C" fn tg_metrics_json(out: *mut u8, capacity: usize, len: *mu
             return Err(Error::bad_request("out: NULL pointer"));
         }
         std::ptr::copy_nonoverlapping(json.as_ptr(), out, json.len());
+        Ok(())
+    })
+}
+
+/// Searches `topic` for the first record with a timestamp at or after `since_ms` (epoch
+/// milliseconds) carrying the record header `name: value`, in every partition up to its end,
+/// `read_committed`, for at most `timeout_ms`: whether a record whose publish ended with a 504 was
+/// written after all (`Idempotency-Key`). On 200, `*found` is 1 and `*delivery` says where, or
+/// `*found` is 0 (none; always 0 for a dry-run publisher). 504 when the search did not finish in
+/// time, 503 when the cluster cannot be read. Blocks; one search per publisher at a time.
+///
+/// # Safety
+/// Each `(ptr, len)` pair must be readable (`value` may be NULL with length 0); `found` and
+/// `delivery` must be writable; `errbuf` must be NULL or point to `errbuf_len` writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_find_by_header(
+    publisher: *const tg_publisher,
+    topic: *const u8,
+    topic_len: usize,
+    since_ms: i64,
+    name: *const u8,
+    name_len: usize,
+    value: *const u8,
+    value_len: usize,
+    timeout_ms: u32,
+    found: *mut i32,
+    delivery: *mut tg_delivery,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let publisher = handle(publisher)?;
+        let (Some(found), Some(delivery)) = (found.as_mut(), delivery.as_mut()) else {
+            return Err(Error::bad_request("found, delivery: NULL pointer"));
+        };
+        *found = 0;
+        let topic = text(topic, topic_len, "topic")?;
+        let name = text(name, name_len, "name")?;
+        let value: &[u8] = match (value.is_null(), value_len) {
+            (true, 0) => &[],
+            (true, _) => return Err(Error::bad_request("value: NULL pointer")),
+            (false, n) => std::slice::from_raw_parts(value, n),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms.into());
+        let config = publisher.inner.config();
+        if let Some(d) = publisher.finder.find(config, topic, since_ms, name, value, deadline)? {
+            *found = 1;
+            *delivery = d.into();
+        }
         Ok(())
     })
 }

@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod error;
 pub mod ffi;
 pub mod headers;
+pub mod idempotency;
 mod logging;
 pub mod metrics;
 pub mod producer;

@@ -5,6 +5,7 @@
 //! on the cluster when it is dropped, and any replica can read from any position.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -210,21 +211,7 @@ impl Reader {
                             open.remove(&p);
                             continue;
                         }
-                        let rec = ReadRecord {
-                            partition: p,
-                            offset: m.offset(),
-                            timestamp_ms: m.timestamp().to_millis(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            value: m.payload().map(<[u8]>::to_vec),
-                            headers: m
-                                .headers()
-                                .map(|hs| {
-                                    hs.iter()
-                                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                        };
+                        let rec = record_of(&m);
                         if until(p).is_some_and(|u| m.offset() + 1 >= u) {
                             open.remove(&p);
                         }
@@ -272,6 +259,67 @@ impl Reader {
             return Err(Error::timeout(format!("the search of {topic} for header {name} did not finish in time")));
         }
         Ok(found)
+    }
+}
+
+/// What [`Reader::follow`] hands on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// A record, in offset order per partition.
+    Record(ReadRecord),
+    /// The partition was read up to this offset (its end, when said).
+    Caught(i32, i64),
+}
+
+impl Reader {
+    /// Follows partitions of `topic` from the offsets `from` (partition, offset) until `stop`:
+    /// each record goes to `f`, and each time a partition is read to its end so does its end
+    /// offset; new records keep coming as they are written. An error of the fetch ends it.
+    pub fn follow(
+        &self,
+        topic: &str,
+        from: &[(i32, i64)],
+        stop: &AtomicBool,
+        mut f: impl FnMut(Followed),
+    ) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in from {
+            tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(|e| kafka_error("assign", &e))?;
+        }
+        self.consumer.assign(&tpl).map_err(|e| kafka_error("assign", &e))?;
+        let result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                match self.consumer.poll(Duration::from_millis(100)) {
+                    None => {}
+                    Some(Ok(m)) => f(Followed::Record(record_of(&m))),
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        let at = self.consumer.position().map_err(|e| kafka_error("position", &e))?;
+                        if let Some(Offset::Offset(o)) = at.find_partition(topic, p).map(|e| e.offset()) {
+                            f(Followed::Caught(p, o));
+                        }
+                    }
+                    Some(Err(e)) => return Err(kafka_error("fetch", &e)),
+                }
+            }
+            Ok(())
+        })();
+        let _ = self.consumer.unassign();
+        result
+    }
+}
+
+/// A fetched record as a [`ReadRecord`].
+fn record_of<M: Message>(m: &M) -> ReadRecord {
+    ReadRecord {
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        headers: m
+            .headers()
+            .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+            .unwrap_or_default(),
     }
 }
 

@@ -29,6 +29,10 @@ type Publisher interface {
 	// produced because another one is invalid has status 0; valid is false when any record
 	// failed the checks. ctx bounds the wait as for Publish.
 	PublishBatch(ctx context.Context, topic string, records []Record, mode BatchMode) (out []Outcome, valid bool)
+	// FindByHeader searches topic, every partition from the records timestamped at or after
+	// sinceMs to its end (read_committed), for the first record with the header name: value, for at
+	// most timeout: found and where, or a status other than 200 (503, 504) and why.
+	FindByHeader(topic string, sinceMs int64, name string, value []byte, timeout time.Duration) (found bool, d Delivery, status int, msg string)
 	// OpenStream starts a stream of records to topic; the caller keeps at most capacity of them
 	// unanswered at once (their outcomes are buffered for that many, so the core never waits).
 	OpenStream(topic string, capacity int) Stream

@@ -85,7 +85,7 @@ func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, 
 	if st != 200 {
 		msg := C.GoString(&w.errbuf[0])
 		waiters.Put(w)
-		return st, Delivery{}, msg
+		return note(ctx, st), Delivery{}, msg
 	}
 	// The core answers every queued record by the delivery timeout (librdkafka's message.timeout.ms);
 	// the request's context bounds the wait too, and a deadline ends it a little early so that the
@@ -98,9 +98,31 @@ func (c *corePublisher) Publish(ctx context.Context, topic string, body []byte, 
 	}
 	select {
 	case o := <-w.done:
-		return w.answer(o, queued)
+		st, d, msg := w.answer(o, queued)
+		return note(ctx, st), d, msg
 	case <-ctx.Done():
 	case <-early:
+	}
+	if wt := watchOf(ctx); wt != nil {
+		select {
+		case o := <-w.done: // answered meanwhile
+			st, d, msg := w.answer(o, queued)
+			return note(ctx, st), d, msg
+		default:
+		}
+		// The record stays registered: its late outcome settles the request's Idempotency-Key.
+		wt.pending.Store(true)
+		go func() {
+			select {
+			case o := <-w.done:
+				o.Delivery.Acked = time.Since(queued)
+				w.release()
+				wt.Late <- o
+			case <-c.polled: // closed: no outcome will come; still unknown (w is not reused)
+				wt.Late <- Outcome{Status: 504, Msg: "the publisher was closed before the record's delivery report"}
+			}
+		}()
+		return note(ctx, 504), Delivery{}, endedMessage(ctx)
 	}
 	if c.take(token) == nil {
 		// The poller took the outcome first and is handing it over (a buffered send): use it.

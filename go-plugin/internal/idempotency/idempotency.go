@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
@@ -41,8 +42,13 @@ const ReplayedHeader = "Idempotent-Replayed"
 // answered request gets its stored answer, a repeat of one in flight waits for it, and a first
 // request is served and its 2xx answer kept for rc.Idempotency.Window. bodyLimit bounds the body
 // read to compare a repeat with its first request.
+//
+// A single record whose outcome is unknown (a 504: the broker may have written it) keeps its key
+// in flight until its delivery report settles it (a 200 is then kept as the answer); after a 504
+// delivery report the key's next request first searches the topic (find) for the record carrying
+// the key, and answers with that record's partition and offset if it is there.
 func Serve(w http.ResponseWriter, r *http.Request, rc *config.Route, topic string, bodyLimit int64, retryAfter int,
-	serve func(http.ResponseWriter, *http.Request)) {
+	find Finder, serve func(http.ResponseWriter, *http.Request)) {
 	ic := &rc.Idempotency
 	values := r.Header.Values(ic.Header)
 	if ic.Header == "" || len(values) == 0 {
@@ -63,8 +69,11 @@ func Serve(w http.ResponseWriter, r *http.Request, rc *config.Route, topic strin
 	// A first request that ends without a kept answer (5xx, 4xx) lets a waiting repeat go ahead as
 	// the first; a few rounds of that and the repeat gives up rather than wait on and on.
 	for round := 0; round < 3; round++ {
-		e, a, first := s.begin(id)
+		e, a, first, prior := s.begin(id)
 		if first {
+			if prior != nil && !settle(w, r, s, e, prior, ic, key, topic, bodyLimit, find, fail) {
+				return
+			}
 			serveFirst(w, r, s, e, ic, key, topic, serve)
 			return
 		}
@@ -101,25 +110,55 @@ func Serve(w http.ResponseWriter, r *http.Request, rc *config.Route, topic strin
 	fail(http.StatusConflict, fmt.Sprintf("%s %q: earlier requests with this key keep failing; retry later", ic.Header, key))
 }
 
-// serveFirst serves the first request of its key and keeps its answer if it is a 2xx.
+// serveFirst serves the first request of its key and keeps its answer if it is a 2xx. A single
+// record still in flight at its answer (an early 504) keeps the key in flight until its delivery
+// report; one answered 504 by its delivery report leaves the key unknown, to be searched for.
 func serveFirst(w http.ResponseWriter, r *http.Request, s *store, e *entry, ic *config.Idempotency, key, topic string,
 	serve func(http.ResponseWriter, *http.Request)) {
 	h := sha256.New()
 	writePrefix(h, r, topic)
 	body := &hashingBody{ReadCloser: r.Body, h: h}
-	r2 := r.WithContext(request.WithIdempotencyKey(r.Context(), ic.Header, key))
+	watch := core.NewWatch()
+	at := now()
+	r2 := r.WithContext(core.WithWatch(request.WithIdempotencyKey(r.Context(), ic.Header, key), watch))
 	r2.Body = body
 	rec := &recorder{ResponseWriter: w}
 	var a *answer
-	defer func() { s.finish(e, a) }() // also when serve panics: a waiting repeat must not hang
+	var unknown *attempt
+	late := false
+	defer func() { // also when serve panics: a waiting repeat must not hang
+		if !late {
+			s.finish(e, a, unknown)
+		}
+	}()
 	serve(rec, r2)
 	if !body.eof { // read to its Content-Length, perhaps, but not yet to io.EOF
 		var one [1]byte
 		body.Read(one[:])
 	}
-	if rec.status/100 == 2 && !rec.over && body.eof {
+	if !body.eof || rec.over {
+		return
+	}
+	copy(e.fp[:], h.Sum(nil))
+	switch {
+	case rec.status/100 == 2:
 		a = &answer{status: rec.status, contentType: rec.Header().Get("Content-Type"), body: rec.body.Bytes()}
-		copy(e.fp[:], h.Sum(nil))
+	case watch.Pending():
+		late = true
+		go func() {
+			o := <-watch.Late
+			var a *answer
+			var unknown *attempt
+			switch o.Status {
+			case http.StatusOK:
+				a = okAnswer(topic, o.Delivery)
+			case http.StatusGatewayTimeout:
+				unknown = &attempt{fp: e.fp, at: at}
+			}
+			s.finish(e, a, unknown)
+		}()
+	case watch.Status() == http.StatusGatewayTimeout:
+		unknown = &attempt{fp: e.fp, at: at}
 	}
 }
 
@@ -234,6 +273,7 @@ type entry struct {
 	id      string
 	done    chan struct{}
 	answer  *answer
+	unknown *attempt // settled without an answer, but perhaps written: search before writing again
 	fp      [sha256.Size]byte
 	expires time.Time
 	elem    *list.Element
@@ -270,14 +310,19 @@ func storeFor(rc *config.Route) *store {
 }
 
 // begin finds id's entry and its kept answer (nil while in flight), or makes the entry (first
-// true): the caller then serves the request and finishes it.
-func (s *store) begin(id string) (e *entry, a *answer, first bool) {
+// true): the caller then serves the request and finishes it. prior is the attempt of an entry
+// settled unknown that the new entry replaces: the caller searches for its record first.
+func (s *store) begin(id string) (e *entry, a *answer, first bool, prior *attempt) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := now()
 	s.expire(t)
 	if e = s.entries[id]; e != nil {
-		return e, e.answer, false
+		if e.unknown == nil {
+			return e, e.answer, false, nil
+		}
+		prior = e.unknown
+		s.drop(e)
 	}
 	for len(s.entries) >= s.max {
 		s.drop(s.order.Front().Value.(*entry))
@@ -287,15 +332,15 @@ func (s *store) begin(id string) (e *entry, a *answer, first bool) {
 	e.elem = s.order.PushBack(e)
 	s.entries[id] = e
 	metrics.IdempotencyKeys(1)
-	return e, nil, true
+	return e, nil, true, prior
 }
 
-// finish ends e's first request: a kept answer stays for the window, from now; without one the
-// key is free again.
-func (s *store) finish(e *entry, a *answer) {
+// finish ends e's first request: a kept answer, or an unknown outcome, stays for the window,
+// from now; without either the key is free again.
+func (s *store) finish(e *entry, a *answer, unknown *attempt) {
 	s.mu.Lock()
-	if a != nil {
-		e.answer, e.expires = a, now().Add(s.window)
+	if a != nil || unknown != nil {
+		e.answer, e.unknown, e.expires = a, unknown, now().Add(s.window)
 		s.order.MoveToBack(e.elem)
 	} else if s.entries[e.id] == e {
 		s.drop(e)
@@ -309,7 +354,7 @@ func (s *store) finish(e *entry, a *answer) {
 func (s *store) expire(t time.Time) {
 	for el := s.order.Front(); el != nil; el = s.order.Front() {
 		e := el.Value.(*entry)
-		if e.answer == nil || t.Before(e.expires) {
+		if (e.answer == nil && e.unknown == nil) || t.Before(e.expires) {
 			return
 		}
 		s.drop(e)

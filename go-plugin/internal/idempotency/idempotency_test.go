@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"container/list"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +47,7 @@ func post(rc *config.Route, c *counter, key, body string) *httptest.ResponseReco
 		r.Header.Set("Idempotency-Key", key)
 	}
 	w := httptest.NewRecorder()
-	Serve(w, r, rc, "T", 1<<20, 1, c.serve)
+	Serve(w, r, rc, "T", 1<<20, 1, noFinder{}, c.serve)
 	return w
 }
 
@@ -111,7 +112,7 @@ func TestARepeatWaitsForTheFirstInFlight(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
 			r.Header.Set("Idempotency-Key", "k")
 			answers[i] = httptest.NewRecorder()
-			Serve(answers[i], r, rc, "T", 1<<20, 1, serve)
+			Serve(answers[i], r, rc, "T", 1<<20, 1, noFinder{}, serve)
 		}(i)
 	}
 	<-entered
@@ -167,5 +168,38 @@ func TestBadKeysAre400sNamingTheHeader(t *testing.T) {
 	}
 	if c.calls.Load() != 0 {
 		t.Fatalf("calls %d", c.calls.Load())
+	}
+}
+
+// noFinder finds nothing: these tests never leave a key unknown.
+type noFinder struct{}
+
+func (noFinder) FindByHeader(string, int64, string, []byte, time.Duration) (bool, core.Delivery, int, string) {
+	return false, core.Delivery{}, 200, ""
+}
+
+// A key settled unknown (a 504 that may have been written) is taken over by its next request,
+// which gets the attempt to search for; it expires with the window like an answer.
+func TestAnUnknownKeyIsTakenOverWithItsAttempt(t *testing.T) {
+	s := &store{entries: map[string]*entry{}, order: list.New(), window: time.Minute, max: 10}
+	e, _, first, prior := s.begin("k")
+	if !first || prior != nil {
+		t.Fatalf("first request: first %v prior %v", first, prior)
+	}
+	unk := &attempt{at: time.Unix(100, 0)}
+	s.finish(e, nil, unk)
+	e2, a, first, prior := s.begin("k")
+	if !first || a != nil || prior != unk || e2 == e {
+		t.Fatalf("retry: first %v answer %v prior %v", first, a, prior)
+	}
+	if _, _, first, _ := s.begin("k"); first {
+		t.Fatal("a third request while the retry is in flight must wait for it")
+	}
+	s.finish(e2, nil, unk)
+	old := now
+	defer func() { now = old }()
+	now = func() time.Time { return old().Add(2 * time.Minute) }
+	if _, _, first, prior := s.begin("k"); !first || prior != nil {
+		t.Fatalf("after the window: first %v prior %v", first, prior)
 	}
 }

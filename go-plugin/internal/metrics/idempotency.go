@@ -8,12 +8,14 @@ const (
 	IdemWaited   = "waited"   // a repeat waited for its key's first request in flight
 	IdemConflict = "conflict" // a repeat refused: a different request (422), or still in flight at its deadline (409)
 	IdemEvicted  = "evicted"  // a key dropped before its window ended, to keep to idempotency.max_keys
+	// IdemFoundWritten: a retry after a 504 found the first attempt's record written and answered with it.
+	IdemFoundWritten = "found_written"
 )
 
 var (
 	idempotencyTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "idempotency_total",
-		Help: "Requests carrying an Idempotency-Key that were replayed, waited or refused, and keys evicted early, by outcome.",
+		Help: "Requests carrying an Idempotency-Key that were replayed, waited, refused or found already written, and keys evicted early, by outcome.",
 	}, []string{"outcome"})
 	idempotencyKeys = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: metricsPrefix + "idempotency_keys",
@@ -23,7 +25,7 @@ var (
 
 func init() {
 	registry.MustRegister(idempotencyTotal, idempotencyKeys)
-	for _, o := range []string{IdemReplayed, IdemWaited, IdemConflict, IdemEvicted} {
+	for _, o := range []string{IdemReplayed, IdemWaited, IdemConflict, IdemEvicted, IdemFoundWritten} {
 		idempotencyTotal.WithLabelValues(o) // every outcome is scraped, 0 until it happens
 	}
 }

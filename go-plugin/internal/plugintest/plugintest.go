@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
@@ -86,6 +87,11 @@ func (f *FakePublisher) PublishBatch(_ context.Context, topic string, records []
 		out[i] = core.Outcome{Status: 200, Delivery: core.Delivery{Partition: 0, Offset: int64(len(f.Written) - 1)}}
 	}
 	return out, valid == len(records)
+}
+
+// FindByHeader finds nothing: the fake keeps no headers to search.
+func (f *FakePublisher) FindByHeader(string, int64, string, []byte, time.Duration) (bool, core.Delivery, int, string) {
+	return false, core.Delivery{}, 200, ""
 }
 
 // OpenStream's records are checked like PublishBatch's; the valid ones are written at once (or

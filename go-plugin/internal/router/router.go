@@ -134,11 +134,11 @@ func serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		stream.Serve(w, r, o, rc, topic, m, fail)
 	case isBatch:
 		// fail answers on w, past the idempotency recorder: error answers are not kept for replay.
-		idempotency.Serve(w, r, rc, topic, rc.Batch.MaxBodyBytes, o.RetryAfter, func(w http.ResponseWriter, r *http.Request) {
+		idempotency.Serve(w, r, rc, topic, rc.Batch.MaxBodyBytes, o.RetryAfter, o.Pub, func(w http.ResponseWriter, r *http.Request) {
 			batch.Serve(w, r, o, rc, topic, m, fail)
 		})
 	default:
-		idempotency.Serve(w, r, rc, topic, rc.MaxBodyBytes, o.RetryAfter, func(w http.ResponseWriter, r *http.Request) {
+		idempotency.Serve(w, r, rc, topic, rc.MaxBodyBytes, o.RetryAfter, o.Pub, func(w http.ResponseWriter, r *http.Request) {
 			single.Serve(w, r, o, rc, topic, m, fail)
 		})
 	}
