@@ -214,6 +214,11 @@ impl Publisher {
         Ok((value, key))
     }
 
+    /// The topic's value schema from the cache, as the read side decodes with it.
+    pub(crate) fn value_schema(&self, topic: &str) -> Result<Arc<CompiledSchema>> {
+        schema_cache::lookup(&self.registry, &self.cache_key(topic), self.timing())
+    }
+
     /// How long cached schemas stay fresh and misses are remembered.
     fn timing(&self) -> schema_cache::Timing {
         schema_cache::Timing {
