@@ -285,6 +285,7 @@ func (c *corePublisher) Close() {
 		return
 	}
 	<-c.polled
+	freeReaders(c)
 	C.tg_publisher_free(c.p)
 	c.p = nil
 }
