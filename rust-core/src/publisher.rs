@@ -219,6 +219,13 @@ impl Publisher {
         schema_cache::lookup(&self.registry, &self.cache_key(topic), self.timing())
     }
 
+    /// A Confluent registry's schema by its global id, from the cache (decoding records written
+    /// with another schema version than the topic's current one).
+    pub(crate) fn schema_by_confluent_id(&self, id: u32) -> Result<Arc<CompiledSchema>> {
+        let selector = ValueSchema { schema_id: Some(id), ..ValueSchema::default() };
+        schema_cache::lookup(&self.registry, &self.selected_key("", &selector)?, self.timing())
+    }
+
     /// How long cached schemas stay fresh and misses are remembered.
     fn timing(&self) -> schema_cache::Timing {
         schema_cache::Timing {

@@ -91,6 +91,7 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
     }
     // The schema first: a topic without one cannot be read, whatever Kafka holds.
     let schema = publisher.value_schema(&req.topic)?;
+    let by_id = |id: u32| publisher.schema_by_confluent_id(id).map_err(|e| e.message);
     let reader = pool.take()?;
     let result = (|| {
         let all = reader.partitions(&req.topic)?;
@@ -117,7 +118,7 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
             let read_deadline = Instant::now() + Duration::from_millis(req.wait_ms.max(1000));
             reader.read(&req.topic, &ranges, read_deadline, |r| {
                 next.insert(r.partition, r.offset + 1);
-                records.push(entry(&r, &schema, req.raw_on_error));
+                records.push(entry(&r, &schema, &by_id, req.raw_on_error));
                 records.len() < req.limit
             })?;
             if !records.is_empty() || Instant::now() + POLL_AGAIN >= deadline {
@@ -191,7 +192,12 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// One record as its page entry; a value that does not decode is an `error` naming where it is.
-fn entry(r: &ReadRecord, schema: &crate::schema::CompiledSchema, raw_on_error: bool) -> Value {
+fn entry(
+    r: &ReadRecord,
+    schema: &crate::schema::CompiledSchema,
+    by_id: crate::decoding::ById<'_>,
+    raw_on_error: bool,
+) -> Value {
     let mut out = Map::new();
     out.insert("partition".into(), Value::from(r.partition));
     out.insert("offset".into(), Value::from(r.offset));
@@ -218,7 +224,7 @@ fn entry(r: &ReadRecord, schema: &crate::schema::CompiledSchema, raw_on_error: b
         None => {
             out.insert("value".into(), Value::Null);
         }
-        Some(bytes) => match crate::decoding::decode_value(bytes, schema) {
+        Some(bytes) => match crate::decoding::decode_value(bytes, schema, by_id) {
             Ok(v) => {
                 out.insert("value".into(), v);
             }

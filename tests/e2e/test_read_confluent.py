@@ -2,7 +2,9 @@
 own serializers (Avro, JSON Schema, Protobuf) against the Confluent-compatible registry (the
 Apicurio harness at SCHEMA_REGISTRY_URL), read back through the paged GET and an SSE stream
 decoded to the values sent, with their keys, partitions and offsets. A value framed with a schema
-id that is not the topic's is an error entry naming its partition and offset.
+id of an older version of the topic's subject is decoded with that version's schema (looked up by
+its id); one framed with an id the registry does not have is an error entry naming its partition,
+offset and the id.
 """
 
 import base64
@@ -25,6 +27,8 @@ AVRO = {"type": "record", "name": "Reading", "namespace": "tg.read", "fields": [
     {"name": "sensor", "type": "string"}, {"name": "value", "type": "double"},
     {"name": "tags", "type": {"type": "array", "items": "string"}},
     {"name": "note", "type": ["null", "string"], "default": None}]}
+# The topic's latest Avro schema: a field added; records written with AVRO (an older id) still read.
+AVRO_V2 = {**AVRO, "fields": AVRO["fields"] + [{"name": "unit", "type": "string", "default": "C"}]}
 JSON_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "Ping", "type": "object",
                "properties": {"seq": {"type": "integer"}, "who": {"type": "string"}}, "required": ["seq"]}
 
@@ -70,7 +74,8 @@ def cgw():
 def ids(cgw):
     f, _ = proto_file(cgw.run_id)
     return {
-        "avro": base.register(f"{cgw.avro}-value", json.dumps(AVRO)),
+        "avro_v1": base.register(f"{cgw.avro}-value", json.dumps(AVRO)),
+        "avro": base.register(f"{cgw.avro}-value", json.dumps(AVRO_V2)),
         "json": base.register(f"{cgw.json}-value", json.dumps(JSON_SCHEMA), "JSON"),
         "proto": base.register(f"{cgw.proto}-value", base64.b64encode(f.SerializeToString()).decode(), "PROTOBUF"),
     }
@@ -84,10 +89,16 @@ def test_every_format_written_by_confluents_serializers_reads_back_as_sent(cgw, 
     sr = SchemaRegistryClient({"url": base.registry_url()})
     conf = {"auto.register.schemas": False, "use.latest.version": True}
     cases = []
-    avro_values = [{"sensor": "s1", "value": 21.5, "tags": ["a"], "note": None},
-                   {"sensor": "s2", "value": -1.0, "tags": [], "note": "n"}]
-    ser = AvroSerializer(sr, json.dumps(AVRO), conf=conf)
-    cases.append((cgw.avro, avro_values, [ser(v, ctx(cgw.avro)) for v in avro_values]))
+    avro_values = [{"sensor": "s1", "value": 21.5, "tags": ["a"], "note": None, "unit": "K"},
+                   {"sensor": "s2", "value": -1.0, "tags": [], "note": "n", "unit": "C"}]
+    ser = AvroSerializer(sr, json.dumps(AVRO_V2), conf=conf)
+    avro_framed = [ser(v, ctx(cgw.avro)) for v in avro_values]
+    # Written with the older version's id: decoded with that version's schema, found by its id.
+    old = {"sensor": "old", "value": 1.0, "tags": [], "note": None}
+    avro_values.append(old)
+    avro_framed.append(AvroSerializer(sr, json.dumps(AVRO), conf={"auto.register.schemas": False,
+                                                                  "use.schema.id": ids["avro_v1"]})(old, ctx(cgw.avro)))
+    cases.append((cgw.avro, avro_values, avro_framed))
     json_values = [{"seq": 1, "who": "x"}, {"seq": 2}]
     ser = JSONSerializer(json.dumps(JSON_SCHEMA), sr, conf=conf)
     cases.append((cgw.json, json_values, [ser(v, ctx(cgw.json)) for v in json_values]))
@@ -97,7 +108,8 @@ def test_every_format_written_by_confluents_serializers_reads_back_as_sent(cgw, 
     cases.append((cgw.proto, proto_values,
                   [ser(Beat(n=int(v.get("n", 0)), tag=v["tag"]), ctx(cgw.proto)) for v in proto_values]))
     for topic, values, framed in cases:
-        assert all(b[0] == 0 and struct.unpack(">I", b[1:5])[0] == ids[topic_kind(cgw, topic)] for b in framed)
+        assert all(b[0] == 0 and struct.unpack(">I", b[1:5])[0] in (ids[topic_kind(cgw, topic)], ids["avro_v1"])
+                   for b in framed)
         # A value framed with an id that is no schema of this topic, after the good ones.
         bad = b"\x00" + struct.pack(">I", 0x7FFFFFF0) + framed[0][5:]
         records = [(0, f"k{i}".encode(), b, []) for i, b in enumerate(framed)] + [(0, b"bad", bad, [])]

@@ -14,27 +14,36 @@ use crate::wire::{GLUE_COMPRESSION_NONE, GLUE_COMPRESSION_ZLIB, GLUE_HEADER_VERS
 /// The most a zlib-compressed Glue payload may inflate to (a bound against zlib bombs).
 const MAX_INFLATED: u64 = 16 << 20;
 
-/// The payload of `bytes` (framing removed, inflated), checked against `schema`: the framing's
-/// schema id or version must be the schema's (reading records of other versions is not supported
-/// yet), and a Protobuf message index must be the schema's message type.
-pub fn payload<'a>(bytes: &'a [u8], schema: &CompiledSchema) -> std::result::Result<Cow<'a, [u8]>, String> {
+/// What the framing of a value says.
+pub enum Payload<'a> {
+    /// The payload (framing removed, inflated), written with the schema given.
+    Bytes(Cow<'a, [u8]>),
+    /// Confluent-framed with another schema id: decode with that schema.
+    OtherConfluentId(u32),
+}
+
+/// The payload of `bytes` (framing removed, inflated), checked against `schema`: a Glue version
+/// must be the schema's (records of other Glue versions are not readable yet), a Confluent id
+/// other than the schema's is [`Payload::OtherConfluentId`], and a Protobuf message index must be
+/// the schema's message type.
+pub fn payload<'a>(bytes: &'a [u8], schema: &CompiledSchema) -> std::result::Result<Payload<'a>, String> {
     if let Some(prefix) = &schema.confluent_prefix {
         // A Protobuf or JSON value never begins with 0; an Avro one may, so a topic of a Confluent
         // registry whose Avro records are raw is read as Confluent-framed (documented).
         if bytes.first() == Some(&0) && bytes.len() >= 5 {
             if let Some(rest) = bytes.strip_prefix(prefix.as_slice()) {
-                return Ok(Cow::Borrowed(rest));
+                return Ok(Payload::Bytes(Cow::Borrowed(rest)));
             }
             let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
             let mine = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
-            return Err(match id == mine {
-                true => format!("value's Confluent message-index path is not the topic's message type (schema id {id})"),
-                false => format!(
-                    "value was written with Confluent schema id {id}, the topic's schema is id {mine}; records of other schema versions are not readable yet"
-                ),
-            });
+            return match id == mine {
+                true => Err(format!(
+                    "value's Confluent message-index path is not the route's message type (schema id {id})"
+                )),
+                false => Ok(Payload::OtherConfluentId(id)),
+            };
         }
-        return Ok(Cow::Borrowed(bytes));
+        return Ok(Payload::Bytes(Cow::Borrowed(bytes)));
     }
     if let Some(version_id) = schema.version_id {
         if bytes.len() >= 18
@@ -62,12 +71,12 @@ pub fn payload<'a>(bytes: &'a [u8], schema: &CompiledSchema) -> std::result::Res
                 _ => Cow::Borrowed(&bytes[18..]),
             };
             return match schema.message_index() {
-                None => Ok(body),
-                Some(index) => strip_index(body, index),
+                None => Ok(Payload::Bytes(body)),
+                Some(index) => strip_index(body, index).map(Payload::Bytes),
             };
         }
     }
-    Ok(Cow::Borrowed(bytes))
+    Ok(Payload::Bytes(Cow::Borrowed(bytes)))
 }
 
 /// Removes Glue's Protobuf message index, which must be `index`.

@@ -6,18 +6,39 @@ pub mod avro;
 pub mod framing;
 pub mod protobuf;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::schema::{CompiledSchema, Format};
+use framing::Payload;
 
-/// Decodes a record value written with `schema` (any framing `schema` can have) to JSON; the error
-/// says why it does not decode, without the bytes.
-pub fn decode_value(bytes: &[u8], schema: &CompiledSchema) -> std::result::Result<Value, String> {
-    let payload = framing::payload(bytes, schema)?;
+/// Finds a Confluent registry's schema by its global id (the schema cache's lookup by id).
+pub type ById<'a> = &'a dyn Fn(u32) -> std::result::Result<Arc<CompiledSchema>, String>;
+
+/// Decodes a record value of a topic whose schema is `schema` (any framing `schema` can have) to
+/// JSON; a Confluent-framed value of another schema id is decoded with that schema, found by
+/// `by_id`. The error says why it does not decode, without the bytes.
+pub fn decode_value(bytes: &[u8], schema: &CompiledSchema, by_id: ById<'_>) -> std::result::Result<Value, String> {
+    match framing::payload(bytes, schema)? {
+        Payload::Bytes(payload) => decode_payload(&payload, schema),
+        Payload::OtherConfluentId(id) => {
+            let other = by_id(id).map_err(|e| format!("value was written with Confluent schema id {id}: {e}"))?;
+            match framing::payload(bytes, &other)? {
+                Payload::Bytes(payload) => decode_payload(&payload, &other),
+                // The registry's schema of id N has another id: its data is broken.
+                Payload::OtherConfluentId(_) => Err(format!("the registry's schema of id {id} carries another id")),
+            }
+        }
+    }
+}
+
+/// Decodes an unframed payload in `schema`'s format.
+fn decode_payload(payload: &[u8], schema: &CompiledSchema) -> std::result::Result<Value, String> {
     match &schema.format {
-        Format::Protobuf { encoder, .. } => protobuf::to_json(encoder.message(), &payload),
-        Format::Avro(avro) => avro::to_json(avro, &payload),
-        Format::JsonSchema(_) => serde_json::from_slice(&payload).map_err(|e| format!("value is not JSON text: {e}")),
+        Format::Protobuf { encoder, .. } => protobuf::to_json(encoder.message(), payload),
+        Format::Avro(avro) => avro::to_json(avro, payload),
+        Format::JsonSchema(_) => serde_json::from_slice(payload).map_err(|e| format!("value is not JSON text: {e}")),
     }
 }
 
@@ -27,6 +48,14 @@ mod tests {
     use crate::config::{GlueCompression, MessageType};
     use crate::registry::{SchemaFormat, SchemaText};
     use crate::wire::Framing;
+
+    fn none(id: u32) -> std::result::Result<Arc<CompiledSchema>, String> {
+        Err(format!("no schema {id} here"))
+    }
+
+    fn decode_value(bytes: &[u8], schema: &CompiledSchema) -> std::result::Result<Value, String> {
+        super::decode_value(bytes, schema, &none)
+    }
 
     const PROTO: &str = "syntax = \"proto3\"; message A { string s = 1; int64 n = 2; } message B { bool b = 1; }";
 
@@ -73,7 +102,11 @@ mod tests {
         let mut other = framed.clone();
         other[4] = 8;
         let err = decode_value(&other, &conf).unwrap_err();
-        assert!(err.contains("schema id 8") && err.contains("id 7"), "{err}");
+        assert!(err.contains("schema id 8") && err.contains("no schema 8 here"), "{err}");
+        // Another id is decoded with that id's schema, found by the lookup.
+        let eight = Arc::new(compiled(SchemaFormat::Protobuf, PROTO, None, Some(8)));
+        let by_id = |id: u32| if id == 8 { Ok(eight.clone()) } else { none(id) };
+        assert_eq!(super::decode_value(&other, &conf, &by_id).unwrap(), expected);
 
         let json = compiled(
             SchemaFormat::JsonSchema { default_draft: jsonschema::Draft::Draft7 },
