@@ -337,3 +337,33 @@ def test_sse_sends_keep_alive_comments_while_idle(rgw, topics):
             ev.comments += 1
     ev.close()
     assert ev.comments >= 2
+
+
+def test_key_and_header_filters_keep_only_matching_records_and_positions_move_on(rgw, topics):
+    r = get(rgw, f"/r/event/{rgw.topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]  # both partitions' ends
+    p0 = start.split(",")[0]
+    recs = [(1, b"fa", proto_event("a1", 1, "x"), [("color", b"red")]),
+            (1, b"fb", proto_event("b1", 2, "x"), [("color", b"blue")]),
+            (1, b"fa", proto_event("a2", 3, "x"), [("color", b"blue")]),
+            (1, b"fb", proto_event("b2", 4, "x"), [])]
+    placed = produce(rgw.bootstrap, rgw.topic, recs)
+    base_q = f"/r/event/{rgw.topic}?position={urllib.parse.quote(start)}&limit=10"
+    r = get(rgw, base_q + "&key=fa")
+    assert r.status == 200, r
+    assert [e["value"]["sample_message"] for e in r.json()["records"]] == ["a1", "a2"]
+    # Past every record read, kept or not.
+    assert r.json()["next"] == f"{p0},1:{placed[-1][1] + 1}"
+    r = get(rgw, base_q + "&header=" + urllib.parse.quote("color:blue"))
+    assert [e["value"]["sample_message"] for e in r.json()["records"]] == ["b1", "a2"]
+    r = get(rgw, base_q + "&key=fa&header=" + urllib.parse.quote("color:blue"))
+    assert [e["value"]["sample_message"] for e in r.json()["records"]] == ["a2"]
+    r = get(rgw, base_q + "&header=nocolon")
+    assert r.status == 400 and "header" in r.json()["message"], r
+    # The stream: matching events only, each id past the records skipped before it.
+    ev = Events(rgw, f"/r/event/{rgw.topic}?key=fb", last_event_id=start)
+    got = [ev.next() for _ in range(2)]
+    ev.close()
+    assert [d["value"]["sample_message"] for _, _, d in got] == ["b1", "b2"]
+    assert got[0][0] == f"{p0},1:{placed[1][1] + 1}" and got[1][0] == f"{p0},1:{placed[3][1] + 1}"

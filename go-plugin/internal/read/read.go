@@ -32,6 +32,31 @@ type pageRequest struct {
 	RawOnError bool             `json:"raw_on_error"`
 }
 
+// filter keeps the records whose key and header match (query parameters key, header); the
+// positions move past the others all the same.
+type filter struct {
+	key            *string
+	header, hvalue string
+}
+
+func (f filter) on() bool { return f.key != nil || f.header != "" }
+
+// keeps tells whether the record e passes the filter.
+func (f filter) keeps(e entry) bool {
+	if f.key != nil && (e.Key == nil || *e.Key != *f.key) {
+		return false
+	}
+	if f.header == "" {
+		return true
+	}
+	for _, h := range e.Headers {
+		if h.Name == f.header && h.Value != nil && *h.Value == f.hvalue {
+			return true
+		}
+	}
+	return false
+}
+
 // page is the core's answer.
 type page struct {
 	Records []json.RawMessage `json:"records"`
@@ -66,7 +91,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusNotFound, fmt.Sprintf("topic %q is not readable on this route", clip(topic)))
 		return
 	}
-	req, sse, err := parse(r, rc.Read, topic)
+	req, f, sse, err := parse(r, rc.Read, topic)
 	if err != nil {
 		fail(http.StatusBadRequest, err.Error())
 		return
@@ -80,7 +105,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		return
 	}
 	if sse {
-		stream(w, r, o, rc.Read, req)
+		stream(w, r, o, rc.Read, req, f)
 		return
 	}
 	b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
@@ -99,23 +124,57 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		n, _ := strconv.ParseInt(k, 10, 32)
 		pos[int32(n)] = v
 	}
+	if f.on() {
+		kept := p.Records[:0]
+		for _, raw := range p.Records {
+			var e entry
+			if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
+				kept = append(kept, raw)
+			}
+		}
+		p.Records = kept
+	}
+	if p.Records == nil {
+		p.Records = []json.RawMessage{}
+	}
 	respond.JSON(w, http.StatusOK, map[string]interface{}{"records": p.Records, "next": pos.String()})
 }
 
-// parse reads the query (partition, offset, position, start, limit, wait) and, for a stream,
-// Last-Event-ID. Errors name the parameter.
-func parse(r *http.Request, rd *config.Read, topic string) (pageRequest, bool, error) {
+// parse reads the query (partition, offset, position, start, limit, wait, key, header) and, for a
+// stream, Last-Event-ID. Errors name the parameter.
+func parse(r *http.Request, rd *config.Read, topic string) (req pageRequest, f filter, sse bool, err error) {
+	req, sse, err = parsePage(r, rd, topic)
+	if err != nil {
+		return req, f, sse, err
+	}
+	q := r.URL.Query()
+	if q.Has("key") {
+		k := q.Get("key")
+		f.key = &k
+	}
+	if q.Has("header") {
+		name, value, ok := strings.Cut(q.Get("header"), ":")
+		if !ok || name == "" {
+			return req, f, sse, fmt.Errorf("query parameter header: give <name>:<value>")
+		}
+		f.header, f.hvalue = name, value
+	}
+	return req, f, sse, nil
+}
+
+// parsePage reads what the core's page request takes.
+func parsePage(r *http.Request, rd *config.Read, topic string) (pageRequest, bool, error) {
 	req := pageRequest{Topic: topic, Start: "latest", Limit: rd.Limit, RawOnError: rd.RawOnError}
 	sse := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "partition", "offset", "position", "start", "limit", "wait":
+		case "partition", "offset", "position", "start", "limit", "wait", "key", "header":
 			if len(q[k]) > 1 {
 				return req, sse, fmt.Errorf("query parameter %s: given more than once", k)
 			}
 		default:
-			return req, sse, fmt.Errorf("query parameter %q is unknown (partition, offset, position, start, limit, wait)", clip(k))
+			return req, sse, fmt.Errorf("query parameter %q is unknown (partition, offset, position, start, limit, wait, key, header)", clip(k))
 		}
 	}
 	if v := q.Get("partition"); v != "" {
@@ -199,17 +258,22 @@ func mustJSON(v interface{}) []byte {
 	return b
 }
 
-// entry is what the stream needs of a record: where it is.
+// entry is what the stream and the filters need of a record.
 type entry struct {
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Error     string `json:"error"`
+	Partition int32   `json:"partition"`
+	Offset    int64   `json:"offset"`
+	Error     string  `json:"error"`
+	Key       *string `json:"key"`
+	Headers   []struct {
+		Name  string  `json:"name"`
+		Value *string `json:"value"`
+	} `json:"headers"`
 }
 
 // stream serves an event stream: each record an event (`record`, or `error` for one that does not
 // decode) whose id is every partition's next offset after it; a comment while idle; an `end` event
 // when the gateway stops.
-func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *config.Read, req pageRequest) {
+func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *config.Read, req pageRequest, f filter) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		respond.Error(w, http.StatusInternalServerError, "this mounting cannot stream (no http.Flusher)", o.RetryAfter)
@@ -275,12 +339,17 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				}
 			}
 		}
+		sent := 0
 		for _, raw := range p.Records {
 			var e entry
 			if err := json.Unmarshal(raw, &e); err != nil {
 				continue
 			}
 			pos[e.Partition] = e.Offset + 1
+			// A filtered-out record moves the positions on; the next event's id carries them.
+			if !f.keeps(e) {
+				continue
+			}
 			kind := "record"
 			if e.Error != "" {
 				kind = "error"
@@ -288,8 +357,9 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", pos, kind, raw); err != nil {
 				return
 			}
+			sent++
 		}
-		if len(p.Records) == 0 {
+		if sent == 0 {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}
