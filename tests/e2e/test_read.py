@@ -10,6 +10,7 @@ import base64
 import http.client
 import io
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -22,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from conftest import CLASSIC_PROTO, ROOT, Gateway, running
 
 PARTITIONS = 2
+STALL_MS = 1000  # read.max_stall_ms of the test route
 AVRO_SCHEMA = fastavro.parse_schema(json.loads((ROOT / "krakend" / "schemas" / "MyAvroTopic.avsc").read_text()))
 
 
@@ -44,7 +46,8 @@ class ReadGateway(Gateway):
         readable = [self.topic, self.avro_topic, self.json_topic]
         srv["routes"] = [
             {"path_prefix": "/r/event/", "topics": [*readable, self.write_only_topic],
-             "read": {"topics": readable, "raw_on_error": True, "keep_alive_ms": 500}},
+             "read": {"topics": readable, "raw_on_error": True, "keep_alive_ms": 500,
+                      "max_stall_ms": STALL_MS}},
             {"path_prefix": "/r/write/", "topics": [self.topic]},
         ]
         base["endpoints"] = []
@@ -367,3 +370,30 @@ def test_key_and_header_filters_keep_only_matching_records_and_positions_move_on
     ev.close()
     assert [d["value"]["sample_message"] for _, _, d in got] == ["b1", "b2"]
     assert got[0][0] == f"{p0},1:{placed[1][1] + 1}" and got[1][0] == f"{p0},1:{placed[3][1] + 1}"
+
+
+def test_a_client_that_takes_no_events_is_cut_not_buffered_for(rgw, topics):
+    r = get(rgw, f"/r/event/{rgw.json_topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+    s = socket.create_connection(("127.0.0.1", rgw.port), timeout=30)
+    s.sendall(f"GET /r/event/{rgw.json_topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              f"Last-Event-ID: {start}\r\n\r\n".encode())
+    # Far more than the loopback socket buffers hold (a few MB each way): the gateway's writes stall.
+    pad = "x" * 10000
+    for batch in range(6):
+        produce(rgw.bootstrap, rgw.json_topic,
+                [(i % PARTITIONS, None, json.dumps({"n": batch * 500 + i, "pad": pad}).encode(), []) for i in range(500)])
+    deadline = time.monotonic() + 90
+    while "cut: the client took no events" not in rgw.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "cut: the client took no events" in rgw.log()
+    # The connection was closed: what was in flight drains, then the end (no more events come).
+    got = 0
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    assert 0 < got < 30_000_000, got

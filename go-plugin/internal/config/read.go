@@ -11,6 +11,7 @@ const (
 	MaxReadWaitMs        = 30000
 	defaultKeepAliveMs   = 15000
 	defaultMaxReaders    = 64
+	defaultMaxStallMs    = 10000
 	defaultSSEPageWaitMs = 5000
 )
 
@@ -25,6 +26,9 @@ type Read struct {
 	KeepAliveMs int
 	// MaxReaders bounds the pages and streams the route serves at once (more: 503).
 	MaxReaders int
+	// MaxStallMs is how long an event stream's client may leave events untaken (its connection
+	// accepting no bytes) before the stream is cut.
+	MaxStallMs int
 	// RawOnError adds an undecodable value's bytes (base64) to its error entry.
 	RawOnError bool
 }
@@ -36,6 +40,7 @@ type rawRead struct {
 	MaxLimit    *int     `json:"max_limit"`
 	KeepAliveMs *int     `json:"keep_alive_ms"`
 	MaxReaders  *int     `json:"max_readers"`
+	MaxStallMs  *int     `json:"max_stall_ms"`
 	RawOnError  bool     `json:"raw_on_error"`
 }
 
@@ -52,7 +57,7 @@ func parseRead(rr *rawRead, where string) (*Read, error) {
 	if rr == nil {
 		return nil, nil
 	}
-	rd := &Read{Topics: map[string]bool{}, Limit: DefaultReadLimit, MaxLimit: MaxReadLimit, KeepAliveMs: defaultKeepAliveMs, MaxReaders: defaultMaxReaders, RawOnError: rr.RawOnError}
+	rd := &Read{Topics: map[string]bool{}, Limit: DefaultReadLimit, MaxLimit: MaxReadLimit, KeepAliveMs: defaultKeepAliveMs, MaxReaders: defaultMaxReaders, MaxStallMs: defaultMaxStallMs, RawOnError: rr.RawOnError}
 	if len(rr.Topics) == 0 {
 		return nil, fmt.Errorf("%s: %s: read.topics: list the readable topics", Name, where)
 	}
@@ -80,6 +85,9 @@ func parseRead(rr *rawRead, where string) (*Read, error) {
 		return nil, err
 	}
 	if err := bounded(rr.KeepAliveMs, "keep_alive_ms", 100, 600000, &rd.KeepAliveMs); err != nil {
+		return nil, err
+	}
+	if err := bounded(rr.MaxStallMs, "max_stall_ms", 100, 600000, &rd.MaxStallMs); err != nil {
 		return nil, err
 	}
 	if err := bounded(rr.MaxReaders, "max_readers", 1, 100000, &rd.MaxReaders); err != nil {

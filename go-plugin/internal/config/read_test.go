@@ -30,6 +30,7 @@ func TestReadBlock(t *testing.T) {
 		`"read":{"topics":["a/b"]}`:                    "read.topics",
 		`"read":{"topics":["R"],"limit":0}`:            "read.limit",
 		`"read":{"topics":["R"],"max_limit":5000}`:     "read.max_limit",
+		`"read":{"topics":["R"],"max_stall_ms":5}`:     "read.max_stall_ms",
 		`"read":{"topics":["R"],"nope":1}`:             "nope",
 		`"api":"confluent-v3","read":{"topics":["R"]}`: "confluent-v3",
 	} {

@@ -274,13 +274,14 @@ type entry struct {
 // decode) whose id is every partition's next offset after it; a comment while idle; an `end` event
 // when the gateway stops.
 func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *config.Read, req pageRequest, f filter) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		respond.Error(w, http.StatusInternalServerError, "this mounting cannot stream (no http.Flusher)", o.RetryAfter)
-		return
+	ctl := http.NewResponseController(w)
+	// An event stream lives past any server write timeout; each round of events gets its own
+	// deadline instead (read.max_stall_ms), so a client that takes nothing is cut, never buffered for.
+	_ = ctl.SetWriteDeadline(time.Time{})
+	stall := time.Duration(rd.MaxStallMs) * time.Millisecond
+	cut := func(err error) {
+		logging.Warning(fmt.Sprintf("read stream of %q cut: the client took no events for %v (read.max_stall_ms): %v", req.Topic, stall, err))
 	}
-	// An event stream lives past any server write timeout.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	// The first page waits for nothing, so the stream's status and headers go out at once.
 	wait := min(rd.KeepAliveMs, config.SSEPageWaitMs)
 	req.WaitMs = 0
@@ -292,8 +293,9 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 			return
 		case <-shutdown.Stopping():
 			if started {
+				_ = ctl.SetWriteDeadline(time.Now().Add(stall))
 				fmt.Fprint(w, "event: end\ndata: {\"reason\":\"the gateway is shutting down; reconnect with Last-Event-ID\"}\n\n")
-				fl.Flush()
+				_ = ctl.Flush()
 			}
 			return
 		default:
@@ -311,8 +313,9 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				respond.Error(w, st, msg, o.RetryAfter)
 				return
 			}
+			_ = ctl.SetWriteDeadline(time.Now().Add(stall))
 			fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(map[string]interface{}{"reason": msg, "status": st}))
-			fl.Flush()
+			_ = ctl.Flush()
 			return
 		}
 		var p page
@@ -339,6 +342,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				}
 			}
 		}
+		_ = ctl.SetWriteDeadline(time.Now().Add(stall))
 		sent := 0
 		for _, raw := range p.Records {
 			var e entry
@@ -355,15 +359,21 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				kind = "error"
 			}
 			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", pos, kind, raw); err != nil {
+				cut(err)
 				return
 			}
 			sent++
 		}
 		if sent == 0 {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				cut(err)
 				return
 			}
 		}
-		fl.Flush()
+		if err := ctl.Flush(); err != nil {
+			cut(err)
+			return
+		}
+		_ = ctl.SetWriteDeadline(time.Time{})
 	}
 }
