@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import CLASSIC_PROTO, ROOT, Gateway, running
+from conftest import CLASSIC_PROTO, ROOT, Gateway, metric, running
 
 PARTITIONS = 2
 STALL_MS = 1000  # read.max_stall_ms of the test route
@@ -160,6 +160,10 @@ def test_paged_get_reads_every_format_back_decoded_with_keys_headers_and_positio
     assert "value" not in bad
     assert f"partition {placed[2][0]} offset {placed[2][1]}" in bad["error"], bad
     assert base64.b64decode(bad["value_base64"]) == b"\xff\xff\xff"
+    snap = rgw.metrics()
+    assert metric(snap, "topicgate_read_decode_failures_total", topic=rgw.topic) >= 1
+    assert metric(snap, "topicgate_read_records_total", topic=rgw.topic) >= 3
+    assert metric(snap, "topicgate_read_bytes_total", topic=rgw.topic) > 0
     assert bad["key"] is None
     # The next position names every partition, after its last record.
     ends = {p: max(o for pp, o in placed if pp == p) + 1 for p, _ in placed}
@@ -388,6 +392,7 @@ def test_a_client_that_takes_no_events_is_cut_not_buffered_for(rgw, topics):
     while "cut: the client took no events" not in rgw.log() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "cut: the client took no events" in rgw.log()
+    assert metric(rgw.metrics(), "topicgate_read_stream_cuts_total", reason="stall") >= 1
     # The connection was closed: what was in flight drains, then the end (no more events come).
     got = 0
     while True:

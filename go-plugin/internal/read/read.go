@@ -16,6 +16,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
+	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
 	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
@@ -105,9 +106,11 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		return
 	}
 	if sse {
+		defer metrics.ReaderIn("sse")()
 		stream(w, r, o, rc.Read, req, f)
 		return
 	}
+	defer metrics.ReaderIn("page")()
 	b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
 	if st != http.StatusOK {
 		st, msg = respond.CoreStatus(st, msg)
@@ -124,16 +127,15 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		n, _ := strconv.ParseInt(k, 10, 32)
 		pos[int32(n)] = v
 	}
-	if f.on() {
-		kept := p.Records[:0]
-		for _, raw := range p.Records {
-			var e entry
-			if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
-				kept = append(kept, raw)
-			}
+	kept := p.Records[:0]
+	for _, raw := range p.Records {
+		var e entry
+		if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
+			kept = append(kept, raw)
+			metrics.ReadSent(topic, len(raw), e.Error != "")
 		}
-		p.Records = kept
 	}
+	p.Records = kept
 	if p.Records == nil {
 		p.Records = []json.RawMessage{}
 	}
@@ -280,6 +282,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 	_ = ctl.SetWriteDeadline(time.Time{})
 	stall := time.Duration(rd.MaxStallMs) * time.Millisecond
 	cut := func(err error) {
+		metrics.ReadCut(metrics.CutStall)
 		logging.Warning(fmt.Sprintf("read stream of %q cut: the client took no events for %v (read.max_stall_ms): %v", req.Topic, stall, err))
 	}
 	// The first page waits for nothing, so the stream's status and headers go out at once.
@@ -292,6 +295,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		case <-r.Context().Done():
 			return
 		case <-shutdown.Stopping():
+			metrics.ReadCut(metrics.CutShutdown)
 			if started {
 				_ = ctl.SetWriteDeadline(time.Now().Add(stall))
 				fmt.Fprint(w, "event: end\ndata: {\"reason\":\"the gateway is shutting down; reconnect with Last-Event-ID\"}\n\n")
@@ -313,6 +317,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				respond.Error(w, st, msg, o.RetryAfter)
 				return
 			}
+			metrics.ReadCut(metrics.CutError)
 			_ = ctl.SetWriteDeadline(time.Now().Add(stall))
 			fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(map[string]interface{}{"reason": msg, "status": st}))
 			_ = ctl.Flush()
@@ -363,6 +368,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				return
 			}
 			sent++
+			metrics.ReadSent(req.Topic, len(raw), e.Error != "")
 		}
 		if sent == 0 {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
