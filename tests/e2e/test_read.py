@@ -402,3 +402,37 @@ def test_a_client_that_takes_no_events_is_cut_not_buffered_for(rgw, topics):
         got += len(chunk)
     s.close()
     assert 0 < got < 30_000_000, got
+
+
+@pytest.fixture(scope="module")
+def rgw2(rgw):
+    """A second gateway replica with the same configuration and topics (its own process and port)."""
+
+    class Replica(ReadGateway):
+        def __init__(self, tmp):
+            super().__init__(tmp)
+            self.topic, self.avro_topic, self.json_topic = rgw.topic, rgw.avro_topic, rgw.json_topic
+            self.write_only_topic = rgw.write_only_topic
+
+    yield from running(Replica, "topicgate-read-2-")
+
+
+def test_another_replica_resumes_a_stream_exactly(rgw, rgw2, topics):
+    r = get(rgw, f"/r/event/{rgw.json_topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+    recs = [(i % PARTITIONS, f"r{i}".encode(), json.dumps({"i": i}).encode(), []) for i in range(12)]
+    placed = produce(rgw.bootstrap, rgw.json_topic, recs)
+    ev = Events(rgw, f"/r/event/{rgw.json_topic}", last_event_id=start)
+    first = [ev.next() for _ in range(5)]
+    ev.close()
+    last_id = first[-1][0]
+    resume = dict(tuple(map(int, item.split(":"))) for item in last_id.split(","))
+    expected = sorted(p for p in placed if p[1] >= resume[p[0]])
+    # The replica knows nothing of the first stream: the id alone carries the position.
+    ev = Events(rgw2, f"/r/event/{rgw.json_topic}", last_event_id=last_id)
+    rest = [ev.next() for _ in expected]
+    ev.close()
+    seen = [(d["partition"], d["offset"]) for _, _, d in rest]
+    assert len(set(seen)) == len(seen) and sorted(seen) == expected
+    assert sorted({(d["partition"], d["offset"]) for _, _, d in first} | set(seen)) == sorted(placed)
