@@ -14,6 +14,16 @@
 #define TG_COMPLETION_MESSAGE_LEN 512
 
 /**
+ * The most records one page holds, whatever the request asks.
+ */
+#define MAX_PAGE_RECORDS 1000
+
+/**
+ * The longest a page waits for a first record.
+ */
+#define MAX_WAIT_MS 30000
+
+/**
  * Every function's result; the numeric value is the HTTP status to answer with.
  */
 typedef enum tg_status {
@@ -61,6 +71,11 @@ typedef struct tg_batch tg_batch;
  * An opaque publisher; create with `tg_publisher_new`, free with `tg_publisher_free`.
  */
 typedef struct tg_publisher tg_publisher;
+
+/**
+ * An opaque pool of Kafka readers; create with `tg_reader_new`, free with `tg_reader_free`.
+ */
+typedef struct tg_reader tg_reader;
 
 /**
  * Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
@@ -411,6 +426,54 @@ enum tg_status tg_find_by_header(const struct tg_publisher *publisher,
  * The library version, a static NUL-terminated string.
  */
 const char *tg_version(void);
+
+/**
+ * Creates a pool of readers of `publisher`'s cluster keeping at most `max_idle` connections
+ * between pages. No network call is made yet.
+ *
+ * # Safety
+ * `publisher` must be a live publisher; `out` must be writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_reader_new(const struct tg_publisher *publisher,
+                             size_t max_idle,
+                             struct tg_reader **out,
+                             char *errbuf,
+                             size_t errbuf_len);
+
+/**
+ * Frees a reader pool (NULL is ignored).
+ *
+ * # Safety
+ * `reader` must come from `tg_reader_new`, not be used afterwards nor by another thread.
+ */
+void tg_reader_free(struct tg_reader *reader);
+
+/**
+ * Reads one page as the JSON request `request` says (`{"topic", "partitions", "offsets",
+ * "start", "limit", "wait_ms", "raw_on_error"}`, see docs/design.md); on 200 `*out` holds the
+ * answer's JSON (`{"records": [...], "next": {...}}`), `*out_len` bytes to free with
+ * `tg_read_free`. Blocks up to `wait_ms` when nothing is there yet.
+ *
+ * # Safety
+ * `publisher` and `reader` must be live; `request` `request_len` readable bytes; `out` and
+ * `out_len` writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_read_page(const struct tg_publisher *publisher,
+                            const struct tg_reader *reader,
+                            const uint8_t *request,
+                            size_t request_len,
+                            uint8_t **out,
+                            size_t *out_len,
+                            char *errbuf,
+                            size_t errbuf_len);
+
+/**
+ * Frees an answer of `tg_read_page` (NULL is ignored).
+ *
+ * # Safety
+ * `ptr` and `len` must be exactly what `tg_read_page` gave, freed once.
+ */
+void tg_read_free(uint8_t *ptr, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -64,6 +64,10 @@ Confluent REST Proxy v3:
     -H 'Content-Type: application/json' \\
     -d '{"key":{"type":"STRING","data":"k"},"value":{"data":{"sample_message":"hello"}}}'
 
+Read MyTopic back, decoded to JSON (a page from the first record; then follow it as Server-Sent Events):
+  curl -sS 'http://127.0.0.1:$PORT/v1/event/MyTopic?start=earliest&limit=10'
+  curl -N -H 'Accept: text/event-stream' http://127.0.0.1:$PORT/v1/event/MyTopic
+
 Read the first record back with Kafka's own consumer (arguments: topic, partition, offset, count):
   java -cp '$KAFKA_CLASSPATH' tests/kafka/ReadBack.java $KAFKA_BOOTSTRAP MyTopic ${where:-0 0} 1
 

@@ -55,7 +55,7 @@ impl From<Status> for tg_status {
 
 /// An opaque publisher; create with `tg_publisher_new`, free with `tg_publisher_free`.
 pub struct tg_publisher {
-    inner: Publisher,
+    pub(crate) inner: Publisher,
     /// Searches for records by header (`tg_find_by_header`), its reader made on first use.
     finder: Finder,
 }
@@ -617,7 +617,7 @@ pub extern "C" fn tg_version() -> *const c_char {
 }
 
 /// Runs `f` behind the panic boundary and reports its outcome through the status and `errbuf`.
-unsafe fn guarded(errbuf: *mut c_char, errbuf_len: usize, f: impl FnOnce() -> Result<()>) -> tg_status {
+pub(crate) unsafe fn guarded(errbuf: *mut c_char, errbuf_len: usize, f: impl FnOnce() -> Result<()>) -> tg_status {
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => (tg_status::Ok, String::new()),
         Ok(Err(e)) => (e.status.into(), e.message),
@@ -690,7 +690,7 @@ unsafe fn headers(ptr: *const tg_header, len: usize) -> Result<crate::headers::H
 }
 
 /// A `(ptr, len)` argument as UTF-8 text; NULL and invalid UTF-8 are 400s naming the argument.
-unsafe fn text<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
+pub(crate) unsafe fn text<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
     if ptr.is_null() {
         return Err(Error::bad_request(format!("{what}: NULL pointer")));
     }

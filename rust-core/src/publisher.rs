@@ -214,6 +214,18 @@ impl Publisher {
         Ok((value, key))
     }
 
+    /// The topic's value schema from the cache, as the read side decodes with it.
+    pub(crate) fn value_schema(&self, topic: &str) -> Result<Arc<CompiledSchema>> {
+        schema_cache::lookup(&self.registry, &self.cache_key(topic), self.timing())
+    }
+
+    /// A Confluent registry's schema by its global id, from the cache (decoding records written
+    /// with another schema version than the topic's current one).
+    pub(crate) fn schema_by_confluent_id(&self, id: u32) -> Result<Arc<CompiledSchema>> {
+        let selector = ValueSchema { schema_id: Some(id), ..ValueSchema::default() };
+        schema_cache::lookup(&self.registry, &self.selected_key("", &selector)?, self.timing())
+    }
+
     /// How long cached schemas stay fresh and misses are remembered.
     fn timing(&self) -> schema_cache::Timing {
         schema_cache::Timing {

@@ -357,6 +357,10 @@ impl ClientContext for ReaderContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // Reaching a partition's end is how a read finishes, not a fault.
+        if matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            return;
+        }
         log::warn!(target: "topicgate::kafka", "kafka reader error: {error}: {reason}");
     }
 }

@@ -51,6 +51,18 @@ def test_make_run_publishes_a_first_record_and_stops_on_ctrl_c(gw):
         rec = gw.read_back("MyTopic", answer["partition"], answer["offset"], 1)[0]
         assert rec.value == value("hello from make run") and rec.key == b"messageKey", rec
         assert dict(rec.headers).get("source") == b"make-run", rec
+        # The example serves MyTopic for reading: the first record, decoded.
+        conn = HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/v1/event/MyTopic?partition={answer['partition']}&offset={answer['offset']}&limit=1")
+        r = conn.getresponse()
+        page = json.loads(r.read())
+        conn.close()
+        assert r.status == 200, page
+        assert [(e["value"], e["key"]) for e in page["records"]] == [({"sample_message": "hello from make run"}, "messageKey")], page
+        # It prints how to follow the topic.
+        while b"curl -N" not in out and time.monotonic() < deadline and proc.poll() is None:
+            out += proc.stdout.readline()
+        assert b"curl -N -H 'Accept: text/event-stream' http://127.0.0.1:" in out, out.decode(errors="replace")
         # The example's routes take Idempotency-Key: the same key twice is one record, one offset.
         for path in ("/v1/event/MyTopic", "/v2/event/MyTopic"):
             key = f"make-run-{uuid.uuid4()}"

@@ -42,6 +42,8 @@ type Route struct {
 	ClusterID string
 	// Idempotency replays answers to retries carrying an Idempotency-Key (Header "": off).
 	Idempotency Idempotency
+	// Read serves GET of its topics, decoded (nil: the route never answers a GET with data).
+	Read *Read
 }
 
 // Plugin is the parsed "topicgate" block of an extra_config.
@@ -78,6 +80,7 @@ type rawRoute struct {
 	API          *string         `json:"api"`
 	ClusterID    *string         `json:"cluster_id"`
 	Idempotency  *rawIdempotency `json:"idempotency"`
+	Read         *rawRead        `json:"read"`
 }
 
 // rawConfig is the JSON shape of the plugin's block. Server mode uses Routes; client
@@ -180,7 +183,7 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	}
 
 	own := raw.rawRoute
-	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil || own.Batch != nil || own.API != nil || own.ClusterID != nil
+	hasOwn := own.PathPrefix != nil || own.Topics != nil || own.TopicPattern != nil || own.MaxBodyBytes != nil || own.Batch != nil || own.API != nil || own.ClusterID != nil || own.Read != nil
 	switch {
 	case server && hasOwn:
 		return nil, fmt.Errorf("%s: in plugin/http-server put path_prefix, topics, topic_pattern and batch inside \"routes\"", Name)
@@ -243,7 +246,16 @@ func parseRoute(rr rawRoute, defaultMax int64, server bool, where string) (rc Ro
 		}
 		rc.Pattern = re
 	}
-	if len(rc.Topics) == 0 && rc.Pattern == nil {
+	if rc.Read, err = parseRead(rr.Read, where); err != nil {
+		return rc, err
+	}
+	if rc.Read != nil && !server {
+		return rc, fmt.Errorf("%s: %s: read is served by the plugin/http-server mounting only (see the README, \"Reading topics\")", Name, where)
+	}
+	if rc.Read != nil && rr.API != nil && *rr.API == "confluent-v3" {
+		return rc, fmt.Errorf("%s: %s: read is not offered on an \"api\": \"confluent-v3\" route", Name, where)
+	}
+	if len(rc.Topics) == 0 && rc.Pattern == nil && rc.Read == nil {
 		return rc, fmt.Errorf("%s: %s: list the exposed topics in \"topics\" or give a \"topic_pattern\"", Name, where)
 	}
 	if rr.MaxBodyBytes != nil {

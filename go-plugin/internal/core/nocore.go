@@ -19,3 +19,8 @@ func Version() string { return "none (built without the core)" }
 
 // MetricsJSON is an empty snapshot.
 func MetricsJSON() []byte { return []byte(`{}`) }
+
+// ReadPage always fails: there is no core.
+func ReadPage(Publisher, []byte) ([]byte, int, string) {
+	return nil, 500, "topicgate was built without its core (tag topicgate_nocore or CGO_ENABLED=0)"
+}

@@ -307,6 +307,7 @@ func (c *corePublisher) Close() {
 		return
 	}
 	<-c.polled
+	freeReaders(c)
 	C.tg_publisher_free(c.p)
 	c.p = nil
 }

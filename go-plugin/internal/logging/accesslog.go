@@ -29,14 +29,20 @@ var (
 )
 
 // Access writes the access-log line of a publish answered with status (not 200).
-func Access(status int, topic, msg string) {
+func Access(status int, topic, msg string) { access("publish", status, topic, msg) }
+
+// AccessRead writes the access-log line of a read (package read) answered with status (not 200).
+func AccessRead(status int, topic, msg string) { access("read", status, topic, msg) }
+
+// access writes the rate-limited line of what (publish, read) answered with status.
+func access(what string, status int, topic, msg string) {
 	if !accessLogLimit.AllowN(accessLogNow(), 1) {
 		accessLogDropped.Add(1)
 		return
 	}
-	line := fmt.Sprintf("publish refused: status %d topic %q: %s", status, topic, msg)
+	line := fmt.Sprintf("%s refused: status %d topic %q: %s", what, status, topic, msg)
 	if status >= 500 {
-		line = fmt.Sprintf("publish failed: status %d topic %q: %s", status, topic, msg)
+		line = fmt.Sprintf("%s failed: status %d topic %q: %s", what, status, topic, msg)
 	}
 	accessLogMu.Lock()
 	defer accessLogMu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/idempotency"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
+	"github.com/topicgate/topicgate/go-plugin/internal/read"
 	"github.com/topicgate/topicgate/go-plugin/internal/request"
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
 	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
@@ -102,6 +103,10 @@ func match(routes []config.Route, path string) (rc *config.Route, ok bool) {
 // serve answers r on a topicgate-API route rc: one record (application/json), a batch
 // (application/x-ndjson) or a stream (a batch that accepts an NDJSON answer).
 func serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *config.Route) {
+	if read.Wanted(r, rc) {
+		read.Serve(w, r, o, rc)
+		return
+	}
 	started := time.Now()
 	topic, err := config.TopicFor(rc, r.URL.Path)
 	m := metrics.For(topic) // "" when no route allows the topic: such requests share one series; nil when off

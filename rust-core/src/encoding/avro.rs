@@ -77,6 +77,11 @@ impl AvroEncoder {
         &self.schema
     }
 
+    /// The schemas it refers to by name (a Confluent registry's references), for the decoder.
+    pub fn dependencies(&self) -> &[Schema] {
+        &self.dependencies
+    }
+
     /// Parses `json` and returns its Avro binary encoding (no framing). `allow_unknown_fields`
     /// drops object keys a record does not declare instead of refusing them.
     pub fn encode(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {

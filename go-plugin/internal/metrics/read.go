@@ -1,0 +1,62 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Why an event stream ended on the gateway's side (package read).
+const (
+	CutStall    = "stall"    // its client took no bytes for read.max_stall_ms
+	CutShutdown = "shutdown" // the gateway stopped
+	CutError    = "error"    // a fetch failed (Kafka, the registry)
+)
+
+var (
+	readReaders = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricsPrefix + "read_readers",
+		Help: "Pages being read and event streams open now, by mode (page, sse).",
+	}, []string{"mode"})
+	readRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_records_total",
+		Help: "Records sent to readers (page entries and events, decode errors included), by topic.",
+	}, []string{"topic"})
+	readBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_bytes_total",
+		Help: "Bytes of record JSON sent to readers, by topic.",
+	}, []string{"topic"})
+	readDecodeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_decode_failures_total",
+		Help: "Records sent as an error because their value did not decode, by topic.",
+	}, []string{"topic"})
+	readCuts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_stream_cuts_total",
+		Help: "Event streams the gateway ended, by reason (stall, shutdown, error).",
+	}, []string{"reason"})
+)
+
+func init() {
+	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts)
+	for _, m := range []string{"page", "sse"} {
+		readReaders.WithLabelValues(m)
+	}
+	for _, r := range []string{CutStall, CutShutdown, CutError} {
+		readCuts.WithLabelValues(r)
+	}
+}
+
+// ReaderIn counts a page or stream (mode "page" or "sse") begun; the returned func counts it ended.
+func ReaderIn(mode string) (out func()) {
+	g := readReaders.WithLabelValues(mode)
+	g.Inc()
+	return g.Dec
+}
+
+// ReadSent counts one record of topic sent to a reader as n bytes of JSON; failed: as a decode error.
+func ReadSent(topic string, n int, failed bool) {
+	readRecords.WithLabelValues(topic).Inc()
+	readBytes.WithLabelValues(topic).Add(float64(n))
+	if failed {
+		readDecodeFailures.WithLabelValues(topic).Inc()
+	}
+}
+
+// ReadCut counts an event stream the gateway ended, by reason (CutStall, …).
+func ReadCut(reason string) { readCuts.WithLabelValues(reason).Inc() }

@@ -1,0 +1,385 @@
+// Package read serves a route's readable topics over HTTP (issue #22): GET …/<topic> answers a
+// page of records decoded to JSON with the next position, or with Accept: text/event-stream a
+// Server-Sent Events stream whose event ids let a reconnect resume exactly (Last-Event-ID).
+// Stateless: the position is the client's, no consumer group, any replica serves any client.
+package read
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
+	"github.com/topicgate/topicgate/go-plugin/internal/logging"
+	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
+	"github.com/topicgate/topicgate/go-plugin/internal/request"
+	"github.com/topicgate/topicgate/go-plugin/internal/respond"
+	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
+)
+
+// pageRequest is what the core's tg_read_page takes.
+type pageRequest struct {
+	Topic      string           `json:"topic"`
+	Partitions []int32          `json:"partitions,omitempty"`
+	Offsets    map[string]int64 `json:"offsets,omitempty"`
+	Start      string           `json:"start"`
+	Limit      int              `json:"limit"`
+	WaitMs     int              `json:"wait_ms"`
+	RawOnError bool             `json:"raw_on_error"`
+}
+
+// filter keeps the records whose key and header match (query parameters key, header); the
+// positions move past the others all the same.
+type filter struct {
+	key            *string
+	header, hvalue string
+}
+
+func (f filter) on() bool { return f.key != nil || f.header != "" }
+
+// keeps tells whether the record e passes the filter.
+func (f filter) keeps(e entry) bool {
+	if f.key != nil && (e.Key == nil || *e.Key != *f.key) {
+		return false
+	}
+	if f.header == "" {
+		return true
+	}
+	for _, h := range e.Headers {
+		if h.Name == f.header && h.Value != nil && *h.Value == f.hvalue {
+			return true
+		}
+	}
+	return false
+}
+
+// page is the core's answer.
+type page struct {
+	Records []json.RawMessage `json:"records"`
+	Next    map[string]int64  `json:"next"`
+}
+
+// slots bounds each route's readers at once (read.max_readers), by path prefix.
+var slots sync.Map // string -> chan struct{}
+
+func slotsOf(rc *config.Route) chan struct{} {
+	if s, ok := slots.Load(rc.Prefix); ok {
+		return s.(chan struct{})
+	}
+	s, _ := slots.LoadOrStore(rc.Prefix, make(chan struct{}, rc.Read.MaxReaders))
+	return s.(chan struct{})
+}
+
+// Wanted tells whether the router should hand r to Serve: a GET on a route with a read block.
+func Wanted(r *http.Request, rc *config.Route) bool {
+	return r.Method == http.MethodGet && rc.Read != nil
+}
+
+// Serve answers a GET of route rc: 404 for a topic the route does not serve for reading, 400 for
+// bad parameters, else a page or an event stream.
+func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *config.Route) {
+	topic := strings.TrimPrefix(r.URL.Path, rc.Prefix)
+	fail := func(status int, msg string) {
+		logging.AccessRead(status, topic, msg)
+		respond.Error(w, status, msg, o.RetryAfter)
+	}
+	if !rc.Readable(topic) {
+		fail(http.StatusNotFound, fmt.Sprintf("topic %q is not readable on this route", clip(topic)))
+		return
+	}
+	req, f, sse, err := parse(r, rc.Read, topic)
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	s := slotsOf(rc)
+	select {
+	case s <- struct{}{}:
+		defer func() { <-s }()
+	default:
+		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s)))
+		return
+	}
+	if sse {
+		defer metrics.ReaderIn("sse")()
+		stream(w, r, o, rc.Read, req, f)
+		return
+	}
+	defer metrics.ReaderIn("page")()
+	b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
+	if st != http.StatusOK {
+		st, msg = respond.CoreStatus(st, msg)
+		fail(st, msg)
+		return
+	}
+	var p page
+	if err := json.Unmarshal(b, &p); err != nil {
+		fail(http.StatusInternalServerError, "internal error: the core's page is not JSON")
+		return
+	}
+	pos := Positions{}
+	for k, v := range p.Next {
+		n, _ := strconv.ParseInt(k, 10, 32)
+		pos[int32(n)] = v
+	}
+	kept := p.Records[:0]
+	for _, raw := range p.Records {
+		var e entry
+		if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
+			kept = append(kept, raw)
+			metrics.ReadSent(topic, len(raw), e.Error != "")
+		}
+	}
+	p.Records = kept
+	if p.Records == nil {
+		p.Records = []json.RawMessage{}
+	}
+	respond.JSON(w, http.StatusOK, map[string]interface{}{"records": p.Records, "next": pos.String()})
+}
+
+// parse reads the query (partition, offset, position, start, limit, wait, key, header) and, for a
+// stream, Last-Event-ID. Errors name the parameter.
+func parse(r *http.Request, rd *config.Read, topic string) (req pageRequest, f filter, sse bool, err error) {
+	req, sse, err = parsePage(r, rd, topic)
+	if err != nil {
+		return req, f, sse, err
+	}
+	q := r.URL.Query()
+	if q.Has("key") {
+		k := q.Get("key")
+		f.key = &k
+	}
+	if q.Has("header") {
+		name, value, ok := strings.Cut(q.Get("header"), ":")
+		if !ok || name == "" {
+			return req, f, sse, fmt.Errorf("query parameter header: give <name>:<value>")
+		}
+		f.header, f.hvalue = name, value
+	}
+	return req, f, sse, nil
+}
+
+// parsePage reads what the core's page request takes.
+func parsePage(r *http.Request, rd *config.Read, topic string) (pageRequest, bool, error) {
+	req := pageRequest{Topic: topic, Start: "latest", Limit: rd.Limit, RawOnError: rd.RawOnError}
+	sse := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "partition", "offset", "position", "start", "limit", "wait", "key", "header":
+			if len(q[k]) > 1 {
+				return req, sse, fmt.Errorf("query parameter %s: given more than once", k)
+			}
+		default:
+			return req, sse, fmt.Errorf("query parameter %q is unknown (partition, offset, position, start, limit, wait, key, header)", clip(k))
+		}
+	}
+	if v := q.Get("partition"); v != "" {
+		p, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || p < 0 {
+			return req, sse, fmt.Errorf("query parameter partition: %q is not a partition number", clip(v))
+		}
+		req.Partitions = []int32{int32(p)}
+	}
+	if v := q.Get("offset"); v != "" {
+		o, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || o < 0 {
+			return req, sse, fmt.Errorf("query parameter offset: %q is not an offset", clip(v))
+		}
+		if req.Partitions == nil {
+			return req, sse, fmt.Errorf("query parameter offset: needs partition (or give position=<partition>:<offset>,…)")
+		}
+		req.Offsets = map[string]int64{strconv.Itoa(int(req.Partitions[0])): o}
+	}
+	if v := q.Get("position"); v != "" {
+		if req.Offsets != nil {
+			return req, sse, fmt.Errorf("query parameter position: give either position or offset")
+		}
+		pos, err := ParsePositions(v)
+		if err != nil {
+			return req, sse, fmt.Errorf("query parameter position: %v", err)
+		}
+		req.Offsets = pos.offsets()
+	}
+	if v := q.Get("start"); v != "" {
+		switch v {
+		case "earliest", "latest":
+			req.Start = v
+		default:
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || ms < 0 {
+				return req, sse, fmt.Errorf("query parameter start: %q is not earliest, latest or a timestamp in milliseconds since the epoch", clip(v))
+			}
+			req.Start = "timestamp:" + v
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > rd.MaxLimit {
+			return req, sse, fmt.Errorf("query parameter limit: must be 1 to %d", rd.MaxLimit)
+		}
+		req.Limit = n
+	}
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > config.MaxReadWaitMs {
+			return req, sse, fmt.Errorf("query parameter wait: must be 0 to %d (milliseconds)", config.MaxReadWaitMs)
+		}
+		req.WaitMs = n
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" && sse {
+		if req.Offsets != nil {
+			return req, sse, fmt.Errorf("Last-Event-ID: give either it or offset/position")
+		}
+		pos, err := ParsePositions(id)
+		if err != nil {
+			return req, sse, fmt.Errorf("Last-Event-ID: %v (expected <partition>:<next offset>,… as sent in the event ids)", err)
+		}
+		req.Offsets = pos.offsets()
+		// A partition the id does not name was added after it: read it whole.
+		req.Start = "earliest"
+	}
+	return req, sse, nil
+}
+
+func (p Positions) offsets() map[string]int64 {
+	out := make(map[string]int64, len(p))
+	for k, v := range p {
+		out[strconv.Itoa(int(k))] = v
+	}
+	return out
+}
+
+func mustJSON(v interface{}) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// entry is what the stream and the filters need of a record.
+type entry struct {
+	Partition int32   `json:"partition"`
+	Offset    int64   `json:"offset"`
+	Error     string  `json:"error"`
+	Key       *string `json:"key"`
+	Headers   []struct {
+		Name  string  `json:"name"`
+		Value *string `json:"value"`
+	} `json:"headers"`
+}
+
+// stream serves an event stream: each record an event (`record`, or `error` for one that does not
+// decode) whose id is every partition's next offset after it; a comment while idle; an `end` event
+// when the gateway stops.
+func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *config.Read, req pageRequest, f filter) {
+	ctl := http.NewResponseController(w)
+	// An event stream lives past any server write timeout; each round of events gets its own
+	// deadline instead (read.max_stall_ms), so a client that takes nothing is cut, never buffered for.
+	_ = ctl.SetWriteDeadline(time.Time{})
+	stall := time.Duration(rd.MaxStallMs) * time.Millisecond
+	cut := func(err error) {
+		metrics.ReadCut(metrics.CutStall)
+		logging.Warning(fmt.Sprintf("read stream of %q cut: the client took no events for %v (read.max_stall_ms): %v", req.Topic, stall, err))
+	}
+	// The first page waits for nothing, so the stream's status and headers go out at once.
+	wait := min(rd.KeepAliveMs, config.SSEPageWaitMs)
+	req.WaitMs = 0
+	var pos Positions
+	started := false
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-shutdown.Stopping():
+			metrics.ReadCut(metrics.CutShutdown)
+			if started {
+				_ = ctl.SetWriteDeadline(time.Now().Add(stall))
+				fmt.Fprint(w, "event: end\ndata: {\"reason\":\"the gateway is shutting down; reconnect with Last-Event-ID\"}\n\n")
+				_ = ctl.Flush()
+			}
+			return
+		default:
+		}
+		if pos != nil {
+			req.Offsets = pos.offsets()
+			req.Start = "earliest"
+			req.WaitMs = wait
+		}
+		b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
+		if st != http.StatusOK {
+			st, msg = respond.CoreStatus(st, msg)
+			if !started {
+				logging.AccessRead(st, req.Topic, msg)
+				respond.Error(w, st, msg, o.RetryAfter)
+				return
+			}
+			metrics.ReadCut(metrics.CutError)
+			_ = ctl.SetWriteDeadline(time.Now().Add(stall))
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(map[string]interface{}{"reason": msg, "status": st}))
+			_ = ctl.Flush()
+			return
+		}
+		var p page
+		if err := json.Unmarshal(b, &p); err != nil {
+			return
+		}
+		if !started {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+			started = true
+			pos = Positions{}
+			// The partitions' starting positions: records move them on from here.
+			for k, v := range p.Next {
+				n, _ := strconv.ParseInt(k, 10, 32)
+				pos[int32(n)] = v
+			}
+			for _, raw := range p.Records {
+				var e entry
+				if json.Unmarshal(raw, &e) == nil {
+					// Next holds the positions after the page; each event's id is the one after it.
+					pos[e.Partition] = min(pos[e.Partition], e.Offset)
+				}
+			}
+		}
+		_ = ctl.SetWriteDeadline(time.Now().Add(stall))
+		sent := 0
+		for _, raw := range p.Records {
+			var e entry
+			if err := json.Unmarshal(raw, &e); err != nil {
+				continue
+			}
+			pos[e.Partition] = e.Offset + 1
+			// A filtered-out record moves the positions on; the next event's id carries them.
+			if !f.keeps(e) {
+				continue
+			}
+			kind := "record"
+			if e.Error != "" {
+				kind = "error"
+			}
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", pos, kind, raw); err != nil {
+				cut(err)
+				return
+			}
+			sent++
+			metrics.ReadSent(req.Topic, len(raw), e.Error != "")
+		}
+		if sent == 0 {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				cut(err)
+				return
+			}
+		}
+		if err := ctl.Flush(); err != nil {
+			cut(err)
+			return
+		}
+		_ = ctl.SetWriteDeadline(time.Time{})
+	}
+}
