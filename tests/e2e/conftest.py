@@ -119,6 +119,11 @@ GF_ROUTES = [
     for fmt, data_format in [("avro", "AVRO"), ("json", "JSON")]
     for compression in ["none", "zlib"]
 ]
+# A Glue-registered Avro key schema under `<topic>-key` (the core's default key_schema name) with
+# GF_AVRO as the value, value_format glue, on /v3/gk/{topic} for gw.gk_topic (test_glue_aws_reader.py).
+GK_KEY_AVRO = json.dumps({"type": "record", "name": "ParcelKey", "namespace": "gf.v1",
+                          "fields": [{"name": "id", "type": "string"}, {"name": "shard", "type": "int"}]},
+                         separators=(",", ":"))
 CLASSIC_BODY = b'{"sample_message":"hello world"}'
 # Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
 CLASSIC_VALUE = b"\x0a\x0bhello world"
@@ -259,6 +264,7 @@ class Gateway:
         self.gc_topics = {segment: f"GlueGc-{segment}-{self.run_id}" for segment, _, _ in GC_ROUTES}
         # GF_AVRO / GF_JSON in Glue, value_format glue: one topic per GF_ROUTES endpoint.
         self.gf_topics = {segment: f"GlueGf-{segment}-{self.run_id}" for segment, _, _ in GF_ROUTES}
+        self.gk_topic = f"GlueGk-{self.run_id}"  # GF_AVRO values, GK_KEY_AVRO keys (key_schema), Glue-framed
         self.schema_dir = tmp / "schemas"
         self.config_path = tmp / "krakend.json"
         self.log_path = tmp / "gateway.log"
@@ -290,6 +296,7 @@ class Gateway:
         schemas += [(t, GC_PROTO, "PROTOBUF") for t in self.gc_topics.values()]
         for segment, data_format, _ in GF_ROUTES:
             schemas.append((self.gf_topics[segment], GF_AVRO if data_format == "AVRO" else GF_JSON, data_format))
+        schemas += [(self.gk_topic, GF_AVRO, "AVRO"), (f"{self.gk_topic}-key", GK_KEY_AVRO, "AVRO")]
         for name, definition, data_format in schemas:
             glue.create_schema(
                 RegistryId={"RegistryName": GLUE_REGISTRY},
@@ -300,7 +307,8 @@ class Gateway:
             )
 
     def delete_glue_schema(self):
-        for name in [self.glue_topic, *self.gc_topics.values(), *self.gf_topics.values()]:
+        for name in [self.glue_topic, *self.gc_topics.values(), *self.gf_topics.values(), self.gk_topic,
+                     f"{self.gk_topic}-key"]:
             try:
                 self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": name})
             except Exception:  # best effort: moto may have been reset meanwhile
@@ -379,6 +387,12 @@ class Gateway:
             block["core"].get("schema", {}).pop("message_type", None)  # Avro and JSON name no message type
             block["topics"] = [self.gf_topics[segment]]
             gc_endpoints.append(client_endpoint(example_endpoint, f"/v3/gf/{segment}/{{topic}}", block))
+        gk_block = copy.deepcopy(glue_block)
+        gk_block["core"]["value_format"] = "glue"
+        gk_block["core"]["key_schema"] = {}
+        gk_block["core"].get("schema", {}).pop("message_type", None)
+        gk_block["topics"] = [self.gk_topic]
+        gc_endpoints.append(client_endpoint(example_endpoint, "/v3/gk/{topic}", gk_block))
         down_block = copy.deepcopy(file_block)
         down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
         down_block["retry_after_seconds"] = DOWN_RETRY_AFTER
