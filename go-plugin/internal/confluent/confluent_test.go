@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 )
 
 func TestConfluentPath(t *testing.T) {
@@ -152,5 +153,20 @@ func TestV3ValueSchema(t *testing.T) {
 	}
 	if _, _, err := v3Key(&v3Data{SchemaID: func() *int64 { n := int64(1); return &n }(), Data: []byte(`"k"`)}, true); err == nil || !strings.Contains(err.Error(), "not supported for keys") {
 		t.Errorf("key with a schema id: %v", err)
+	}
+}
+
+func TestV3AnswerNamesTheFormatsTheCoreEncodedWith(t *testing.T) {
+	meta := v3Meta{keyType: "JSON", keySize: 8}
+	o := core.Outcome{Status: 200, Delivery: core.Delivery{Bytes: 12, ValueFormat: "AVRO", KeyFormat: "JSONSCHEMA", KeyBytes: 24}}
+	a := v3Answer("c", "T", &meta, o)
+	if *a.Value != (v3Size{Type: "AVRO", Size: 12}) || *a.Key != (v3Size{Type: "JSONSCHEMA", Size: 24}) {
+		t.Errorf("core's formats: value %+v key %+v", *a.Value, *a.Key)
+	}
+	// A core that names none (a stand-in publisher): the request's type, else PROTOBUF; the key as sent.
+	o.Delivery.ValueFormat, o.Delivery.KeyFormat = "", ""
+	a = v3Answer("c", "T", &meta, o)
+	if a.Value.Type != "PROTOBUF" || *a.Key != (v3Size{Type: "JSON", Size: 8}) {
+		t.Errorf("no formats: value %+v key %+v", *a.Value, *a.Key)
 	}
 }
