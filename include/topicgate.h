@@ -14,6 +14,26 @@
 #define TG_COMPLETION_MESSAGE_LEN 512
 
 /**
+ * `tg_completion.value_format`/`key_format`: not encoded with a schema (a key's own bytes).
+ */
+#define TG_FORMAT_NONE 0
+
+/**
+ * Avro.
+ */
+#define TG_FORMAT_AVRO 1
+
+/**
+ * JSON Schema.
+ */
+#define TG_FORMAT_JSONSCHEMA 2
+
+/**
+ * Protobuf.
+ */
+#define TG_FORMAT_PROTOBUF 3
+
+/**
  * The most records one page holds, whatever the request asks.
  */
 #define MAX_PAGE_RECORDS 1000
@@ -147,6 +167,18 @@ typedef struct tg_completion {
    * On 200, the bytes of the record's value as produced (framing included; 0 for a dry run).
    */
   size_t value_len;
+  /**
+   * The format the value was encoded with (`TG_FORMAT_*`: the schema the core chose).
+   */
+  uint8_t value_format;
+  /**
+   * The format the key was encoded with (`TG_FORMAT_NONE`: the caller's bytes, no `key_schema`).
+   */
+  uint8_t key_format;
+  /**
+   * The bytes of the key as produced (framing included; 0: no key).
+   */
+  size_t key_len;
 } tg_completion;
 
 #ifdef __cplusplus
@@ -374,6 +406,21 @@ enum tg_status tg_batch_commit(const struct tg_publisher *publisher,
                                size_t capacity,
                                char *errbuf,
                                size_t errbuf_len);
+
+/**
+ * What record `index` of `batch` (in the order added) was encoded as: the formats a completion
+ * states (`TG_FORMAT_*`) and its value's and key's bytes as produced (a transaction's deliveries
+ * carry none of it); 400 when there is no such record.
+ *
+ * # Safety
+ * `batch` must be valid; `value_format`, `key_format`, `value_len` and `key_len` must be writable.
+ */
+enum tg_status tg_batch_encoded(const struct tg_batch *batch,
+                                size_t index,
+                                uint8_t *value_format,
+                                uint8_t *key_format,
+                                size_t *value_len,
+                                size_t *key_len);
 
 /**
  * Frees a batch (NULL is ignored).

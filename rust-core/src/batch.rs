@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use crate::completion::Formats;
 use crate::delivery::Delivery;
 use crate::encoded::Encoded;
 use crate::error::{Error, Result};
@@ -76,9 +77,20 @@ impl Batch {
             (self.schemas, self.schema_of) = (Schemas::default(), of);
         }
         let record = Record { topic: &self.topic, json, headers, key };
-        let (value, key) = publisher.encode_selected(&mut self.schemas, &record, value_schema)?;
-        self.records.push(Encoded { value, key: key.map(Cow::into_owned), headers: headers.to_vec(), placement });
+        let (value, key, formats) = publisher.encode_described(&mut self.schemas, &record, value_schema)?;
+        self.records.push(Encoded {
+            value,
+            key: key.map(Cow::into_owned),
+            headers: headers.to_vec(),
+            placement,
+            formats,
+        });
         Ok(())
+    }
+
+    /// The formats record `index` was encoded with and its value's bytes (`None`: no such record).
+    pub fn encoded(&self, index: usize) -> Option<(Formats, usize)> {
+        self.records.get(index).map(|r| (r.formats, r.value.len()))
     }
 }
 
@@ -92,11 +104,16 @@ impl Publisher {
             let token = first_token + i as u64;
             let queued = match self.producer() {
                 Some(producer) => {
-                    let reply = Reply::Queue { queue: self.completion_queue(), token, value_len: r.value.len() };
+                    let reply = Reply::Queue {
+                        queue: self.completion_queue(),
+                        token,
+                        value_len: r.value.len(),
+                        formats: r.formats,
+                    };
                     producer.enqueue(&batch.topic, &r.value, r.key.as_deref(), &r.headers, r.placement, reply)
                 }
                 None => {
-                    self.completion_queue().push(token, 0, Ok(Delivery::DRY_RUN));
+                    self.completion_queue().push_encoded(token, 0, r.formats, Ok(Delivery::DRY_RUN));
                     Ok(())
                 }
             };

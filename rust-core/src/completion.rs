@@ -20,6 +20,32 @@ pub struct Completion {
     pub outcome: Result<Delivery>,
     /// Bytes of the record's value as produced (0 when nothing was produced: dry run).
     pub value_len: usize,
+    /// The formats its value and key were encoded with.
+    pub formats: Formats,
+}
+
+/// Codes of the schema formats a record was encoded with, as the C ABI reports them.
+pub(crate) const FORMAT_NONE: u8 = 0;
+/// Avro.
+pub(crate) const FORMAT_AVRO: u8 = 1;
+/// JSON Schema.
+pub(crate) const FORMAT_JSONSCHEMA: u8 = 2;
+/// Protobuf.
+pub(crate) const FORMAT_PROTOBUF: u8 = 3;
+
+/// What a record was encoded as: the schema formats of its value and key (`FORMAT_*`;
+/// `FORMAT_NONE`: not schema-encoded, e.g. a key given as bytes) and its key's bytes as produced.
+///
+/// Why: a caller answering in a format-naming protocol (Confluent v3's `value.type`) must say the
+/// format the core chose from the topic's schema, which only the core knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Formats {
+    /// The value's format code.
+    pub value: u8,
+    /// The key's format code (`FORMAT_NONE` without `key_schema`).
+    pub key: u8,
+    /// Bytes of the key as produced (0: no key).
+    pub key_len: usize,
 }
 
 /// A queue of completions that one or more pollers drain; cheap to share behind an `Arc`.
@@ -32,7 +58,12 @@ pub struct CompletionQueue {
 impl CompletionQueue {
     /// Adds one outcome and wakes a waiting poller.
     pub fn push(&self, token: u64, value_len: usize, outcome: Result<Delivery>) {
-        self.lock().push_back(Completion { token, outcome, value_len });
+        self.push_encoded(token, value_len, Formats::default(), outcome);
+    }
+
+    /// [`CompletionQueue::push`], with the formats the record was encoded with.
+    pub fn push_encoded(&self, token: u64, value_len: usize, formats: Formats, outcome: Result<Delivery>) {
+        self.lock().push_back(Completion { token, outcome, value_len, formats });
         self.arrived.notify_one();
     }
 
@@ -96,7 +127,15 @@ mod tests {
         };
         let mut out = Vec::new();
         assert_eq!(q.take(&mut out, 4, Duration::from_secs(30)), 1);
-        assert_eq!(out[0], Completion { token: 7, outcome: Err(crate::Error::timeout("late")), value_len: 0 });
+        assert_eq!(
+            out[0],
+            Completion {
+                token: 7,
+                outcome: Err(crate::Error::timeout("late")),
+                value_len: 0,
+                formats: Formats::default()
+            }
+        );
         pusher.join().unwrap();
     }
 }

@@ -14,4 +14,6 @@ pub struct Encoded {
     pub headers: Vec<crate::headers::Header>,
     /// Its partition and timestamp, if the caller chose them.
     pub placement: Placement,
+    /// The formats its value and key were encoded with.
+    pub formats: crate::completion::Formats,
 }

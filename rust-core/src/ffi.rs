@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::batch::Batch;
-use crate::completion::Completion;
+use crate::completion::{self, Completion, Formats};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result, Status};
 use crate::idempotency::Finder;
@@ -108,7 +108,30 @@ pub struct tg_completion {
     pub message: [c_char; TG_COMPLETION_MESSAGE_LEN],
     /// On 200, the bytes of the record's value as produced (framing included; 0 for a dry run).
     pub value_len: usize,
+    /// The format the value was encoded with (`TG_FORMAT_*`: the schema the core chose).
+    pub value_format: u8,
+    /// The format the key was encoded with (`TG_FORMAT_NONE`: the caller's bytes, no `key_schema`).
+    pub key_format: u8,
+    /// The bytes of the key as produced (framing included; 0: no key).
+    pub key_len: usize,
 }
+
+/// `tg_completion.value_format`/`key_format`: not encoded with a schema (a key's own bytes).
+pub const TG_FORMAT_NONE: u8 = 0;
+/// Avro.
+pub const TG_FORMAT_AVRO: u8 = 1;
+/// JSON Schema.
+pub const TG_FORMAT_JSONSCHEMA: u8 = 2;
+/// Protobuf.
+pub const TG_FORMAT_PROTOBUF: u8 = 3;
+
+// The C codes are the core's own.
+const _: () = assert!(
+    TG_FORMAT_NONE == completion::FORMAT_NONE
+        && TG_FORMAT_AVRO == completion::FORMAT_AVRO
+        && TG_FORMAT_JSONSCHEMA == completion::FORMAT_JSONSCHEMA
+        && TG_FORMAT_PROTOBUF == completion::FORMAT_PROTOBUF
+);
 
 /// Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
 /// Called from any thread, also the core's own.
@@ -311,6 +334,9 @@ pub unsafe extern "C" fn tg_publisher_completions(
             let slot = &mut *out.add(i);
             slot.token = completion.token;
             slot.value_len = completion.value_len;
+            slot.value_format = completion.formats.value;
+            slot.key_format = completion.formats.key;
+            slot.key_len = completion.formats.key_len;
             match completion.outcome {
                 Ok(d) => {
                     slot.status = tg_status::Ok;
@@ -521,6 +547,34 @@ pub unsafe extern "C" fn tg_batch_commit(
         for (i, d) in publisher.inner.commit_batch_within(&batch.inner, timeout)?.into_iter().enumerate() {
             *out.add(i) = d.into();
         }
+        Ok(())
+    })
+}
+
+/// What record `index` of `batch` (in the order added) was encoded as: the formats a completion
+/// states (`TG_FORMAT_*`) and its value's and key's bytes as produced (a transaction's deliveries
+/// carry none of it); 400 when there is no such record.
+///
+/// # Safety
+/// `batch` must be valid; `value_format`, `key_format`, `value_len` and `key_len` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn tg_batch_encoded(
+    batch: *const tg_batch,
+    index: usize,
+    value_format: *mut u8,
+    key_format: *mut u8,
+    value_len: *mut usize,
+    key_len: *mut usize,
+) -> tg_status {
+    guarded(std::ptr::null_mut(), 0, || {
+        let batch = batch.as_ref().ok_or_else(|| Error::bad_request("batch: NULL pointer"))?;
+        if value_format.is_null() || key_format.is_null() || value_len.is_null() || key_len.is_null() {
+            return Err(Error::bad_request("value_format, key_format, value_len, key_len: NULL pointer"));
+        }
+        let (f, len): (Formats, usize) = batch.inner.encoded(index).ok_or_else(|| {
+            Error::bad_request(format!("index: {index} is past the batch's {} records", batch.inner.len()))
+        })?;
+        (*value_format, *key_format, *value_len, *key_len) = (f.value, f.key, len, f.key_len);
         Ok(())
     })
 }
@@ -874,6 +928,11 @@ mod tests {
             )
         };
         assert_eq!(add, tg_status::Ok, "{}", msg(&buf));
+        // The record's formats: the topic's Protobuf schema, no key; past the batch is 400.
+        let (mut vf, mut kf, mut vl, mut kl) = (9u8, 9u8, 9usize, 9usize);
+        assert_eq!(unsafe { tg_batch_encoded(b, 0, &mut vf, &mut kf, &mut vl, &mut kl) }, tg_status::Ok);
+        assert_eq!((vf, kf, vl, kl), (TG_FORMAT_PROTOBUF, TG_FORMAT_NONE, 3, 0)); // field 1, length 1, "x"
+        assert_eq!(unsafe { tg_batch_encoded(b, 1, &mut vf, &mut kf, &mut vl, &mut kl) }, tg_status::BadRequest);
         let mut out = [tg_delivery { partition: 0, offset: 0 }];
         let started = std::time::Instant::now();
         let s = unsafe { tg_batch_commit(p, b, 300, out.as_mut_ptr(), 1, buf.as_mut_ptr().cast(), buf.len()) };

@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, PurgeConfig,
 use rdkafka::Message;
 
 use crate::aws::{self, AwsSettings};
-use crate::completion::CompletionQueue;
+use crate::completion::{CompletionQueue, Formats};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::metrics::{self, ProducerState};
@@ -64,6 +64,8 @@ pub enum Reply {
         token: u64,
         /// Bytes of the record's value, reported with its outcome (for metrics).
         value_len: usize,
+        /// The formats it was encoded with, reported with its outcome.
+        formats: Formats,
     },
 }
 
@@ -72,7 +74,7 @@ impl Reply {
         match self {
             // The publisher may have given up waiting; then nobody needs the answer.
             Reply::Wait(sender) => drop(sender.send(outcome)),
-            Reply::Queue { queue, token, value_len } => queue.push(token, value_len, outcome),
+            Reply::Queue { queue, token, value_len, formats } => queue.push_encoded(token, value_len, formats, outcome),
         }
     }
 }

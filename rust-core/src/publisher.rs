@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::completion::{Completion, CompletionQueue};
+use crate::completion::{Completion, CompletionQueue, Formats};
 use crate::config::{Config, RegistryConfig, SchemaVersion, ValueFormat};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use crate::registry::Registry;
 use crate::schema::CompiledSchema;
 use crate::schema_cache::{self, CacheKey};
 use crate::transaction::Transactions;
-use crate::value_schema::ValueSchema;
+use crate::value_schema::{ValueSchema, ValueType};
 use crate::wire::Framing;
 
 /// Publishes JSON bodies as schema-checked records (Protobuf, Avro or JSON Schema); cheap to share across threads.
@@ -103,14 +103,14 @@ impl Publisher {
         token: u64,
     ) -> Result<()> {
         placement.check()?;
-        let (value, key) = self.encode_selected(&mut Schemas::default(), record, value_schema)?;
+        let (value, key, formats) = self.encode_described(&mut Schemas::default(), record, value_schema)?;
         match &self.producer {
             Some(producer) => {
-                let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len() };
+                let reply = Reply::Queue { queue: self.completions.clone(), token, value_len: value.len(), formats };
                 producer.enqueue(record.topic, &value, key.as_deref(), record.headers, placement, reply)
             }
             None => {
-                self.completions.push(token, 0, Ok(Delivery::DRY_RUN));
+                self.completions.push_encoded(token, 0, formats, Ok(Delivery::DRY_RUN));
                 Ok(())
             }
         }
@@ -154,6 +154,18 @@ impl Publisher {
         record: &Record<'a>,
         value_schema: Option<&ValueSchema>,
     ) -> Result<(Vec<u8>, Option<KeyBytes<'a>>)> {
+        let (value, key, _) = self.encode_described(schemas, record, value_schema)?;
+        Ok((value, key))
+    }
+
+    /// [`Publisher::encode_selected`], also saying which formats the value and key were encoded with.
+    pub(crate) fn encode_described<'a>(
+        &self,
+        schemas: &mut Schemas,
+        record: &Record<'a>,
+        value_schema: Option<&ValueSchema>,
+    ) -> Result<(Vec<u8>, Option<KeyBytes<'a>>, Formats)> {
+        let mut formats = Formats::default();
         check_topic(record.topic)?;
         let limits = &self.config.limits;
         if record.json.len() > limits.max_message_bytes {
@@ -191,6 +203,7 @@ impl Publisher {
                 let timing = self.timing();
                 let selected = schema_cache::lookup(&self.registry, &self.selected_key(record.topic, v)?, timing)?;
                 v.check_format(&selected)?;
+                formats.value = ValueType::of(&selected).code();
                 // A selected schema is a Confluent registry's: framed as Confluent's serializers do.
                 let encoded = selected.encode(record.json, self.config.schema.allow_unknown_fields)?;
                 Framing::Confluent { prefix: confluent_prefix(&selected)? }.frame(encoded)
@@ -200,6 +213,7 @@ impl Publisher {
                 if let Some(v) = value_schema {
                     v.check_format(schema)?;
                 }
+                formats.value = ValueType::of(schema).code();
                 self.frame(schema, schema.encode(record.json, self.config.schema.allow_unknown_fields)?)?
             }
         };
@@ -208,10 +222,12 @@ impl Publisher {
             Some(text) => {
                 let key_schema = self.schema(&mut schemas.key, record.topic, true)?;
                 let encoded = key_schema.encode(text, self.config.schema.allow_unknown_fields).map_err(key_error)?;
+                formats.key = ValueType::of(key_schema).code();
                 Some(Cow::Owned(self.frame(key_schema, encoded)?))
             }
         };
-        Ok((value, key))
+        formats.key_len = key.as_ref().map_or(0, |k| k.len());
+        Ok((value, key, formats))
     }
 
     /// The topic's value schema from the cache, as the read side decodes with it.
@@ -408,7 +424,9 @@ mod tests {
         );
         let mut done = Vec::new();
         assert_eq!(publisher.completions(&mut done, 8, Duration::from_millis(100)), 1);
-        assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN), value_len: 0 }]);
+        // The completion names the schema's format, though the record named none.
+        let formats = Formats { value: crate::completion::FORMAT_PROTOBUF, key: 0, key_len: 0 };
+        assert_eq!(done, [Completion { token: 7, outcome: Ok(Delivery::DRY_RUN), value_len: 0, formats }]);
         publisher.flush(Duration::from_millis(1)).unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -22,6 +22,24 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// The format of `schema`.
+    pub fn of(schema: &CompiledSchema) -> ValueType {
+        match schema.format {
+            Format::Avro(_) => ValueType::Avro,
+            Format::JsonSchema(_) => ValueType::JsonSchema,
+            Format::Protobuf { .. } => ValueType::Protobuf,
+        }
+    }
+
+    /// Its code in a completion (`completion::FORMAT_*`).
+    pub fn code(self) -> u8 {
+        match self {
+            ValueType::Avro => crate::completion::FORMAT_AVRO,
+            ValueType::JsonSchema => crate::completion::FORMAT_JSONSCHEMA,
+            ValueType::Protobuf => crate::completion::FORMAT_PROTOBUF,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             ValueType::Avro => "AVRO",
@@ -82,11 +100,7 @@ impl ValueSchema {
     /// `400` when the record's `format` is not `schema`'s format.
     pub fn check_format(&self, schema: &CompiledSchema) -> Result<()> {
         let Some(wanted) = self.format else { return Ok(()) };
-        let actual = match schema.format {
-            Format::Avro(_) => ValueType::Avro,
-            Format::JsonSchema(_) => ValueType::JsonSchema,
-            Format::Protobuf { .. } => ValueType::Protobuf,
-        };
+        let actual = ValueType::of(schema);
         if wanted != actual {
             return Err(Error::bad_request(format!(
                 "value.type {} does not match the schema, which is {}",

@@ -119,6 +119,11 @@ GF_ROUTES = [
     for fmt, data_format in [("avro", "AVRO"), ("json", "JSON")]
     for compression in ["none", "zlib"]
 ]
+# A Glue-registered Avro key schema under `<topic>-key` (the core's default key_schema name) with
+# GF_AVRO as the value, value_format glue, on /v3/gk/{topic} for gw.gk_topic (test_glue_aws_reader.py).
+GK_KEY_AVRO = json.dumps({"type": "record", "name": "ParcelKey", "namespace": "gf.v1",
+                          "fields": [{"name": "id", "type": "string"}, {"name": "shard", "type": "int"}]},
+                         separators=(",", ":"))
 CLASSIC_BODY = b'{"sample_message":"hello world"}'
 # Field 1, wire type 2 (0x0a), length 11, the UTF-8 bytes: worked out by hand.
 CLASSIC_VALUE = b"\x0a\x0bhello world"
@@ -206,6 +211,35 @@ class Record:
         return f"<Record {self.topic}/{self.partition}@{self.offset} key={self.key!r} value={self.value!r} headers={self.headers!r}>"
 
 
+def client_endpoint(template, path, block):
+    """A copy of the endpoint `template` served at `path`, its backend's topicgate block `block`."""
+    e = copy.deepcopy(template)
+    e["endpoint"] = path
+    e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"] = block
+    return e
+
+
+def v3_endpoint(template, path, block):
+    """`client_endpoint` for a Confluent v3 block: `<path>/clusters/{cluster_id}/topics/{topic}/records`."""
+    e = client_endpoint(template, path + "/clusters/{cluster_id}/topics/{topic}/records", block)
+    e["backend"][0]["url_pattern"] = "/clusters/{cluster_id}/topics/{topic}/records"
+    return e
+
+
+def client_block(cfg, core, topics):
+    """cfg's `/v2/event/{topic}` endpoint and a copy of its topicgate block with `core` and `topics`."""
+    template = next(e for e in cfg["endpoints"] if e["endpoint"] == "/v2/event/{topic}")
+    block = copy.deepcopy(template["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"])
+    block["core"], block["topics"] = core, topics
+    return template, block
+
+
+def client(cfg, path, core, topics):
+    """A client-mounting endpoint at `path` like cfg's `/v2/event/{topic}`, with its own core and topics."""
+    template, block = client_block(cfg, core, topics)
+    return client_endpoint(template, path, block)
+
+
 class Gateway:
     """The running gateway plus the topics, schemas and helpers of this run."""
 
@@ -230,6 +264,7 @@ class Gateway:
         self.gc_topics = {segment: f"GlueGc-{segment}-{self.run_id}" for segment, _, _ in GC_ROUTES}
         # GF_AVRO / GF_JSON in Glue, value_format glue: one topic per GF_ROUTES endpoint.
         self.gf_topics = {segment: f"GlueGf-{segment}-{self.run_id}" for segment, _, _ in GF_ROUTES}
+        self.gk_topic = f"GlueGk-{self.run_id}"  # GF_AVRO values, GK_KEY_AVRO keys (key_schema), Glue-framed
         self.schema_dir = tmp / "schemas"
         self.config_path = tmp / "krakend.json"
         self.log_path = tmp / "gateway.log"
@@ -261,6 +296,7 @@ class Gateway:
         schemas += [(t, GC_PROTO, "PROTOBUF") for t in self.gc_topics.values()]
         for segment, data_format, _ in GF_ROUTES:
             schemas.append((self.gf_topics[segment], GF_AVRO if data_format == "AVRO" else GF_JSON, data_format))
+        schemas += [(self.gk_topic, GF_AVRO, "AVRO"), (f"{self.gk_topic}-key", GK_KEY_AVRO, "AVRO")]
         for name, definition, data_format in schemas:
             glue.create_schema(
                 RegistryId={"RegistryName": GLUE_REGISTRY},
@@ -271,7 +307,8 @@ class Gateway:
             )
 
     def delete_glue_schema(self):
-        for name in [self.glue_topic, *self.gc_topics.values(), *self.gf_topics.values()]:
+        for name in [self.glue_topic, *self.gc_topics.values(), *self.gf_topics.values(), self.gk_topic,
+                     f"{self.gk_topic}-key"]:
             try:
                 self.glue_client().delete_schema(SchemaId={"RegistryName": GLUE_REGISTRY, "SchemaName": name})
             except Exception:  # best effort: moto may have been reset meanwhile
@@ -295,12 +332,6 @@ class Gateway:
             c["registry"] = registry or {"kind": "file", "directory": str(self.schema_dir)}
             c.update(extra)
             return c
-
-        def client_endpoint(path, block):
-            e = copy.deepcopy(example_endpoint)
-            e["endpoint"] = path
-            e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"] = block
-            return e
 
         cfg = copy.deepcopy(base)
         cfg["name"] = f"topicgate e2e {self.run_id}"
@@ -348,28 +379,34 @@ class Gateway:
             block["core"]["glue_compression"] = compression
             block["core"]["schema"]["message_type"] = message_type
             block["topics"] = [self.gc_topics[segment]]
-            gc_endpoints.append(client_endpoint(f"/v3/gc/{segment}/{{topic}}", block))
+            gc_endpoints.append(client_endpoint(example_endpoint, f"/v3/gc/{segment}/{{topic}}", block))
         for segment, _, compression in GF_ROUTES:
             block = copy.deepcopy(glue_block)
             block["core"]["value_format"] = "glue"
             block["core"]["glue_compression"] = compression
             block["core"].get("schema", {}).pop("message_type", None)  # Avro and JSON name no message type
             block["topics"] = [self.gf_topics[segment]]
-            gc_endpoints.append(client_endpoint(f"/v3/gf/{segment}/{{topic}}", block))
+            gc_endpoints.append(client_endpoint(example_endpoint, f"/v3/gf/{segment}/{{topic}}", block))
+        gk_block = copy.deepcopy(glue_block)
+        gk_block["core"]["value_format"] = "glue"
+        gk_block["core"]["key_schema"] = {}
+        gk_block["core"].get("schema", {}).pop("message_type", None)
+        gk_block["topics"] = [self.gk_topic]
+        gc_endpoints.append(client_endpoint(example_endpoint, "/v3/gk/{topic}", gk_block))
         down_block = copy.deepcopy(file_block)
         down_block["core"] = core(bootstrap=f"127.0.0.1:{self.closed_port()}", delivery_timeout_ms=1500)
         down_block["retry_after_seconds"] = DOWN_RETRY_AFTER
         # The broker is unreachable and the core would answer at 20 s; the endpoint's 1 s timeout comes first.
         cut_block = copy.deepcopy(down_block)
         cut_block["core"]["delivery_timeout_ms"] = 20000
-        cut_endpoint = client_endpoint("/v3/cut/{topic}", cut_block)
+        cut_endpoint = client_endpoint(example_endpoint, "/v3/cut/{topic}", cut_block)
         cut_endpoint["timeout"] = "1s"
         # An atomic batch on the unreachable broker: the commit would give up at 20 s; the endpoint's
         # 1 s deadline is passed to it, so topicgate's 503 reaches the client, not KrakenD's bare 500.
         atomic_cut_block = copy.deepcopy(cut_block)
         atomic_cut_block["core"]["transactions"] = {"timeout_ms": 20000}
         atomic_cut_block["batch"] = {"atomic": True}
-        atomic_cut_endpoint = client_endpoint("/v2/atomiccut/{topic}", atomic_cut_block)
+        atomic_cut_endpoint = client_endpoint(example_endpoint, "/v2/atomiccut/{topic}", atomic_cut_block)
         atomic_cut_endpoint["timeout"] = "1s"
         batch_block = copy.deepcopy(file_block)
         del batch_block["topics"]
@@ -385,19 +422,14 @@ class Gateway:
         v3_down_block = copy.deepcopy(down_block)
         v3_down_block["api"] = "confluent-v3"
 
-        def v3_endpoint(path, block):
-            e = client_endpoint(path + "/clusters/{cluster_id}/topics/{topic}/records", block)
-            e["backend"][0]["url_pattern"] = "/clusters/{cluster_id}/topics/{topic}/records"
-            return e
-
         cfg["endpoints"] = [
-            v3_endpoint("/cv3", v3_block),
-            v3_endpoint("/cv3down", v3_down_block),
-            client_endpoint("/v2/event/{topic}", file_block),  # the client-style path of krakend.json
-            client_endpoint("/v2/batch/{topic}", batch_block),
-            client_endpoint("/v2/atomic/{topic}", atomic_block),
-            client_endpoint("/v3/glue/{topic}", glue_block),
-            client_endpoint("/v3/down/{topic}", down_block),
+            v3_endpoint(example_endpoint, "/cv3", v3_block),
+            v3_endpoint(example_endpoint, "/cv3down", v3_down_block),
+            client_endpoint(example_endpoint, "/v2/event/{topic}", file_block),  # the client-style path of krakend.json
+            client_endpoint(example_endpoint, "/v2/batch/{topic}", batch_block),
+            client_endpoint(example_endpoint, "/v2/atomic/{topic}", atomic_block),
+            client_endpoint(example_endpoint, "/v3/glue/{topic}", glue_block),
+            client_endpoint(example_endpoint, "/v3/down/{topic}", down_block),
             cut_endpoint,
             atomic_cut_endpoint,
             *gc_endpoints,

@@ -6,7 +6,9 @@ byte for byte what confluent-kafka's serializer writes with the same schema; for
 Confluent's JSONDeserializer reads it as the value sent. In the single, streaming and
 records:batch forms. Errors (an unknown id, a type that is not the schema's, schema_id with
 schema_version, a record strategy without an id, a raw schema) are Confluent's error codes and
-write nothing.
+write nothing. A value sent without `type` is answered with the format the core encoded it with
+(the topic's schema: AVRO, JSONSCHEMA or PROTOBUF), in both mountings and per line of a
+records:batch, a stream and concatenated requests.
 """
 
 import base64
@@ -23,13 +25,16 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 import test_schema_registry as base
-from conftest import Gateway, Stream, running
+from conftest import Gateway, Stream, client_block, running, v3_endpoint
 
 RUN = uuid.uuid4().hex[:8]
 TOPIC = f"V3Sr{RUN}"  # its own subject `<TOPIC>-value` holds Avro v1 and v2
 OTHER = f"v3sr.other-{RUN}"  # a subject named by `subject`: JSON Schema
 PROTO = f"v3sr.proto-{RUN}"  # a Protobuf subject, used by id
+JS_TOPIC = f"V3SrJs{RUN}"  # its `<topic>-value` is JSON Schema
+PB_TOPIC = f"V3SrPb{RUN}"  # its `<topic>-value` is Protobuf
 PREFIX = "/kafka/v3/"
+CLIENT_PREFIX = "/cv3sr/"  # the same core, client mounting
 CLUSTER = "local"
 
 AVRO_V1 = {"type": "record", "name": "Reading", "namespace": "tg.v3", "fields": [
@@ -63,7 +68,11 @@ class V3SchemaGateway(Gateway):
         core["registry"] = {"kind": "confluent", "url": base.registry_url(), "timeout_ms": 5000}
         core["value_format"] = "confluent"
         srv["core"] = core
-        srv["routes"] = [{"path_prefix": PREFIX, "api": "confluent-v3", "topics": [TOPIC]}]
+        topics = [TOPIC, JS_TOPIC, PB_TOPIC]
+        srv["routes"] = [{"path_prefix": PREFIX, "api": "confluent-v3", "topics": topics}]
+        template, block = client_block(cfg, core, topics)
+        block["api"] = "confluent-v3"
+        cfg["endpoints"] = [v3_endpoint(template, CLIENT_PREFIX.rstrip("/"), block)]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
 
@@ -71,9 +80,11 @@ class V3SchemaGateway(Gateway):
 def ids():
     out = {"v1": base.register(f"{TOPIC}-value", json.dumps(AVRO_V1)),
            "v2": base.register(f"{TOPIC}-value", json.dumps(AVRO_V2)),
-           "json": base.register(OTHER, json.dumps(JSON_SCHEMA), "JSON")}
+           "json": base.register(OTHER, json.dumps(JSON_SCHEMA), "JSON"),
+           "js_topic": base.register(f"{JS_TOPIC}-value", json.dumps(JSON_SCHEMA), "JSON")}
     f, _ = proto_file()
     out["proto"] = base.register(PROTO, base64.b64encode(f.SerializeToString()).decode(), "PROTOBUF")
+    out["pb_topic"] = base.register(f"{PB_TOPIC}-value", base64.b64encode(f.SerializeToString()).decode(), "PROTOBUF")
     return out
 
 
@@ -215,3 +226,59 @@ def test_errors_are_confluents_codes_and_write_nothing(vgw, ids, value, status, 
     doc = r.json()
     assert doc["error_code"] == code and says in doc["message"], doc
     assert vgw.totals(TOPIC) == before
+
+
+# Each topic's configured schema, a value for it, and the format v3's answer must name.
+BY_TOPIC = [(TOPIC, READING, "AVRO"), (JS_TOPIC, {"seq": 4}, "JSONSCHEMA"), (PB_TOPIC, {"n": "5"}, "PROTOBUF")]
+
+
+def topic_path(prefix, topic, suffix=""):
+    return f"{prefix}clusters/{CLUSTER}/topics/{topic}/records{suffix}"
+
+
+def post_to(gw, prefix, topic, body, suffix=""):
+    return gw.request("POST", topic_path(prefix, topic, suffix), body=body, headers={"Content-Type": "application/json"})
+
+
+def assert_answer_names(gw, topic, answer, fmt):
+    """answer is a success naming fmt as its value's type, its size that of the record read back."""
+    assert answer.get("error_code") in (None, 200) and answer["value"]["type"] == fmt, answer
+    [rec] = gw.read_back(topic, answer["partition_id"], answer["offset"], 1)
+    assert answer["value"]["size"] == len(rec.value), (answer, len(rec.value))
+    assert "key" not in answer, answer
+
+
+@pytest.mark.parametrize("prefix", [PREFIX, CLIENT_PREFIX], ids=["server", "client"])
+@pytest.mark.parametrize("topic,value,fmt", BY_TOPIC, ids=["avro", "jsonschema", "protobuf"])
+def test_untyped_value_is_answered_with_the_format_it_was_encoded_with(vgw, ids, prefix, topic, value, fmt):
+    r = post_to(vgw, prefix, topic, json.dumps({"value": {"data": value}}).encode())
+    assert r.status == 200, r
+    assert_answer_names(vgw, topic, r.json(), fmt)
+    # Concatenated requests (read whole): one report per record, each naming the format.
+    body = b"".join(json.dumps({"value": {"data": value}}).encode() for _ in range(2))
+    r = post_to(vgw, prefix, topic, body)
+    assert r.status == 200, r
+    reports = [json.loads(line) for line in r.body.split(b"\r\n") if line]
+    assert len(reports) == 2, r
+    for answer in reports:
+        assert_answer_names(vgw, topic, answer, fmt)
+
+
+@pytest.mark.parametrize("topic,value,fmt", BY_TOPIC, ids=["avro", "jsonschema", "protobuf"])
+def test_records_batch_and_stream_lines_name_the_format_they_were_encoded_with(vgw, ids, topic, value, fmt):
+    entries = [{"id": str(i), "value": {"data": value}} for i in range(2)]
+    r = post_to(vgw, PREFIX, topic, json.dumps({"entries": entries}).encode(), ":batch")
+    assert r.status == 207, r
+    doc = r.json()
+    assert not doc["failures"] and len(doc["successes"]) == 2, doc
+    for answer in doc["successes"]:
+        assert_answer_names(vgw, topic, answer, fmt)
+    s = Stream(vgw, topic_path(PREFIX, topic), key=None, headers=None, content_type="application/json", accept=None)
+    for _ in range(2):
+        s.send(json.dumps({"value": {"data": value}}).encode())
+    s.end()
+    reports = s.rest()
+    assert len(reports) == 2, reports
+    for answer in reports:
+        assert answer["error_code"] == 200, answer
+        assert_answer_names(vgw, topic, answer, fmt)

@@ -19,6 +19,10 @@ The Avro body must also be the bytes Avro's own binary writer writes for that re
 own GlueSchemaRegistryKafkaSerializer, given the decoded value (it finds the schema version by its
 definition: conftest registers the compact text it prints), must write the record byte for byte.
 
+Keys with a Glue key schema (`key_schema`, conftest's GK_KEY_AVRO under `<topic>-key`, value_format
+"glue"): AWS's deserializer configured for keys hands back a GenericRecord equal to the key sent,
+and AWS's serializer for keys writes the key topicgate wrote byte for byte; the value as above.
+
 Needs GLUE_READER_CLASSPATH (scripts/glue-reader.sh jars, which `make test-e2e` runs); without it
 the test fails, it never skips.
 """
@@ -84,6 +88,7 @@ GF_SENT = {
     ),
 }
 COMPRESSION_BYTE = {"none": 0x00, "zlib": 0x05}
+GK_KEY = {"id": "p-31", "shard": 4}  # a key for conftest's GK_KEY_AVRO
 
 
 def glue_read(gw, topics, count, timeout_ms=30000):
@@ -132,7 +137,11 @@ def aws_read(gw):
         answer = r.json()
         assert answer["topic"] == topic, answer
         where[segment] = (topic, answer["partition"], answer["offset"])
-    topics = sorted([*gw.gc_topics.values(), *gw.gf_topics.values()])
+    r = gw.post(f"/v3/gk/{gw.gk_topic}", body=json.dumps(GF_PARCEL).encode(),
+                headers={"Content-Type": "application/json", "message-key": json.dumps(GK_KEY)})
+    assert r.status == 200, r
+    where["gk"] = (gw.gk_topic, r.json()["partition"], r.json()["offset"])
+    topics = sorted([*gw.gc_topics.values(), *gw.gf_topics.values(), gw.gk_topic])
     return where, glue_read(gw, topics, len(where))
 
 
@@ -191,3 +200,19 @@ def test_aws_deserializer_decodes_avro_and_json_records(aws_read, segment):
     if compression == "zlib":
         assert rec["same_as_aws_zlib"] is True, f"{segment}: zlib bytes differ from AWS's serializer's: {shown}"
     assert rec["same_as_aws_serializer"] is True, f"{segment}: bytes differ from AWS's serializer's: {shown}"
+
+
+def test_aws_deserializer_decodes_glue_framed_keys(aws_read):
+    where, records = aws_read
+    assert where["gk"] in records, f"record {where['gk']} not read; got {sorted(records)}"
+    rec = records[where["gk"]]
+    shown = json.dumps(rec)
+    key = rec["key"]
+    assert key is not None, f"the key is not Glue-framed: {shown}"
+    assert "error" not in key, f"AWS's deserializer failed on the key: {shown}"
+    assert key["type"] == "gf.v1.ParcelKey" and key["message"] == GK_KEY, shown
+    assert key["same_as_aws_avro"] is True, f"key body differs from Avro's own writer's: {shown}"
+    assert key["same_as_aws_serializer"] is True, f"key bytes differ from AWS's key serializer's: {shown}"
+    # The value beside it, as on the GF routes.
+    assert "error" not in rec and rec["message"] == GF_SENT["avro"][2], shown
+    assert rec["same_as_aws_serializer"] is True, shown

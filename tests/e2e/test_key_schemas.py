@@ -9,7 +9,11 @@ gateway and read back by Kafka's consumer:
 - a file registry (`raw`): a JSON Schema key (`<topic>-key.json`) written as the compact JSON sent,
   a Protobuf key (`<topic>-key.proto`) that decodes to the message sent;
 - a key that is not JSON, does not match the key schema or is missing is a 400 naming the header
-  (or the line) and the field, and nothing is written.
+  (or the line) and the field, and nothing is written;
+- Confluent v3 routes (single, concatenated, records:batch plain and atomic, streaming; server and
+  client mountings): `key.data` (with or without `key.type` AVRO) is the key's JSON, written as
+  Confluent's AvroSerializer writes the key; the answer's key is `{"type": "AVRO", "size": <bytes
+  as produced>}`; a bad key is 42207 naming the key's field, and nothing is written.
 """
 
 import copy
@@ -22,7 +26,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
-from conftest import Gateway, Stream, running
+from conftest import Gateway, Stream, client, client_block, running, v3_endpoint
 from test_schema_registry import framing, register, registry_url
 
 RUN = uuid.uuid4().hex[:8]
@@ -69,20 +73,16 @@ class KeySchemaGateway(Gateway):
             {"path_prefix": "/sk/", "topics": [AVRO_TOPIC]},
             {"path_prefix": "/ske/", "topics": [AVRO_TOPIC], "batch": {"envelope": True}},
             {"path_prefix": "/ska/", "topics": [AVRO_TOPIC], "batch": {"envelope": True, "atomic": True}},
+            {"path_prefix": "/skv3/", "api": "confluent-v3", "topics": [AVRO_TOPIC]},
+            {"path_prefix": "/skv3a/", "api": "confluent-v3", "topics": [AVRO_TOPIC], "batch": {"atomic": True}},
         ]
-        template = next(e for e in cfg["endpoints"] if e["endpoint"] == "/v2/event/{topic}")
-
-        def client(path, core, topics):
-            e = copy.deepcopy(template)
-            e["endpoint"] = path
-            block = e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]
-            block["core"] = core
-            block["topics"] = topics
-            return e
+        template, v3_block = client_block(cfg, core, [AVRO_TOPIC])
+        v3_block["api"] = "confluent-v3"
 
         cfg["endpoints"] = [
-            client("/v2/sk/{topic}", core, [AVRO_TOPIC]),
-            client("/v2/skf/{topic}", file_core, [JSON_KEY_TOPIC, PROTO_KEY_TOPIC]),
+            client(cfg, "/v2/sk/{topic}", core, [AVRO_TOPIC]),
+            client(cfg, "/v2/skf/{topic}", file_core, [JSON_KEY_TOPIC, PROTO_KEY_TOPIC]),
+            v3_endpoint(template, "/v2/skv3", v3_block),
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
@@ -224,3 +224,82 @@ def test_file_registry_protobuf_key_decodes_to_what_was_sent(kgw):
     assert json_format.MessageToDict(decoded) == key
     r = post(kgw, f"/v2/skf/{PROTO_KEY_TOPIC}", b'{"item": "w"}', key='{"id": 1, "nope": 2}')
     assert r.status == 400 and r.json()["message"].startswith("message-key: unrecognized field name 'nope'"), r
+
+
+def v3_path(prefix, suffix=""):
+    return f"{prefix}clusters/c/topics/{AVRO_TOPIC}/records{suffix}"
+
+
+def post_v3(gw, prefix, doc, suffix=""):
+    body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    return gw.request("POST", v3_path(prefix, suffix), body=body, headers={"Content-Type": "application/json"})
+
+
+def assert_v3_key(gw, answer, key, ids, serdes):
+    """answer names the key as AVRO with its size as produced; the record's key is Confluent's bytes."""
+    [rec] = gw.read_back(AVRO_TOPIC, answer["partition_id"], answer["offset"], 1)
+    assert_confluent_key(rec, key, ids, serdes)
+    assert answer["key"] == {"type": "AVRO", "size": len(rec.key)}, answer
+    assert answer["value"] == {"type": "AVRO", "size": len(rec.value)}, answer
+
+
+@pytest.mark.parametrize("prefix", ["/skv3/", "/v2/skv3/"], ids=["server", "client"])
+@pytest.mark.parametrize("typed", [False, True], ids=["untyped", "type_avro"])
+def test_v3_key_is_what_confluents_serializer_writes(kgw, ids, serdes, prefix, typed):
+    key = {"id": 21, "region": "eu"}
+    k = {"type": "AVRO", "data": key} if typed else {"data": key}
+    r = post_v3(kgw, prefix, {"key": k, "value": {"data": VALUE}})
+    assert r.status == 200, r
+    assert_v3_key(kgw, r.json(), key, ids, serdes)
+    # Concatenated requests: each report names its own key.
+    keys = [{"id": 22, "region": "eu"}, {"id": 23, "region": "us"}]
+    body = b"".join(json.dumps({"key": {**k, "data": kk}, "value": {"data": VALUE}}).encode() for kk in keys)
+    r = post_v3(kgw, prefix, body)
+    assert r.status == 200, r
+    reports = [json.loads(line) for line in r.body.split(b"\r\n") if line]
+    assert len(reports) == 2, r
+    for answer, kk in zip(reports, keys):
+        assert_v3_key(kgw, answer, kk, ids, serdes)
+
+
+@pytest.mark.parametrize("prefix", ["/skv3/", "/skv3a/"], ids=["batch", "atomic"])
+def test_v3_records_batch_keys_and_a_bad_key_naming_its_field(kgw, ids, serdes, prefix):
+    keys = {"a": {"id": 31, "region": "eu"}, "b": {"id": 32, "region": "us"}}
+    entries = [{"id": i, "key": {"type": "AVRO", "data": k}, "value": {"data": VALUE}} for i, k in keys.items()]
+    entries.append({"id": "bad", "key": {"data": {"id": 33, "region": 5}}, "value": {"data": VALUE}})
+    r = post_v3(kgw, prefix, {"entries": entries}, ":batch")
+    assert r.status == 207, r
+    doc = r.json()
+    ok = {a["id"]: a for a in doc["successes"]}
+    assert set(ok) == set(keys), doc
+    for i, k in keys.items():
+        assert_v3_key(kgw, ok[i], k, ids, serdes)
+    [f] = doc["failures"]
+    assert f["id"] == "bad" and f["error_code"] == 42207 and "key: field `region`" in f["message"], f
+
+
+def test_v3_stream_lines_name_their_keys(kgw, ids, serdes):
+    s = Stream(kgw, v3_path("/skv3/"), key=None, headers=None, content_type="application/json", accept=None)
+    keys = [{"id": 41, "region": "eu"}, {"id": 42, "region": "ap"}]
+    for k in keys:
+        s.send(json.dumps({"key": {"data": k}, "value": {"data": VALUE}}).encode())
+    s.end()
+    reports = s.rest()
+    assert [a["error_code"] for a in reports] == [200, 200], reports
+    for answer, k in zip(reports, keys):
+        assert_v3_key(kgw, answer, k, ids, serdes)
+
+
+def test_v3_bad_or_missing_keys_are_42207_naming_the_key_and_nothing_is_written(kgw):
+    before = kgw.totals(AVRO_TOPIC)
+    for prefix in ("/skv3/", "/v2/skv3/"):
+        for key, said in [({"data": {"id": "x", "region": "eu"}}, "key: field `id`"),
+                          ({"type": "AVRO", "data": {"id": 7}}, "key: field `region`"),
+                          ({"type": "STRING", "data": "order-17"}, "key: expected value"),
+                          (None, "key: missing")]:
+            doc = {"value": {"data": VALUE}} if key is None else {"key": key, "value": {"data": VALUE}}
+            r = post_v3(kgw, prefix, doc)
+            assert r.status == 422, (prefix, key, r)
+            a = r.json()
+            assert a["error_code"] == 42207 and said in a["message"], (prefix, key, a)
+    assert kgw.totals(AVRO_TOPIC) == before

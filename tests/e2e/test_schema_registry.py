@@ -35,7 +35,7 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from conftest import ROOT, Gateway, running
+from conftest import ROOT, Gateway, client, running
 
 sys.path.insert(0, str(ROOT / "tests" / "registry"))
 from authproxy import AuthProxy  # noqa: E402  (the harness's proxy that demands credentials)
@@ -130,15 +130,6 @@ class SchemaRegistryGateway(Gateway):
         proto_core["schema"] = {**proto_core.get("schema", {}), "message_type": "tg.sr.Order"}
         pinned_core = copy.deepcopy(core)
         pinned_core["schema"] = {**pinned_core.get("schema", {}), "version": 1}
-        template = next(e for e in cfg["endpoints"] if e["endpoint"] == "/v2/event/{topic}")
-
-        def client(path, core, topics):
-            e = copy.deepcopy(template)
-            e["endpoint"] = path
-            block = e["backend"][0]["extra_config"]["plugin/http-client"]["topicgate"]
-            block["core"] = core
-            block["topics"] = topics
-            return e
 
         def behind_proxy(**credentials):
             c = copy.deepcopy(core)
@@ -146,12 +137,12 @@ class SchemaRegistryGateway(Gateway):
             return c
 
         cfg["endpoints"] = [
-            client("/v2/srbasic/{topic}", behind_proxy(basic_auth={"username": "alice", "password": "s3cret"}), [AVRO_TOPIC]),
-            client("/v2/srbearer/{topic}", behind_proxy(bearer_token="tok-123"), [AVRO_TOPIC]),
-            client("/v2/srnone/{topic}", behind_proxy(), [AVRO_TOPIC]),
-            client("/v2/sr/{topic}", core, [AVRO_TOPIC, JSON_TOPIC]),
-            client("/v2/srproto/{topic}", proto_core, [PROTO_TOPIC]),
-            client("/v2/srpinned/{topic}", pinned_core, [PINNED_TOPIC]),
+            client(cfg, "/v2/srbasic/{topic}", behind_proxy(basic_auth={"username": "alice", "password": "s3cret"}), [AVRO_TOPIC]),
+            client(cfg, "/v2/srbearer/{topic}", behind_proxy(bearer_token="tok-123"), [AVRO_TOPIC]),
+            client(cfg, "/v2/srnone/{topic}", behind_proxy(), [AVRO_TOPIC]),
+            client(cfg, "/v2/sr/{topic}", core, [AVRO_TOPIC, JSON_TOPIC]),
+            client(cfg, "/v2/srproto/{topic}", proto_core, [PROTO_TOPIC]),
+            client(cfg, "/v2/srpinned/{topic}", pinned_core, [PINNED_TOPIC]),
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 

@@ -17,7 +17,12 @@
 //    ,"same_as_aws_serializer":true|null                 Avro and JSON, with GLUE_READER_REGISTRY set: AWS's
 //                                                          serializer writes the decoded value to the same bytes
 //    | "error":"..."                                       AWS's deserializer threw
-//    ,"aws_zlib_bytes":115|null,"same_as_aws_zlib":true|null}
+//    ,"aws_zlib_bytes":115|null,"same_as_aws_zlib":true|null
+//    ,"key":{"key_bytes":40,"type":...,"message":...,"same_as_aws_serializer":...}|null}
+// A key is decoded when it is Glue-framed (its first byte Glue's header version 3, longer than the
+// header): by AWS's deserializer configured for keys (configure(props, true)), and, with
+// GLUE_READER_REGISTRY, written again by AWS's serializer for keys under the schema <topic>-key
+// (the core's default key_schema.name_template); its fields are those of a value.
 // For a zlib record (compression byte 5), aws_zlib_bytes is the size of the record AWS's serializer
 // writes for the same body: the body inflated and compressed again with AWS's own compression handler
 // (java.util.zip.Deflater at its defaults), plus the 18 header bytes; same_as_aws_zlib says whether
@@ -87,6 +92,8 @@ public class GlueRead {
         serde.put(AWSSchemaRegistryConstants.AVRO_RECORD_TYPE, AvroRecordType.GENERIC_RECORD.getName());
         GlueSchemaRegistryKafkaDeserializer glue = new GlueSchemaRegistryKafkaDeserializer();
         glue.configure(serde, false);
+        GlueSchemaRegistryKafkaDeserializer glueKeys = new GlueSchemaRegistryKafkaDeserializer();
+        glueKeys.configure(serde, true);
 
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -131,37 +138,7 @@ public class GlueRead {
             line.append("{\"topic\":").append(quote(r.topic())).append(",\"partition\":").append(r.partition()).append(",\"offset\":").append(r.offset())
                 .append(",\"value_bytes\":").append(v == null ? -1 : v.length)
                 .append(",\"compression\":").append(v == null || v.length < 2 ? -1 : v[1] & 0xff);
-            try {
-                Object decoded = glue.deserialize(r.topic(), v);
-                if (decoded instanceof GenericRecord) {
-                    // Avro: GenericData's JSON rendering (union values bare, enums as their symbols);
-                    // same_as_aws_avro: Avro's own binary writer (what AWS's serializer uses) gives
-                    // back the record's body byte for byte.
-                    GenericRecord g = (GenericRecord) decoded;
-                    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-                    BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(buf, null);
-                    new GenericDatumWriter<GenericRecord>(g.getSchema()).write(g, enc);
-                    enc.flush();
-                    byte[] body = (v[1] & 0xff) == 5 ? awsZlib.decompress(v, HEADER, v.length - HEADER)
-                        : Arrays.copyOfRange(v, HEADER, v.length);
-                    line.append(",\"type\":").append(quote(g.getSchema().getFullName()))
-                        .append(",\"message\":").append(GenericData.get().toString(g))
-                        .append(",\"same_as_aws_avro\":").append(Arrays.equals(body, buf.toByteArray()));
-                } else if (decoded instanceof JsonDataWithSchema) {
-                    // JSON Schema: the payload text as AWS's deserializer hands it over.
-                    JsonDataWithSchema j = (JsonDataWithSchema) decoded;
-                    line.append(",\"type\":\"json\",\"message\":").append(j.getPayload());
-                }
-                if (decoded instanceof GenericRecord || decoded instanceof JsonDataWithSchema) {
-                    awsSerializer(line, serde, r.topic(), v, decoded);
-                } else {
-                    Message m = (Message) decoded;
-                    line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
-                        .append(",\"message\":").append(printer.print(m));
-                }
-            } catch (Exception e) {
-                line.append(",\"error\":").append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
-            }
+            describe(line, glue, serde, r.topic(), r.topic(), false, v, printer, awsZlib);
             if (v != null && v.length > HEADER && (v[1] & 0xff) == 5) {
                 byte[] body = awsZlib.decompress(v, HEADER, v.length - HEADER);
                 byte[] again = awsZlib.compress(body);
@@ -171,9 +148,18 @@ public class GlueRead {
             } else {
                 line.append(",\"aws_zlib_bytes\":null,\"same_as_aws_zlib\":null");
             }
+            byte[] k = r.key();
+            if (k != null && k.length > HEADER && k[0] == 3) {
+                line.append(",\"key\":{\"key_bytes\":").append(k.length);
+                describe(line, glueKeys, serde, r.topic(), r.topic() + "-key", true, k, printer, awsZlib);
+                line.append("}");
+            } else {
+                line.append(",\"key\":null");
+            }
             out.append(line).append("}\n");
         }
         glue.close();
+        glueKeys.close();
         System.out.print(out);
         System.out.flush();
         // The SDK's and the client's non-daemon threads must not keep the JVM alive.
@@ -181,11 +167,53 @@ public class GlueRead {
     }
 
     /**
+     * Appends what AWS's deserializer d makes of v (a value, or with isKey a key): its type and
+     * message, Avro's and AWS's serializer's bytes compared (schemaName: the Glue schema the
+     * serializer looks the definition up under), or the error it threw.
+     */
+    static void describe(StringBuilder line, GlueSchemaRegistryKafkaDeserializer d, Map<String, Object> serde, String topic,
+                         String schemaName, boolean isKey, byte[] v, JsonFormat.Printer printer,
+                         GlueSchemaRegistryDefaultCompression awsZlib) {
+        try {
+            Object decoded = d.deserialize(topic, v);
+            if (decoded instanceof GenericRecord) {
+                // Avro: GenericData's JSON rendering (union values bare, enums as their symbols);
+                // same_as_aws_avro: Avro's own binary writer (what AWS's serializer uses) gives
+                // back the record's body byte for byte.
+                GenericRecord g = (GenericRecord) decoded;
+                ByteArrayOutputStream buf = new ByteArrayOutputStream();
+                BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(buf, null);
+                new GenericDatumWriter<GenericRecord>(g.getSchema()).write(g, enc);
+                enc.flush();
+                byte[] body = (v[1] & 0xff) == 5 ? awsZlib.decompress(v, HEADER, v.length - HEADER)
+                    : Arrays.copyOfRange(v, HEADER, v.length);
+                line.append(",\"type\":").append(quote(g.getSchema().getFullName()))
+                    .append(",\"message\":").append(GenericData.get().toString(g))
+                    .append(",\"same_as_aws_avro\":").append(Arrays.equals(body, buf.toByteArray()));
+            } else if (decoded instanceof JsonDataWithSchema) {
+                // JSON Schema: the payload text as AWS's deserializer hands it over.
+                JsonDataWithSchema j = (JsonDataWithSchema) decoded;
+                line.append(",\"type\":\"json\",\"message\":").append(j.getPayload());
+            }
+            if (decoded instanceof GenericRecord || decoded instanceof JsonDataWithSchema) {
+                awsSerializer(line, serde, topic, schemaName, isKey, v, decoded);
+            } else {
+                Message m = (Message) decoded;
+                line.append(",\"type\":").append(quote(m.getDescriptorForType().getFullName()))
+                    .append(",\"message\":").append(printer.print(m));
+            }
+        } catch (Exception e) {
+            line.append(",\"error\":").append(quote(e.toString() + (e.getCause() == null ? "" : " / " + e.getCause())));
+        }
+    }
+
+    /**
      * With GLUE_READER_REGISTRY set: AWS's own serializer writes the decoded value again, finding the
      * schema version by its definition under the topic's schema name (no auto-registration) with
      * the record's compression; same_as_aws_serializer says whether its bytes equal the record's.
      */
-    static void awsSerializer(StringBuilder line, Map<String, Object> serde, String topic, byte[] v, Object decoded) {
+    static void awsSerializer(StringBuilder line, Map<String, Object> serde, String topic, String schemaName, boolean isKey,
+                              byte[] v, Object decoded) {
         String registry = System.getenv("GLUE_READER_REGISTRY");
         if (registry == null || registry.isEmpty()) {
             line.append(",\"same_as_aws_serializer\":null");
@@ -193,13 +221,13 @@ public class GlueRead {
         }
         Map<String, Object> conf = new HashMap<>(serde);
         conf.put(AWSSchemaRegistryConstants.REGISTRY_NAME, registry);
-        conf.put(AWSSchemaRegistryConstants.SCHEMA_NAME, topic);
+        conf.put(AWSSchemaRegistryConstants.SCHEMA_NAME, schemaName);
         conf.put(AWSSchemaRegistryConstants.DATA_FORMAT, decoded instanceof GenericRecord ? "AVRO" : "JSON");
         conf.put(AWSSchemaRegistryConstants.SCHEMA_AUTO_REGISTRATION_SETTING, "false");
         conf.put(AWSSchemaRegistryConstants.COMPRESSION_TYPE, (v[1] & 0xff) == 5
             ? AWSSchemaRegistryConstants.COMPRESSION.ZLIB.name() : AWSSchemaRegistryConstants.COMPRESSION.NONE.name());
         try (GlueSchemaRegistryKafkaSerializer ser = new GlueSchemaRegistryKafkaSerializer()) {
-            ser.configure(conf, false);
+            ser.configure(conf, isKey);
             byte[] theirs = ser.serialize(topic, decoded);
             line.append(",\"aws_serializer_bytes\":").append(theirs.length)
                 .append(",\"same_as_aws_serializer\":").append(Arrays.equals(v, theirs));

@@ -46,7 +46,7 @@ const (
 	v3Unavailable       = 503 // the gateway itself cannot take the request now (not the broker)
 )
 
-// v3Data is a key or value of a produce request; the schema fields apply to values only.
+// v3Data is a key or value of a produce request; the schema-selecting fields apply to values only.
 type v3Data struct {
 	Type                *string         `json:"type"`
 	Subject             *string         `json:"subject"`
@@ -130,9 +130,9 @@ type v3Entry struct {
 type v3Meta struct {
 	code        int // the request's own error code; 0 when the record can be produced
 	msg         string
-	valueType   string // the answer's value type: the request's type, else PROTOBUF
+	valueType   string // the request's value type ("": none); the answer names the core's format
 	selected    bool   // the value names its schema: the core's 404 is that schema's
-	keyType     string
+	keyType     string // the request's key type, or the one its data implies; the core's with key_schema
 	keySize     int
 	timestampMs int64
 }
@@ -193,7 +193,7 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 	}
 	entries := make([]v3Entry, len(reqs))
 	for i := range reqs {
-		entries[i] = newV3Entry(r, topic, &reqs[i], o.TraceHeaders)
+		entries[i] = newV3Entry(r, topic, &reqs[i], o.TraceHeaders, o.JSONKeys)
 	}
 	outs := v3Produce(r, o.Pub, topic, rc, entries)
 	m.BatchRecords(outs)
@@ -317,9 +317,9 @@ func decodeV3Request(dec *json.Decoder, n int, req *v3Request) (end bool, msg st
 
 // newV3Entry turns a request into the record to produce: the value's JSON (encoded with the
 // topic's schema, or the one its type, schema_id, subject, subject_name_strategy and
-// schema_version select), the key's bytes, the headers (with r's trace context when trace),
-// partition and timestamp.
-func newV3Entry(r *http.Request, topic string, req *v3Request, trace bool) v3Entry {
+// schema_version select), the key's bytes (its JSON text when jsonKeys: the core's key_schema
+// encodes it), the headers (with r's trace context when trace), partition and timestamp.
+func newV3Entry(r *http.Request, topic string, req *v3Request, trace, jsonKeys bool) v3Entry {
 	var e v3Entry
 	_ = json.Unmarshal(req.ID, &e.id) // checked by v3Requests for batch entries
 	bad := func(code int, format string, a ...any) v3Entry {
@@ -336,7 +336,7 @@ func newV3Entry(r *http.Request, topic string, req *v3Request, trace bool) v3Ent
 	e.rec.Value, e.rec.ValueSchema = req.Value.Data, sel
 	e.meta.valueType, e.meta.selected = valueType, req.Value.hasSchemaFields()
 	if req.Key != nil && len(req.Key.Data) > 0 && string(req.Key.Data) != "null" {
-		key, keyType, err := v3Key(req.Key)
+		key, keyType, err := v3Key(req.Key, jsonKeys)
 		if err != nil {
 			return bad(v3SerializationErr, "key: %v", err)
 		}
@@ -373,7 +373,6 @@ func newV3Entry(r *http.Request, topic string, req *v3Request, trace bool) v3Ent
 // without schema_id they are refused; TOPIC_NAME names <topic>-value.
 func v3ValueSchema(v *v3Data, topic string) (sel []byte, valueType string, code int, msg string) {
 	var s v3Selector
-	valueType = "PROTOBUF"
 	if v.Type != nil {
 		t := strings.ToUpper(*v.Type)
 		switch t {
@@ -426,20 +425,30 @@ func v3ValueSchema(v *v3Data, topic string) (sel []byte, valueType string, code 
 }
 
 // v3Key is a key's bytes by its type: BINARY (base64), STRING or JSON (its JSON text); without
-// a type, a JSON string is taken as a string and anything else as JSON.
-func v3Key(k *v3Data) ([]byte, string, error) {
+// a type, a JSON string is taken as a string and anything else as JSON. With jsonKeys (the core's
+// key_schema encodes every key) an untyped key, or one typed AVRO, JSONSCHEMA or PROTOBUF, is its
+// JSON text: the key schema, not the request, says what the key is.
+func v3Key(k *v3Data, jsonKeys bool) ([]byte, string, error) {
 	if k.hasSchemaFields() {
-		return nil, "", errors.New("schema fields (subject, subject_name_strategy, schema_id, schema_version, schema) are not supported for keys")
+		return nil, "", errors.New("schema fields (subject, subject_name_strategy, schema_id, schema_version, schema) are not supported for keys; the core's key_schema names the key's schema")
 	}
 	var s string
 	isString := json.Unmarshal(k.Data, &s) == nil
 	t := "STRING"
-	if k.Type != nil {
+	switch {
+	case k.Type != nil:
 		t = strings.ToUpper(*k.Type)
-	} else if !isString {
+	case jsonKeys:
+		t = "JSON"
+	case !isString:
 		t = "JSON"
 	}
 	switch t {
+	case "AVRO", "JSONSCHEMA", "PROTOBUF":
+		if !jsonKeys {
+			return nil, t, fmt.Errorf("type %q needs a key schema (the core's key_schema); send BINARY, STRING or JSON", t)
+		}
+		return bytes.TrimSpace(k.Data), t, nil
 	case "BINARY":
 		if !isString {
 			return nil, t, errors.New("BINARY data must be a base64 string")
@@ -457,7 +466,7 @@ func v3Key(k *v3Data) ([]byte, string, error) {
 	case "JSON":
 		return bytes.TrimSpace(k.Data), t, nil
 	default:
-		return nil, t, fmt.Errorf("type %q is not supported for keys (BINARY, STRING or JSON)", t)
+		return nil, t, fmt.Errorf("type %q is not supported for keys (BINARY, STRING, JSON, or with key_schema AVRO, JSONSCHEMA, PROTOBUF)", t)
 	}
 }
 
@@ -505,12 +514,25 @@ func v3Answer(cluster, topic string, e *v3Meta, o core.Outcome) v3Response {
 		ErrorCode: http.StatusOK, ClusterID: cluster, TopicName: topic,
 		PartitionID: &o.Delivery.Partition, Offset: &o.Delivery.Offset,
 		Timestamp: time.UnixMilli(e.timestampMs).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Value:     &v3Size{Type: e.valueType, Size: o.Delivery.Bytes},
+		Value:     &v3Size{Type: firstOf(o.Delivery.ValueFormat, e.valueType, "PROTOBUF"), Size: o.Delivery.Bytes},
 	}
-	if e.keyType != "" {
+	switch {
+	case o.Delivery.KeyFormat != "": // encoded with the key schema: its format and size as produced
+		res.Key = &v3Size{Type: o.Delivery.KeyFormat, Size: o.Delivery.KeyBytes}
+	case e.keyType != "":
 		res.Key = &v3Size{Type: e.keyType, Size: e.keySize}
 	}
 	return res
+}
+
+// firstOf is the first of ss that is not empty.
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // appendV3Report appends a delivery report (or error) as Confluent's streaming answers carry

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
+	"github.com/topicgate/topicgate/go-plugin/internal/core"
 )
 
 func TestConfluentPath(t *testing.T) {
@@ -35,18 +36,24 @@ func TestConfluentPath(t *testing.T) {
 func TestV3KeyAndHeaders(t *testing.T) {
 	str := func(s string) *string { return &s }
 	for _, c := range []struct {
-		k    v3Data
-		want string
-		err  string
+		k        v3Data
+		jsonKeys bool // the core has a key_schema
+		want     string
+		err      string
 	}{
-		{v3Data{Type: str("BINARY"), Data: []byte(`"Zm9vYmFy"`)}, "foobar", ""},
-		{v3Data{Type: str("string"), Data: []byte(`"s"`)}, "s", ""},
-		{v3Data{Data: []byte(`"untyped"`)}, "untyped", ""},
-		{v3Data{Data: []byte(` {"a":1} `)}, `{"a":1}`, ""},
-		{v3Data{Type: str("BINARY"), Data: []byte(`"%%"`)}, "", "not base64"},
-		{v3Data{Type: str("AVRO"), Data: []byte(`"x"`)}, "", "not supported"},
+		{v3Data{Type: str("BINARY"), Data: []byte(`"Zm9vYmFy"`)}, false, "foobar", ""},
+		{v3Data{Type: str("string"), Data: []byte(`"s"`)}, false, "s", ""},
+		{v3Data{Data: []byte(`"untyped"`)}, false, "untyped", ""},
+		{v3Data{Data: []byte(` {"a":1} `)}, false, `{"a":1}`, ""},
+		{v3Data{Type: str("BINARY"), Data: []byte(`"%%"`)}, false, "", "not base64"},
+		{v3Data{Type: str("AVRO"), Data: []byte(`"x"`)}, false, "", "needs a key schema"},
+		{v3Data{Type: str("XML"), Data: []byte(`"x"`)}, true, "", "not supported"},
+		// With key_schema the key is its JSON text, untyped or typed with a schema format.
+		{v3Data{Data: []byte(`"untyped"`)}, true, `"untyped"`, ""},
+		{v3Data{Type: str("avro"), Data: []byte(` {"id":1} `)}, true, `{"id":1}`, ""},
+		{v3Data{Type: str("STRING"), Data: []byte(`"{\"id\":1}"`)}, true, `{"id":1}`, ""},
 	} {
-		got, _, err := v3Key(&c.k)
+		got, _, err := v3Key(&c.k, c.jsonKeys)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: %v", c.k.Data, err)
@@ -122,13 +129,13 @@ func TestV3ValueSchema(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no fields", v3Data{}, "", "PROTOBUF", 0, ""},
+		{"no fields", v3Data{}, "", "", 0, ""},
 		{"type only", v3Data{Type: str("avro")}, `{"format":"AVRO"}`, "AVRO", 0, ""},
 		{"by id", v3Data{Type: str("JSONSCHEMA"), SchemaID: num(7)}, `{"format":"JSONSCHEMA","schema_id":7}`, "JSONSCHEMA", 0, ""},
-		{"id with a record strategy", v3Data{SchemaID: num(7), SubjectNameStrategy: str("RECORD_NAME")}, `{"schema_id":7}`, "PROTOBUF", 0, ""},
-		{"by version", v3Data{SchemaVersion: num(2)}, `{"version":2}`, "PROTOBUF", 0, ""},
-		{"by subject", v3Data{Subject: str("s-value"), SchemaVersion: num(1)}, `{"subject":"s-value","version":1}`, "PROTOBUF", 0, ""},
-		{"topic strategy", v3Data{SubjectNameStrategy: str("TOPIC_NAME")}, `{"subject":"T-value"}`, "PROTOBUF", 0, ""},
+		{"id with a record strategy", v3Data{SchemaID: num(7), SubjectNameStrategy: str("RECORD_NAME")}, `{"schema_id":7}`, "", 0, ""},
+		{"by version", v3Data{SchemaVersion: num(2)}, `{"version":2}`, "", 0, ""},
+		{"by subject", v3Data{Subject: str("s-value"), SchemaVersion: num(1)}, `{"subject":"s-value","version":1}`, "", 0, ""},
+		{"topic strategy", v3Data{SubjectNameStrategy: str("TOPIC_NAME")}, `{"subject":"T-value"}`, "", 0, ""},
 		{"id and version", v3Data{SchemaID: num(1), SchemaVersion: num(1)}, "", "", v3BadRequest, "Only one of 'schema_id', 'schema_version'"},
 		{"subject and strategy", v3Data{Subject: str("s"), SubjectNameStrategy: str("TOPIC_NAME")}, "", "", v3BadRequest, "Only one of 'subject_name_strategy' or 'subject'"},
 		{"record strategy without id", v3Data{SubjectNameStrategy: str("RECORD_NAME"), SchemaVersion: num(1)}, "", "", v3BadRequest, "subject_name_strategy=RECORD_NAME without schema_id"},
@@ -144,7 +151,22 @@ func TestV3ValueSchema(t *testing.T) {
 			t.Errorf("%s: %s %q %d %q", c.name, sel, typ, code, msg)
 		}
 	}
-	if _, _, err := v3Key(&v3Data{SchemaID: func() *int64 { n := int64(1); return &n }(), Data: []byte(`"k"`)}); err == nil || !strings.Contains(err.Error(), "not supported for keys") {
+	if _, _, err := v3Key(&v3Data{SchemaID: func() *int64 { n := int64(1); return &n }(), Data: []byte(`"k"`)}, true); err == nil || !strings.Contains(err.Error(), "not supported for keys") {
 		t.Errorf("key with a schema id: %v", err)
+	}
+}
+
+func TestV3AnswerNamesTheFormatsTheCoreEncodedWith(t *testing.T) {
+	meta := v3Meta{keyType: "JSON", keySize: 8}
+	o := core.Outcome{Status: 200, Delivery: core.Delivery{Bytes: 12, ValueFormat: "AVRO", KeyFormat: "JSONSCHEMA", KeyBytes: 24}}
+	a := v3Answer("c", "T", &meta, o)
+	if *a.Value != (v3Size{Type: "AVRO", Size: 12}) || *a.Key != (v3Size{Type: "JSONSCHEMA", Size: 24}) {
+		t.Errorf("core's formats: value %+v key %+v", *a.Value, *a.Key)
+	}
+	// A core that names none (a stand-in publisher): the request's type, else PROTOBUF; the key as sent.
+	o.Delivery.ValueFormat, o.Delivery.KeyFormat = "", ""
+	a = v3Answer("c", "T", &meta, o)
+	if a.Value.Type != "PROTOBUF" || *a.Key != (v3Size{Type: "JSON", Size: 8}) {
+		t.Errorf("no formats: value %+v key %+v", *a.Value, *a.Key)
 	}
 }

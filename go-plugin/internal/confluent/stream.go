@@ -25,6 +25,7 @@ type v3Stream struct {
 	r              *http.Request
 	bc             *config.Batch
 	trace          bool // add the request's trace context to each record's headers
+	jsonKeys       bool // the core has a key_schema: keys are JSON text
 	cluster, topic string
 }
 
@@ -39,7 +40,7 @@ func serveStream(w http.ResponseWriter, r *http.Request, o *request.Options, rc 
 	if err != nil {
 		return false
 	}
-	stream.Run[v3Meta](conn, &rc.Batch, topic, m, o.Pub, &v3Stream{r: r, bc: &rc.Batch, trace: o.TraceHeaders, cluster: cluster, topic: topic}, true)
+	stream.Run[v3Meta](conn, &rc.Batch, topic, m, o.Pub, &v3Stream{r: r, bc: &rc.Batch, trace: o.TraceHeaders, jsonKeys: o.JSONKeys, cluster: cluster, topic: topic}, true)
 	return true
 }
 
@@ -60,7 +61,7 @@ func (f *v3Stream) Record(it stream.Line) (core.Record, v3Meta, int, string) {
 	if _, msg := decodeV3Request(dec, it.N, &req); msg != "" {
 		return refuse(v3BadRequest, msg)
 	}
-	e := newV3Entry(f.r, f.topic, &req, f.trace)
+	e := newV3Entry(f.r, f.topic, &req, f.trace, f.jsonKeys)
 	if e.meta.code != 0 {
 		return refuse(e.meta.code, e.meta.msg)
 	}

@@ -71,7 +71,14 @@ func (c *corePublisher) commit(ctx context.Context, b *C.tg_batch, valid []int, 
 	msg := C.GoString(&errbuf[0])
 	for j, i := range valid {
 		if int(st) == 200 {
-			out[i] = Outcome{Status: 200, Delivery: Delivery{Partition: int32(ds[j].partition), Offset: int64(ds[j].offset), Acked: time.Since(started)}}
+			d := Delivery{Partition: int32(ds[j].partition), Offset: int64(ds[j].offset), Acked: time.Since(started)}
+			// A transaction answers deliveries only; the rest was fixed when the record was added.
+			var vf, kf C.uint8_t
+			var vl, kl C.size_t
+			if C.tg_batch_encoded(b, C.size_t(j), &vf, &kf, &vl, &kl) == 200 {
+				d.ValueFormat, d.KeyFormat, d.Bytes, d.KeyBytes = formatName(int(vf)), formatName(int(kf)), int(vl), int(kl)
+			}
+			out[i] = Outcome{Status: 200, Delivery: d}
 		} else {
 			out[i] = Outcome{Status: int(st), Msg: msg}
 		}

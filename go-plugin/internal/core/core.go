@@ -14,6 +14,24 @@ type Delivery struct {
 	Offset    int64
 	Acked     time.Duration // from queueing to the acknowledgement; 0 when unknown
 	Bytes     int           // bytes of the value as produced (0: dry run, or unknown)
+	// ValueFormat is the schema format the core encoded the value with ("AVRO", "JSONSCHEMA",
+	// "PROTOBUF"; "": unknown); KeyFormat the key's with key_schema ("": the caller's bytes).
+	ValueFormat, KeyFormat string
+	KeyBytes               int // bytes of the key as produced (framing included)
+}
+
+// formatName is a completion's format code (include/topicgate.h, TG_FORMAT_*) as Confluent names
+// it; "" for none or an unknown code.
+func formatName(code int) string {
+	switch code {
+	case 1:
+		return "AVRO"
+	case 2:
+		return "JSONSCHEMA"
+	case 3:
+		return "PROTOBUF"
+	}
+	return ""
 }
 
 // Publisher produces records; implementations are safe for concurrent use.

@@ -279,7 +279,8 @@ func (c *corePublisher) poll() {
 			}
 			o := Outcome{Status: int(cp.status), Token: uint64(cp.token)}
 			if o.Status == 200 {
-				o.Delivery = Delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset), Bytes: int(cp.value_len)}
+				o.Delivery = Delivery{Partition: int32(cp.delivery.partition), Offset: int64(cp.delivery.offset), Bytes: int(cp.value_len),
+					ValueFormat: formatName(int(cp.value_format)), KeyFormat: formatName(int(cp.key_format)), KeyBytes: int(cp.key_len)}
 			} else {
 				o.Msg = C.GoString(&cp.message[0])
 			}
