@@ -29,6 +29,9 @@ mod seed;
 /// recurses in large frames: about 60 levels fill a 2 MiB stack in a debug build.
 const MAX_DEPTH: usize = 32;
 
+/// Record field defaults as read: by record name and field index, the namespace read in and the value.
+type Defaults = HashMap<(Name, usize), (Option<String>, Value)>;
+
 /// Encodes JSON bodies as one Avro schema; build once per schema version, share freely.
 #[derive(Debug)]
 pub struct AvroEncoder {
@@ -38,8 +41,8 @@ pub struct AvroEncoder {
     /// Every named type of the schema by full name, for `Ref`s (recursive types refer back by name).
     names: HashMap<Name, Schema>,
     /// Each record field's default read once (checked when the schema is compiled), by record name
-    /// and field index, with the namespace it was read in.
-    defaults: HashMap<(Name, usize), (Option<String>, Value)>,
+    /// and field index, with the namespace it was read in. Boxed: `schema::Format` holds encoders by value.
+    defaults: Box<Defaults>,
 }
 
 /// Where a value comes from: the request body, or a field default of the schema (Avro's JSON
@@ -76,8 +79,8 @@ impl AvroEncoder {
             .iter()
             .map(|(name, s)| (name.clone(), (*s).clone()))
             .collect();
-        let mut encoder = AvroEncoder { schema, dependencies, names, defaults: HashMap::new() };
-        encoder.defaults = encoder.check_schema()?;
+        let mut encoder = AvroEncoder { schema, dependencies, names, defaults: Box::default() };
+        encoder.defaults = Box::new(encoder.check_schema()?);
         Ok(encoder)
     }
 
@@ -148,8 +151,7 @@ impl AvroEncoder {
 
     /// Refuses what cannot be encoded (big-decimal) and field defaults that do not fit their field;
     /// returns the defaults read (see `defaults`).
-    #[allow(clippy::type_complexity)]
-    fn check_schema(&self) -> std::result::Result<HashMap<(Name, usize), (Option<String>, Value)>, String> {
+    fn check_schema(&self) -> std::result::Result<Defaults, String> {
         let mut defaults = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         let mut stack: Vec<(&Schema, Option<String>)> = vec![(&self.schema, None)];
