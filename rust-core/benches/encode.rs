@@ -153,6 +153,11 @@ fn payload_1kb(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(payload.len() as u64));
     g.bench_function("protobuf_encode", |b| b.iter(|| protobuf.encode(black_box(payload), false).unwrap()));
     g.bench_function("avro_encode", |b| b.iter(|| avro.encode(black_box(payload), false).unwrap()));
+    // The general path alone (body parsed into a serde_json::Value first), what `avro_encode` was
+    // before the schema-driven reader: old and new side by side in one run.
+    // (Lengths only: the map's entries are written in `HashMap` order.)
+    assert_eq!(avro.encode(payload, false).unwrap().len(), avro.encode_via_json(payload, false).unwrap().len());
+    g.bench_function("avro_encode_via_json", |b| b.iter(|| avro.encode_via_json(black_box(payload), false).unwrap()));
     g.bench_function("json_schema_validate", |b| b.iter(|| json_schema.encode(black_box(&payload_json)).unwrap()));
     for (name, topic, json) in [
         ("protobuf_publish_path", "MyTopic", payload),

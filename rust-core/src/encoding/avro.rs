@@ -2,6 +2,10 @@
 //! docs/design.md, "Avro"), and apache-avro writes the bytes. Errors name the field path (record
 //! fields by name, `[i]` for array items, `[<key>]` for map entries: keys are client data) and the
 //! type the schema expects there, with the JSON kind found, never a value.
+//!
+//! Two readers build the same value: `seed` reads the body's text straight by the schema (the fast
+//! path), and `Reader` reads a parsed `serde_json::Value`; a body the fast path gives up on (every
+//! error) is read again by `Reader`, whose texts are the errors.
 
 use std::collections::HashMap;
 
@@ -18,10 +22,15 @@ use serde_json::Value as Json;
 use super::{explain, json_value};
 use crate::error::{Error, Result};
 
+mod seed;
+
 /// Deepest nesting of records, arrays and maps in a value (a body, or a default, whose left-out fields
 /// may take defaults that nest again). Below the parser's 128 levels because apache-avro's writer
 /// recurses in large frames: about 60 levels fill a 2 MiB stack in a debug build.
 const MAX_DEPTH: usize = 32;
+
+/// Record field defaults as read: by record name and field index, the namespace read in and the value.
+type Defaults = HashMap<(Name, usize), (Option<String>, Value)>;
 
 /// Encodes JSON bodies as one Avro schema; build once per schema version, share freely.
 #[derive(Debug)]
@@ -31,6 +40,9 @@ pub struct AvroEncoder {
     dependencies: Vec<Schema>,
     /// Every named type of the schema by full name, for `Ref`s (recursive types refer back by name).
     names: HashMap<Name, Schema>,
+    /// Each record field's default read once (checked when the schema is compiled), by record name
+    /// and field index, with the namespace it was read in. Boxed: `schema::Format` holds encoders by value.
+    defaults: Box<Defaults>,
 }
 
 /// Where a value comes from: the request body, or a field default of the schema (Avro's JSON
@@ -67,8 +79,8 @@ impl AvroEncoder {
             .iter()
             .map(|(name, s)| (name.clone(), (*s).clone()))
             .collect();
-        let encoder = AvroEncoder { schema, dependencies, names };
-        encoder.check_schema()?;
+        let mut encoder = AvroEncoder { schema, dependencies, names, defaults: Box::default() };
+        encoder.defaults = Box::new(encoder.check_schema()?);
         Ok(encoder)
     }
 
@@ -85,18 +97,50 @@ impl AvroEncoder {
     /// Parses `json` and returns its Avro binary encoding (no framing). `allow_unknown_fields`
     /// drops object keys a record does not declare instead of refusing them.
     pub fn encode(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+        // The body's text read straight by the schema; anything that path gives up on (every error)
+        // is read again by the general path, which decides and words the error.
+        let value = match seed::read(self, json, allow_unknown_fields) {
+            Some(value) => value,
+            None => self.read_via_json(json, allow_unknown_fields)?,
+        };
+        self.write(&value, json.len()).map_err(|e| Error::internal(format!("Avro encoding failed: {e}")))
+    }
+
+    /// [`AvroEncoder::encode`] by the general path only (the body parsed into a `serde_json::Value`
+    /// first): what the fast path is checked and benchmarked against.
+    pub fn encode_via_json(&self, json: &str, allow_unknown_fields: bool) -> Result<Vec<u8>> {
+        let value = self.read_via_json(json, allow_unknown_fields)?;
+        self.write(&value, json.len()).map_err(|e| Error::internal(format!("Avro encoding failed: {e}")))
+    }
+
+    /// The general path: the body parsed (strictly) into a `serde_json::Value`, then read by the schema.
+    fn read_via_json(&self, json: &str, allow_unknown_fields: bool) -> Result<Value> {
         let body = json_value::parse(json)?;
         let mut path = String::new();
         let reader = Reader { encoder: self, allow_unknown: allow_unknown_fields, source: Source::Body, depth: 0 };
-        let value = reader
+        reader
             .read(&self.schema, None, &body, &mut path)
-            .map_err(|m| Error::bad_request(format!("{}: {}", explain::place(&m.path), m.reason)))?;
-        self.write(&value).map_err(|e| Error::internal(format!("Avro encoding failed: {e}")))
+            .map_err(|m| Error::bad_request(format!("{}: {}", explain::place(&m.path), m.reason)))
+    }
+
+    /// The value of a left-out field: its default, read when the schema was compiled (read again
+    /// only if the record is met in another namespace, which can change how names resolve).
+    fn default_of(&self, r: &RecordSchema, index: usize, ns: Option<&str>) -> Fit<Value> {
+        if let Some((read_in, value)) = self.defaults.get(&(r.name.clone(), index)) {
+            if read_in.as_deref() == ns {
+                return Ok(value.clone());
+            }
+        }
+        let field = &r.fields[index];
+        let default = field.default.as_ref().expect("a field with a default");
+        let reader = Reader { encoder: self, allow_unknown: false, source: Source::Default, depth: 0 };
+        reader.read(&field.schema, ns, default, &mut field.name.clone())
     }
 
     /// Writes a value read by the schema; it fits by construction, so apache-avro's validation pass is
-    /// skipped (it would walk every value a second time).
-    fn write(&self, value: &Value) -> std::result::Result<Vec<u8>, apache_avro::Error> {
+    /// skipped (it would walk every value a second time). `hint`: the body's length, an upper bound
+    /// of the output for most bodies, so the buffer is allocated once.
+    fn write(&self, value: &Value, hint: usize) -> std::result::Result<Vec<u8>, apache_avro::Error> {
         let writer = if self.dependencies.is_empty() {
             GenericDatumWriter::builder(&self.schema).validate(false).build()?
         } else {
@@ -105,13 +149,15 @@ impl AvroEncoder {
                 .schemata(self.dependencies.iter().chain([&self.schema]).collect())?
                 .build()?
         };
-        let mut out = Vec::with_capacity(128);
+        let mut out = Vec::with_capacity(hint.clamp(64, 1 << 16));
         writer.write_value_ref(&mut out, value)?;
         Ok(out)
     }
 
-    /// Refuses what cannot be encoded (big-decimal) and field defaults that do not fit their field.
-    fn check_schema(&self) -> std::result::Result<(), String> {
+    /// Refuses what cannot be encoded (big-decimal) and field defaults that do not fit their field;
+    /// returns the defaults read (see `defaults`).
+    fn check_schema(&self) -> std::result::Result<Defaults, String> {
+        let mut defaults = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         let mut stack: Vec<(&Schema, Option<String>)> = vec![(&self.schema, None)];
         while let Some((schema, ns)) = stack.pop() {
@@ -127,19 +173,21 @@ impl AvroEncoder {
                         continue;
                     }
                     let inner = r.name.namespace().map(str::to_owned).or(ns.clone());
-                    for field in &r.fields {
+                    for (index, field) in r.fields.iter().enumerate() {
                         if let Some(default) = &field.default {
                             let reader =
                                 Reader { encoder: self, allow_unknown: false, source: Source::Default, depth: 0 };
                             let mut path = field.name.clone();
-                            reader.read(&field.schema, inner.as_deref(), default, &mut path).map_err(|m| {
-                                format!(
-                                    "the default of field `{}` of record `{}` does not fit its type ({})",
-                                    field.name,
-                                    r.name.fullname(None),
-                                    m.reason
-                                )
-                            })?;
+                            let value =
+                                reader.read(&field.schema, inner.as_deref(), default, &mut path).map_err(|m| {
+                                    format!(
+                                        "the default of field `{}` of record `{}` does not fit its type ({})",
+                                        field.name,
+                                        r.name.fullname(None),
+                                        m.reason
+                                    )
+                                })?;
+                            defaults.insert((r.name.clone(), index), (inner.clone(), value));
                         }
                         stack.push((&field.schema, inner.clone()));
                     }
@@ -147,7 +195,7 @@ impl AvroEncoder {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(defaults)
     }
 
     fn resolve<'a>(&'a self, name: &Name, ns: Option<&str>) -> Fit<&'a Schema> {
@@ -1010,6 +1058,181 @@ mod tests {
         let e = AvroEncoder::new(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#)
             .unwrap_err();
         assert!(e.contains("not a valid Avro schema") || e.contains("default of field `a`"), "{e}");
+    }
+
+    /// Text of a value that two equal values share: map entries sorted (a `HashMap`'s order is not
+    /// the value's), floats by their bits (so a NaN equals itself).
+    fn canon(v: &Value) -> String {
+        match v {
+            Value::Map(m) => {
+                let mut entries: Vec<_> = m.iter().map(|(k, v)| format!("{k:?}:{}", canon(v))).collect();
+                entries.sort();
+                format!("map{{{}}}", entries.join(","))
+            }
+            Value::Record(fields) => {
+                let fields: Vec<_> = fields.iter().map(|(k, v)| format!("{k}={}", canon(v))).collect();
+                format!("record{{{}}}", fields.join(","))
+            }
+            Value::Array(items) => format!("[{}]", items.iter().map(canon).collect::<Vec<_>>().join(",")),
+            Value::Union(i, v) => format!("union{i}({})", canon(v)),
+            Value::Double(d) => format!("double:{:x}", d.to_bits()),
+            Value::Float(f) => format!("float:{:x}", f.to_bits()),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// The fast path (`seed`) never takes a body the general path refuses, and takes it as the same
+    /// value; `encode` and `encode_via_json` give the same bytes (the same value where a map of
+    /// several entries makes the bytes depend on `HashMap` order) or the same error.
+    /// Returns whether the fast path took the body.
+    fn agree(enc: &AvroEncoder, body: &str, allow_unknown: bool) -> bool {
+        let fast = seed::read(enc, body, allow_unknown);
+        match (&fast, enc.read_via_json(body, allow_unknown)) {
+            (Some(f), Ok(g)) => assert_eq!(canon(f), canon(&g), "{body}"),
+            (Some(_), Err(e)) => panic!("the fast path took what the general path refuses ({}): {body}", e.message),
+            (None, _) => {}
+        }
+        match (enc.encode(body, allow_unknown), enc.encode_via_json(body, allow_unknown)) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(a), Ok(b)) => assert_eq!(canon(&decode(enc, &a)), canon(&decode(enc, &b)), "{body}"),
+            (Err(a), Err(b)) => assert_eq!((a.status, a.message), (b.status, b.message), "{body}"),
+            (a, b) => panic!("encode {a:?} but encode_via_json {b:?}: {body}"),
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn fast_path_and_general_path_agree() {
+        let enc = AvroEncoder::new(ALL).unwrap();
+        assert!(agree(&enc, BODY, false), "the fast path gave up on the all-types body");
+        let full: serde_json::Map<String, Json> = serde_json::from_str(BODY).unwrap();
+        // Every field replaced by each of these values (good, wrong, edge), left out, or doubled.
+        let pool = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-3",
+            "7",
+            "3000000000",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "1.5",
+            "1e40",
+            "-0.0",
+            "\"\"",
+            "\"x\"",
+            "\"5\"",
+            "\"-12.5\"",
+            "\"NaN\"",
+            "\"Infinity\"",
+            "\"AAEC\"",
+            "\"AQIDBA==\"",
+            "\"GREEN\"",
+            "\"1970-01-03\"",
+            "\"00:00:01.5\"",
+            "\"1970-01-01T00:00:01Z\"",
+            "\"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\"",
+            "\"h\\u00e9\\\"\"",
+            "[]",
+            "[1,2]",
+            "[1,\"x\"]",
+            "{}",
+            r#"{"name":"z"}"#,
+            r#"{"name":"z","name":"z"}"#,
+            r#"{"k":"v","k2":"w"}"#,
+            r#"{"k":"v","k":"w"}"#,
+            r#"{"int":5}"#,
+            r#"{"string":"s"}"#,
+            r#"{"null":null}"#,
+            r#"{"t.Inner":{"name":"y"}}"#,
+            r#"{"Inner":{"name":"y"}}"#,
+            r#"{"int":5,"string":"s"}"#,
+            r#"{"months":1,"days":2,"millis":3}"#,
+            r#"{"months":1,"zz":2}"#,
+        ];
+        let mut taken = 0;
+        for name in full.keys() {
+            for v in pool {
+                let mut b = full.clone();
+                b.insert(name.clone(), serde_json::from_str(v).unwrap_or(Json::Null));
+                let text = Json::Object(b).to_string();
+                taken += usize::from(agree(&enc, &text, false));
+                // The raw text too (a repeated key survives only in text).
+                let raw = BODY.replacen(&format!("\"{name}\":"), &format!("\"{name}\":{v},\"{name}_\":"), 1);
+                agree(&enc, &raw, false);
+                agree(&enc, &raw, true);
+            }
+            let mut b = full.clone();
+            b.remove(name);
+            taken += usize::from(agree(&enc, &Json::Object(b).to_string(), false));
+            let doubled = BODY.replacen(&format!("\"{name}\":"), &format!("\"{name}\":null,\"{name}\":"), 1);
+            assert!(!agree(&enc, &doubled, false) && enc.encode(&doubled, false).is_err(), "{doubled}");
+        }
+        assert!(taken > 100, "the fast path took only {taken} bodies");
+        // Unknown keys: refused, or dropped when allowed (still parsed strictly, repeats refused).
+        for extra in [r#""zz":1"#, r#""zz":{"a":1,"a":2}"#, r#""zz":1,"zz":2"#, r#""zz":[{"q":null}]"#] {
+            let body = format!("{{{extra},{}", &BODY.trim_start()[1..]);
+            agree(&enc, &body, false);
+            agree(&enc, &body, true);
+        }
+        // Whole bodies that are not a record, or not JSON.
+        for body in
+            ["", "  ", "nul", "null", "[1]", "\"x\"", "{", "{}", "{} x", &format!("{BODY} x"), "{\"\\u0073\":\"x\"}"]
+        {
+            assert!(!agree(&enc, body, false), "{body}");
+        }
+
+        // A union whose record has fields named like its branches: wrapped, bare, ambiguous.
+        let w = AvroEncoder::new(
+            r#"{"type":"record","name":"W","fields":[{"name":"o","type":["null",{"type":"record","name":"R",
+                "fields":[{"name":"R","type":"int","default":0},{"name":"null","type":["null","int"],"default":null}]}]}]}"#,
+        )
+        .unwrap();
+        for o in [
+            r#"{"R":{"R":1}}"#,
+            r#"{"R":1}"#,
+            r#"{"R":1,"null":2}"#,
+            r#"{"null":2,"R":1}"#,
+            r#"{"null":null}"#,
+            r#"{"null":5}"#,
+            "{}",
+            "null",
+            "5",
+            r#"{"R":{"R":1},"R":{"R":1}}"#,
+            r#"{"R":{}}"#,
+        ] {
+            agree(&w, &format!(r#"{{"o":{o}}}"#), false);
+        }
+        // Recursion, and the nesting bound on both paths.
+        let node = AvroEncoder::new(NODE).unwrap();
+        // The innermost record's kid is 3 levels below it: 29 wraps nest 32 deep, the most encoded.
+        for depth in [0, 5, 29, 30, 31, 200] {
+            let mut body = r#"{"v":0,"kids":[{"v":1}]}"#.to_owned();
+            for i in 0..depth {
+                body = format!(r#"{{"v":{i},"next":{body}}}"#);
+            }
+            assert_eq!(agree(&node, &body, false), depth <= 29, "depth {depth}");
+            assert_eq!(node.encode(&body, false).is_ok(), depth <= 29, "depth {depth}");
+        }
+        // Issue #23's 1 KB payload through the example schema, whole and with fields left out.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let example =
+            AvroEncoder::new(&std::fs::read_to_string(root.join("krakend/schemas/MyAvroTopic.avsc")).unwrap()).unwrap();
+        let payload = std::fs::read_to_string(root.join("bench/payload.json")).unwrap();
+        assert!(agree(&example, payload.trim_end(), false), "the fast path gave up on the 1 KB payload");
+        let full: serde_json::Map<String, Json> = serde_json::from_str(&payload).unwrap();
+        for name in full.keys() {
+            let mut b = full.clone();
+            b.remove(name);
+            assert_eq!(agree(&example, &Json::Object(b).to_string(), false), name != "sample_message", "{name}");
+        }
+        assert!(agree(
+            &example,
+            r#"{"sample_message":"m","source":{"topicgate.example.Source":{"instance":"3"}}}"#,
+            false
+        ));
+        assert!(agree(&example, r#"{"sample_message":"m","source":{"Source":{}},"level":"LEVEL_LOW"}"#, false));
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn reject(e: serde_json::Error) -> Error {
 }
 
 /// Builds a `Value` like serde_json's own, refusing a repeated key.
-struct Strict;
+pub(super) struct Strict;
 
 impl<'de> DeserializeSeed<'de> for Strict {
     type Value = Value;
