@@ -13,6 +13,15 @@ func env(m map[string]string) func(string) (string, bool) {
 
 const coreJSON = `{"kafka":{"bootstrap_servers":"${KAFKA_BOOTSTRAP:-127.0.0.1:9092}","properties":{}},"value_format":"raw","delivery_timeout_ms":10000}`
 
+// routeOf parses one server route beside coreJSON: the route or the config error.
+func routeOf(route string) (Route, error) {
+	cfg, err := ParseServer([]byte(`{"core":`+coreJSON+`,"routes":[`+route+`]}`), env(nil))
+	if err != nil {
+		return Route{}, err
+	}
+	return cfg.Routes[0], nil
+}
+
 func TestParseServerConfig(t *testing.T) {
 	block := `{"core":` + coreJSON + `,"max_body_bytes":1000,"retry_after_seconds":2,
 		"routes":[{"path_prefix":"/v1/event","topics":["MyTopic"]},{"path_prefix":"/v2/","topic_pattern":"orders-.*","max_body_bytes":10}]}`

@@ -7,26 +7,19 @@ import (
 )
 
 func TestIdempotencyBlock(t *testing.T) {
-	parse := func(route string) (Route, error) {
-		cfg, err := ParseServer([]byte(`{"core":`+coreJSON+`,"routes":[`+route+`]}`), env(nil))
-		if err != nil {
-			return Route{}, err
-		}
-		return cfg.Routes[0], nil
-	}
-	rc, err := parse(`{"path_prefix":"/v1/","topics":["T"]}`)
+	rc, err := routeOf(`{"path_prefix":"/v1/","topics":["T"]}`)
 	if err != nil || rc.Idempotency != (Idempotency{Header: "Idempotency-Key", Window: 24 * time.Hour, MaxKeys: 100000}) {
 		t.Fatalf("default: %+v %v", rc.Idempotency, err)
 	}
-	rc, err = parse(`{"path_prefix":"/v1/","topics":["T"],"idempotency":{"header":"x-request-key","window_ms":60000,"max_keys":5}}`)
+	rc, err = routeOf(`{"path_prefix":"/v1/","topics":["T"],"idempotency":{"header":"x-request-key","window_ms":60000,"max_keys":5}}`)
 	if err != nil || rc.Idempotency != (Idempotency{Header: "X-Request-Key", Window: time.Minute, MaxKeys: 5}) {
 		t.Fatalf("set: %+v %v", rc.Idempotency, err)
 	}
-	rc, err = parse(`{"path_prefix":"/v1/","topics":["T"],"idempotency":{"enabled":false}}`)
+	rc, err = routeOf(`{"path_prefix":"/v1/","topics":["T"],"idempotency":{"enabled":false}}`)
 	if err != nil || rc.Idempotency.Header != "" {
 		t.Fatalf("off: %+v %v", rc.Idempotency, err)
 	}
-	rc, err = parse(`{"path_prefix":"/v3/","api":"confluent-v3","topics":["T"]}`)
+	rc, err = routeOf(`{"path_prefix":"/v3/","api":"confluent-v3","topics":["T"]}`)
 	if err != nil || rc.Idempotency.Header != "" {
 		t.Fatalf("v3: %+v %v", rc.Idempotency, err)
 	}
@@ -37,7 +30,7 @@ func TestIdempotencyBlock(t *testing.T) {
 		`"idempotency":{"nope":1}`:                          "nope",
 		`"api":"confluent-v3","idempotency":{"max_keys":1}`: "confluent-v3",
 	} {
-		if _, err := parse(`{"path_prefix":"/v1/","topics":["T"],` + bad + `}`); err == nil || !strings.Contains(err.Error(), words) {
+		if _, err := routeOf(`{"path_prefix":"/v1/","topics":["T"],` + bad + `}`); err == nil || !strings.Contains(err.Error(), words) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}

@@ -6,23 +6,16 @@ import (
 )
 
 func TestReadBlock(t *testing.T) {
-	parse := func(route string) (Route, error) {
-		cfg, err := ParseServer([]byte(`{"core":`+coreJSON+`,"routes":[`+route+`]}`), env(nil))
-		if err != nil {
-			return Route{}, err
-		}
-		return cfg.Routes[0], nil
-	}
-	rc, err := parse(`{"path_prefix":"/v1/","topics":["T"]}`)
+	rc, err := routeOf(`{"path_prefix":"/v1/","topics":["T"]}`)
 	if err != nil || rc.Read != nil || rc.Readable("T") {
 		t.Fatalf("no read block: %+v %v", rc.Read, err)
 	}
 	// Readable topics are their own list: writable T is not readable, readable R is not writable.
-	rc, err = parse(`{"path_prefix":"/v1/","topics":["T"],"read":{"topics":["R"],"limit":10,"raw_on_error":true}}`)
+	rc, err = routeOf(`{"path_prefix":"/v1/","topics":["T"],"read":{"topics":["R"],"limit":10,"raw_on_error":true}}`)
 	if err != nil || !rc.Readable("R") || rc.Readable("T") || rc.Allows("R") || rc.Read.Limit != 10 || !rc.Read.RawOnError {
 		t.Fatalf("read block: %+v %v", rc.Read, err)
 	}
-	if rc, err = parse(`{"path_prefix":"/v1/","read":{"topics":["R"]}}`); err != nil || rc.Allows("R") {
+	if rc, err = routeOf(`{"path_prefix":"/v1/","read":{"topics":["R"]}}`); err != nil || rc.Allows("R") {
 		t.Fatalf("read-only route: %v", err)
 	}
 	for bad, words := range map[string]string{
@@ -34,7 +27,7 @@ func TestReadBlock(t *testing.T) {
 		`"read":{"topics":["R"],"nope":1}`:             "nope",
 		`"api":"confluent-v3","read":{"topics":["R"]}`: "confluent-v3",
 	} {
-		if _, err := parse(`{"path_prefix":"/v1/","topics":["T"],` + bad + `}`); err == nil || !strings.Contains(err.Error(), words) {
+		if _, err := routeOf(`{"path_prefix":"/v1/","topics":["T"],` + bad + `}`); err == nil || !strings.Contains(err.Error(), words) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
