@@ -45,16 +45,16 @@ JSON_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "P
                "required": ["seq"], "additionalProperties": False}
 
 
-def proto_file():
-    """A Protobuf file with one message `tg.v3.Beat` (as a descriptor: no protoc here), and its class."""
+def proto_file(package="tg.v3", run=RUN):
+    """A Protobuf file with one message `<package>.Beat` (as a descriptor: no protoc here), and its class."""
     F = descriptor_pb2.FieldDescriptorProto
-    f = descriptor_pb2.FileDescriptorProto(name=f"beat{RUN}.proto", package="tg.v3", syntax="proto3")
+    f = descriptor_pb2.FileDescriptorProto(name=f"beat{run}.proto", package=package, syntax="proto3")
     m = f.message_type.add(name="Beat")
     m.field.add(name="n", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
     m.field.add(name="tag", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(f)
-    return f, message_factory.GetMessageClass(pool.FindMessageTypeByName("tg.v3.Beat"))
+    return f, message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.Beat"))
 
 
 class V3SchemaGateway(Gateway):

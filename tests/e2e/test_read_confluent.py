@@ -17,8 +17,8 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+import test_confluent_schemas as confluent_schemas
 import test_schema_registry as base
 from conftest import running
 from test_read import Events, ReadGateway, get, produce
@@ -54,15 +54,8 @@ class ConfluentReadGateway(ReadGateway):
 
 
 def proto_file(run):
-    """One message `tg.read.Beat` as a descriptor (no protoc here), and its class."""
-    F = descriptor_pb2.FieldDescriptorProto
-    f = descriptor_pb2.FileDescriptorProto(name=f"beat{run}.proto", package="tg.read", syntax="proto3")
-    m = f.message_type.add(name="Beat")
-    m.field.add(name="n", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)
-    m.field.add(name="tag", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(f)
-    return f, message_factory.GetMessageClass(pool.FindMessageTypeByName("tg.read.Beat"))
+    """One message `tg.read.Beat` as a descriptor, and its class (test_confluent_schemas' file, another package)."""
+    return confluent_schemas.proto_file("tg.read", run)
 
 
 @pytest.fixture(scope="module")
