@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -277,8 +277,26 @@ fn many_threads_publish_at_once_and_every_record_is_accounted_for() {
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect::<Vec<_>>()
     });
     assert_eq!(deliveries.len(), THREADS * PER_THREAD);
-    let positions: HashSet<(i32, i64)> = deliveries.iter().map(|(_, d)| (d.partition, d.offset)).collect();
-    assert_eq!(positions.len(), deliveries.len(), "two records reported at the same position");
+    let mut by_position: HashMap<(i32, i64), Vec<&str>> = HashMap::new();
+    for (key, d) in &deliveries {
+        by_position.entry((d.partition, d.offset)).or_default().push(key);
+    }
+    let shared: Vec<_> = by_position.iter().filter(|(_, keys)| keys.len() > 1).collect();
+    if !shared.is_empty() {
+        // Say what the topic holds there too: the next reader of a CI log needs both sides.
+        let on_topic: Vec<_> = shared
+            .iter()
+            .map(|((partition, offset), _)| {
+                let got = read_back(&topic, *partition, (*offset).max(0), 1);
+                (
+                    partition,
+                    offset,
+                    got.first().map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()),
+                )
+            })
+            .collect();
+        panic!("records reported at the same (partition, offset): {shared:?}; keys on the topic there: {on_topic:?}");
+    }
     assert_eq!(records_on_topic(&topic), (THREADS * PER_THREAD) as i64);
     // Read each partition back and match every record to its delivery report.
     for partition in deliveries.iter().map(|(_, d)| d.partition).collect::<HashSet<_>>() {
