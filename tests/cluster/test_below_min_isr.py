@@ -24,7 +24,7 @@ def test_two_brokers_down_acknowledge_nothing_and_recover(cluster, gateways, fig
     stopped, killed = 3, 2
     t_down = t_back = None
     try:
-        wait_for(lambda: load.count(lambda o: o.status == 200) >= 500, 90, "500 records acknowledged before the outage")
+        load.wait_acknowledged(500, "before the outage")
         cluster.stop_broker(stopped)
         cluster.kill_broker(killed)
         t_down = time.monotonic()

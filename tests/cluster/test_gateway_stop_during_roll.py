@@ -20,7 +20,7 @@ def test_sigterm_while_a_broker_is_down_answers_what_was_accepted(cluster, gatew
     load = Load(gw, f"/f/{topic}", "term", threads=CLIENTS, timeout=HANG_S, keep_alive=False).start()
     victim = 2
     try:
-        wait_for(lambda: load.count(lambda o: o.status == 200) >= 500, 90, "500 records acknowledged")
+        load.wait_acknowledged(500, "")
         cluster.stop_broker(victim)
         t_down = time.monotonic()
         wait_for(lambda: load.count(lambda o: o.status == 200 and o.t0 >= t_down) >= 200, 90,

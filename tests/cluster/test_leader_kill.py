@@ -27,7 +27,7 @@ def test_leader_sigkill_under_load(cluster, gateways, figures):
     load = Load(gw, f"/f/{topic}", "kill", threads=CLIENTS, timeout=HANG_S).start()
     victim = new_leader = None
     try:
-        wait_for(lambda: load.count(lambda o: o.status == 200) >= 500, 90, "500 records acknowledged before the kill")
+        load.wait_acknowledged(500, "before the kill")
         victim = cluster.leader(topic, PARTITION)
         assert victim in (1, 2, 3), f"{topic}/{PARTITION} has no leader before the kill"
         cluster.kill_broker(victim)

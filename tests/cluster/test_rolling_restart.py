@@ -34,7 +34,7 @@ def test_rolling_restart_under_load(cluster, gateways, figures):
     windows = []  # (node, stop began, start done, healthy again)
     led_before_stop = {}
     try:
-        wait_for(lambda: load.count(lambda o: o.status == 200) >= 500, 90, "500 records acknowledged before the roll")
+        load.wait_acknowledged(500, "before the roll")
         # The topic is auto-created by the first record: RF 3 on every partition.
         parts = cluster.partitions(topic)
         assert parts and all(len(p["replicas"]) == 3 for p in parts), f"topic is not RF 3: {parts}"

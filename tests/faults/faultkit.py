@@ -446,6 +446,10 @@ class Load:
         with self._lock:
             return sum(1 for o in self.outcomes if pred(o))
 
+    def wait_acknowledged(self, n, what, timeout=90):
+        """Waits until `n` records were answered 200 (the load is under way), naming `what` if not."""
+        wait_for(lambda: self.count(lambda o: o.status == 200) >= n, timeout, f"{n} records acknowledged {what}".rstrip())
+
 
 def wait_for(pred, timeout, what, step=0.1):
     """Polls pred() until true; fails after `timeout` seconds naming `what`. Returns the time it took."""
