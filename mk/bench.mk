@@ -15,9 +15,17 @@ BENCH_BIN          = $(BUILD_DIR)/bench
 
 .PHONY: bench bench-tools bench-bins
 
-bench: plugin kdhost bench-bins bench-tools kafka-up ## HTTP, C-ABI and producer benchmark of every contender (BENCH_SECONDS, BENCH_ROUNDS); writes bench/results/latest.json
+bench: plugin kdhost bench-bins bench-tools kafka-up ## HTTP, C-ABI and producer benchmark of every contender (BENCH_SECONDS, BENCH_ROUNDS), then the read side (bench-read); writes bench/results/latest.json and read-latest.json
 	$(WITH_GATEWAY) set -a && . $(RUN_DIR)/kafka.env && set +a && VEGETA=$(VEGETA) VEGETA_VERSION=$(VEGETA_VERSION) BENCH_SECONDS=$(BENCH_SECONDS) \
 		BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) python3 bench/run.py
+	@$(MAKE) --no-print-directory bench-read
+
+# The read side (issue #22, bench/read.py): SSE fan-out, a paged GET of 1,000 records, one SSE
+# client, against a bare rdkafka consumer (bench/rdkafka-bare's rdkafka_bare_consume). Its
+# Kafka client is confluent-kafka, so it runs in .venv. BENCH_READ_FANOUT etc.: bench/read.py.
+.PHONY: bench-read
+bench-read: plugin kdhost bench-bins kafka-up ## read-side benchmark: SSE fan-out 100/1,000, paged GET, one SSE client vs a bare rdkafka consumer; writes bench/results/read-latest.json
+	$(WITH_GATEWAY) set -a && . $(RUN_DIR)/kafka.env && set +a && .venv/bin/python bench/read.py
 
 bench-tools: $(VEGETA)
 

@@ -18,6 +18,6 @@ glue-reader: ## fetch AWS's Glue SerDe jars for tests/glue/GlueRead.java (cached
 # They need the real KrakenD CE binary, so they are not part of `make test` (CI has only kdhost).
 .PHONY: test-krakend
 
-test-krakend: plugin kafka-up glue-up ## KrakenD's JWT, rate limit and CORS before publishing; needs build/krakend (not in make test)
+test-krakend: plugin kafka-up glue-up ## KrakenD's JWT, rate limit and CORS before publishing, JWT before an event stream; needs build/krakend (not in make test)
 	@test -x $(KRAKEND_BIN) || { echo "test-krakend: $(KRAKEND_BIN) is missing; these tests need the real KrakenD CE binary (make krakend)" >&2; exit 1; }
 	set -a && . .run/kafka.env && . .run/glue.env && set +a && TG_GATEWAY_BIN=$(KRAKEND_BIN) .venv/bin/python -m pytest -q tests/krakend

@@ -242,6 +242,37 @@ impl Publisher {
         schema_cache::lookup(&self.registry, &self.selected_key("", &selector)?, self.timing())
     }
 
+    /// The topic's key schema when the core has `key_schema` (the read side decodes keys with
+    /// it), else `None`.
+    pub(crate) fn key_schema(&self, topic: &str) -> Result<Option<Arc<CompiledSchema>>> {
+        if self.config.key_schema.is_none() {
+            return Ok(None);
+        }
+        schema_cache::lookup(&self.registry, &self.key_cache_key(topic)?, self.timing()).map(Some)
+    }
+
+    /// The schema version of Glue `version` (a value, or with `key` a key, of `topic` framed
+    /// with it), read with the value's (key's) message type: cached like the topic's own schema,
+    /// never refreshed (a version's text never changes).
+    pub(crate) fn schema_by_glue_version(
+        &self,
+        topic: &str,
+        version: uuid::Uuid,
+        key: bool,
+    ) -> Result<Arc<CompiledSchema>> {
+        let base = match key {
+            false => self.cache_key(topic),
+            true => self.key_cache_key(topic)?,
+        };
+        let cache_key = CacheKey {
+            schema_name: format!("{} version {version}", base.schema_name),
+            version: SchemaVersion::Latest,
+            glue_version: Some(version),
+            ..base
+        };
+        schema_cache::lookup(&self.registry, &cache_key, self.timing())
+    }
+
     /// How long cached schemas stay fresh and misses are remembered.
     fn timing(&self) -> schema_cache::Timing {
         schema_cache::Timing {
@@ -315,6 +346,7 @@ impl Publisher {
                 version: key.version,
                 message_type: key.message_type.clone(),
                 schema_id: None,
+                glue_version: None,
             }),
             _ => Err(Error::internal("no key schema is configured")),
         }
@@ -327,6 +359,7 @@ impl Publisher {
             version: self.config.schema.version,
             message_type: self.config.schema.message_type.clone(),
             schema_id: None,
+            glue_version: None,
         }
     }
 
@@ -349,6 +382,7 @@ impl Publisher {
             version,
             message_type: self.config.schema.message_type.clone(),
             schema_id: v.schema_id,
+            glue_version: None,
         })
     }
 }

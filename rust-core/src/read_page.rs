@@ -1,6 +1,7 @@
 //! A page of a topic read over HTTP (issue #22): positions in, decoded records and the next
 //! positions out. Stateless: the positions are the whole state, so any replica serves any page.
 
+use crate::decoding::Other;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -91,7 +92,17 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
     }
     // The schema first: a topic without one cannot be read, whatever Kafka holds.
     let schema = publisher.value_schema(&req.topic)?;
-    let by_id = |id: u32| publisher.schema_by_confluent_id(id).map_err(|e| e.message);
+    let key_schema = publisher.key_schema(&req.topic)?;
+    let lookup = |other: Other, key: bool| {
+        match other {
+            Other::ConfluentId(id) => publisher.schema_by_confluent_id(id),
+            Other::GlueVersion(v) => publisher.schema_by_glue_version(&req.topic, v, key),
+        }
+        .map_err(|e| e.message)
+    };
+    let by_id = |other: Other| lookup(other, false);
+    let key_by_id = |other: Other| lookup(other, true);
+    let key_schema = key_schema.as_deref().map(|s| (s, &key_by_id as crate::decoding::ById<'_>));
     let reader = pool.take()?;
     let result = (|| {
         let all = reader.partitions(&req.topic)?;
@@ -118,7 +129,7 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
             let read_deadline = Instant::now() + Duration::from_millis(req.wait_ms.max(1000));
             reader.read(&req.topic, &ranges, read_deadline, |r| {
                 next.insert(r.partition, r.offset + 1);
-                records.push(entry(&r, &schema, &by_id, req.raw_on_error));
+                records.push(entry(&r, &schema, &by_id, key_schema, req.raw_on_error));
                 records.len() < req.limit
             })?;
             if !records.is_empty() || Instant::now() + POLL_AGAIN >= deadline {
@@ -192,10 +203,13 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// One record as its page entry; a value that does not decode is an `error` naming where it is.
+/// With `key_schema` (the core's `key_schema` and its lookup of other versions) the key is
+/// decoded too; a key that does not decode stays bytes, with `key_error`.
 fn entry(
     r: &ReadRecord,
     schema: &crate::schema::CompiledSchema,
     by_id: crate::decoding::ById<'_>,
+    key_schema: Option<(&crate::schema::CompiledSchema, crate::decoding::ById<'_>)>,
     raw_on_error: bool,
 ) -> Value {
     let mut out = Map::new();
@@ -206,7 +220,19 @@ fn entry(
         None => {
             out.insert("key".into(), Value::Null);
         }
-        Some(k) => bytes_field(&mut out, "key", k),
+        Some(k) => match key_schema.map(|(ks, key_by_id)| crate::decoding::decode_value(k, ks, key_by_id)) {
+            None => bytes_field(&mut out, "key", k),
+            Some(Ok(v)) => {
+                out.insert("key".into(), v);
+            }
+            Some(Err(e)) => {
+                bytes_field(&mut out, "key", k);
+                out.insert(
+                    "key_error".into(),
+                    Value::String(format!("partition {} offset {}: key: {e}", r.partition, r.offset)),
+                );
+            }
+        },
     }
     let headers: Vec<Value> = r
         .headers

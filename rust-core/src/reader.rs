@@ -222,6 +222,7 @@ impl Reader {
                     Err(KafkaError::PartitionEOF(p)) => {
                         open.remove(&p);
                     }
+                    Err(e) if transient(&e) => {}
                     Err(e) => return Err(kafka_error("fetch", &e)),
                 }
             }
@@ -298,6 +299,7 @@ impl Reader {
                             f(Followed::Caught(p, o));
                         }
                     }
+                    Some(Err(e)) if transient(&e) => {}
                     Some(Err(e)) => return Err(kafka_error("fetch", &e)),
                 }
             }
@@ -321,6 +323,15 @@ fn record_of<M: Message>(m: &M) -> ReadRecord {
             .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
             .unwrap_or_default(),
     }
+}
+
+/// Whether a poll error is librdkafka reporting a broker connection it retries by itself (a
+/// broker down or restarting, or one seen while the reader sat idle in the pool): not the
+/// fetch's failure, so a read after a broker restart does not fail on a stale report.
+fn transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::{AllBrokersDown, BrokerTransportFailure, Resolve};
+    matches!(e, KafkaError::MessageConsumption(c) | KafkaError::Global(c)
+        if matches!(c, BrokerTransportFailure | AllBrokersDown | Resolve))
 }
 
 fn kafka_error(what: &str, e: &KafkaError) -> Error {

@@ -35,6 +35,8 @@ pub struct CacheKey {
     /// in messages and metrics, and `version` is not used). What an id names never changes, so
     /// it is never refreshed.
     pub schema_id: Option<u32>,
+    /// A Glue schema version's UUID: fetched by it (GetSchemaVersion by id), never refreshed.
+    pub glue_version: Option<uuid::Uuid>,
 }
 
 struct Slot {
@@ -273,8 +275,8 @@ fn cache(
     refresh_interval: Duration,
 ) -> Arc<CompiledSchema> {
     // A schema found by its id never changes: refreshed never, like a pinned version.
-    let due = match (key.schema_id, key.version) {
-        (None, SchemaVersion::Latest) => now_ms() + refresh_interval.as_millis() as u64,
+    let due = match (key.schema_id, key.glue_version, key.version) {
+        (None, None, SchemaVersion::Latest) => now_ms() + refresh_interval.as_millis() as u64,
         _ => u64::MAX,
     };
     // Made only if it is the first, so that the metrics list each schema once.
@@ -354,9 +356,10 @@ fn from_registry(registry: &Registry, e: Error) -> Error {
 
 /// The text `key` names: by its schema id when it has one, else by name and version.
 async fn fetch_text(registry: &Registry, key: &CacheKey) -> Result<crate::registry::SchemaText> {
-    match key.schema_id {
-        Some(id) => registry.fetch_id(id).await,
-        None => registry.fetch(&key.schema_name, key.version).await,
+    match (key.schema_id, key.glue_version) {
+        (Some(id), _) => registry.fetch_id(id).await,
+        (None, Some(v)) => registry.fetch_glue_version(v).await,
+        (None, None) => registry.fetch(&key.schema_name, key.version).await,
     }
 }
 

@@ -4,7 +4,8 @@ Apicurio harness at SCHEMA_REGISTRY_URL), read back through the paged GET and an
 decoded to the values sent, with their keys, partitions and offsets. A value framed with a schema
 id of an older version of the topic's subject is decoded with that version's schema (looked up by
 its id); one framed with an id the registry does not have is an error entry naming its partition,
-offset and the id.
+offset and the id. With the core's key_schema, keys written by Confluent's serializer for keys are
+decoded with the key schema too.
 """
 
 import base64
@@ -124,6 +125,50 @@ def test_every_format_written_by_confluents_serializers_reads_back_as_sent(cgw, 
         ev.close()
         assert [(d["partition"], d["offset"]) for _, _, d in got] == sorted(placed)
         assert [k for _, k, d in got] == ["error" if d["key"] == "bad" else "record" for _, _, d in got]
+
+
+KEY_AVRO = {"type": "record", "name": "ReadingKey", "namespace": "tg.read",
+            "fields": [{"name": "site", "type": "string"}, {"name": "shard", "type": "int"}]}
+
+
+class KeyedConfluentReadGateway(ConfluentReadGateway):
+    """The Confluent read gateway whose core has a key schema (subject <topic>-key)."""
+
+    def __init__(self, tmp):
+        super().__init__(tmp)
+        self.keyed = f"ReadCfKeyed{self.run_id}"
+
+    def write_config(self):
+        super().write_config()
+        cfg = json.loads(self.config_path.read_text())
+        srv = cfg["extra_config"]["plugin/http-server"]["topicgate"]
+        srv["core"]["key_schema"] = {}
+        srv["routes"] = [{"path_prefix": "/rk/", "topics": [self.keyed], "read": {"topics": [self.keyed]}}]
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
+
+@pytest.fixture(scope="module")
+def kgw():
+    yield from running(KeyedConfluentReadGateway, "topicgate-read-cfk-")
+
+
+def test_keys_written_by_confluents_key_serializer_read_back_decoded_with_the_key_schema(kgw):
+    topic = kgw.keyed
+    base.register(f"{topic}-value", json.dumps(AVRO_V2))
+    base.register(f"{topic}-key", json.dumps(KEY_AVRO))
+    sr = SchemaRegistryClient({"url": base.registry_url()})
+    conf = {"auto.register.schemas": False, "use.latest.version": True}
+    values = AvroSerializer(sr, json.dumps(AVRO_V2), conf=conf)
+    keys = AvroSerializer(sr, json.dumps(KEY_AVRO), conf=conf)
+    pairs = [({"site": f"s{i}", "shard": i}, {"sensor": f"x{i}", "value": i / 2, "tags": [], "note": None, "unit": "C"})
+             for i in range(3)]
+    records = [(0, keys(k, SerializationContext(topic, MessageField.KEY)), values(v, ctx(topic)), [])
+               for k, v in pairs]
+    placed = produce(kgw.bootstrap, topic, records)
+    r = get(kgw, f"/rk/{topic}?start=earliest&limit=10")
+    assert r.status == 200, r
+    got = [(e["offset"], e["key"], e.get("value"), e.get("key_error")) for e in r.json()["records"]]
+    assert got == [(o, k, v, None) for (_, o), (k, v) in zip(placed, pairs)]
 
 
 def topic_kind(cgw, topic):

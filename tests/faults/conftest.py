@@ -51,9 +51,9 @@ def gateways():
     started = []
     tmp = Path(tempfile.mkdtemp(prefix="topicgate-faults-"))
 
-    def start(topics, core, retry_after=3, batch=None, server=None, pattern=None):
+    def start(topics, core, retry_after=3, batch=None, server=None, pattern=None, read=None):
         from faultkit import FaultGateway
-        g = FaultGateway(tmp / f"gw{len(started)}", topics, core, retry_after, batch, server, pattern)
+        g = FaultGateway(tmp / f"gw{len(started)}", topics, core, retry_after, batch, server, pattern, read)
         g.tmp.mkdir()
         started.append(g)
         _state["gateways"] = started

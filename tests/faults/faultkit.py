@@ -203,7 +203,7 @@ class FaultGateway(e2e.Gateway):
     """A gateway (kdhost or krakend, real plugin) with one http-server route, `/f/<Topic>`,
     for `topics`, over the core config `core` (the schema directory is filled in for file registries)."""
 
-    def __init__(self, tmp, topics, core, retry_after=3, batch=None, server=None, pattern=None):
+    def __init__(self, tmp, topics, core, retry_after=3, batch=None, server=None, pattern=None, read=None):
         super().__init__(tmp)
         self.topics = list(topics)
         self.core = core
@@ -211,6 +211,7 @@ class FaultGateway(e2e.Gateway):
         self.batch = batch  # the route's "batch" block, if any
         self.server = server or {}  # more keys of the server block (e.g. ready_requires_broker)
         self.pattern = pattern  # the route's "topic_pattern", if any
+        self.read = read  # the route's "read" block, if any
 
     def write_schemas(self):
         self.schema_dir.mkdir(parents=True, exist_ok=True)  # also when no topic is listed
@@ -239,7 +240,8 @@ class FaultGateway(e2e.Gateway):
             "retry_after_seconds": self.retry_after,
             "routes": [{"path_prefix": "/f/", "topics": self.topics,
                         **({"batch": self.batch} if self.batch else {}),
-                        **({"topic_pattern": self.pattern} if self.pattern else {})}],
+                        **({"topic_pattern": self.pattern} if self.pattern else {}),
+                        **({"read": self.read} if self.read else {})}],
             **self.server,
         }}}
         cfg["endpoints"] = []

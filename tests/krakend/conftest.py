@@ -15,8 +15,10 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
+import jwt  # PyJWT: tokens made by a library, not by hand
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +32,12 @@ JWT_SECRET = b"topicgate test secret, 32 bytes!"
 WRONG_SECRET = b"not the secret the gateway trusts"
 CORS_ORIGIN = "https://app.example"
 RATE_CAPACITY = 1  # requests the rate-limited endpoint takes before refusing (its bucket refills hourly)
+
+
+def token(secret=JWT_SECRET, kid=JWT_KID, exp_in=300):
+    """An HS256 JWT for the validator's local JWK (the trusted key unless told otherwise)."""
+    now = int(time.time())
+    return jwt.encode({"sub": "client-1", "iat": now, "exp": now + exp_in}, secret, algorithm="HS256", headers={"kid": kid})
 
 
 def krakend_binary():
@@ -78,13 +86,56 @@ class SpanSink:
         return any(raw in b for b in list(self.bodies))
 
 
+READ_PREFIX = "/internal/read/"  # the read route of the internal reader gateway
+READ_TIMEOUT = "3s"  # the JWT read endpoint's timeout: KrakenD ends each SSE answer there
+
+
+class InternalReader(e2e.Gateway):
+    """A second gateway on its own loopback port with only a server-mounted read route: the
+    internal service a KrakenD endpoint with JWT validation proxies to. KrakenD's http-server
+    plugins run before its router (no endpoint features) and its http-client plugins buffer the
+    whole answer, so a JWT-guarded event stream is KrakenD's no-op proxy to a reader it fronts."""
+
+    def __init__(self, tmp, topic):
+        super().__init__(tmp)
+        self.bin = krakend_binary()
+        self.read_topic = topic
+
+    def write_schemas(self):
+        self.schema_dir.mkdir()
+        (self.schema_dir / f"{self.read_topic}.proto").write_text(e2e.CLASSIC_PROTO)
+
+    def create_glue_schema(self):  # no Glue here
+        pass
+
+    def delete_glue_schema(self):
+        pass
+
+    def write_config(self):
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
+        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
+        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
+        srv["routes"] = [{"path_prefix": READ_PREFIX, "topics": [self.read_topic],
+                          "read": {"topics": [self.read_topic], "keep_alive_ms": 500}}]
+        base["extra_config"] = {"plugin/http-server": base["extra_config"]["plugin/http-server"]}
+        base.update(endpoints=[], port=self.port, listen_ip="127.0.0.1",
+                    name=f"topicgate internal reader {self.run_id}")
+        base["plugin"]["folder"] = str(ROOT / "build") + "/"
+        self.config_path.write_text(json.dumps(base, indent=2))
+
+
 class FeatureGateway(e2e.Gateway):
     """KrakenD with plugin/http-client endpoints, one per feature, each with its own topic, and
-    its OpenTelemetry exporting traces to a SpanSink."""
+    its OpenTelemetry exporting traces to a SpanSink; and a JWT-guarded read endpoint proxying to
+    an InternalReader."""
 
     def __init__(self, tmp):
         super().__init__(tmp)
         self.bin = krakend_binary()
+        self.read_topic = f"KRead{self.run_id}"  # read through the JWT endpoint
+        (tmp / "reader").mkdir()
+        self.reader = InternalReader(tmp / "reader", self.read_topic)
         self.jwt_topic = f"KJwt{self.run_id}"
         self.rate_topic = f"KRate{self.run_id}"
         self.cors_topic = f"KCors{self.run_id}"
@@ -103,6 +154,19 @@ class FeatureGateway(e2e.Gateway):
 
     def delete_glue_schema(self):
         pass
+
+    def start(self):
+        self.reader.start()  # first: the read endpoint's backend is its port
+        super().start()
+
+    def stop(self):
+        try:
+            super().stop()
+        finally:
+            self.reader.stop()
+
+    def log(self):
+        return super().log() + "\n--- internal reader ---\n" + self.reader.log()
 
     def write_config(self):
         k = base64.urlsafe_b64encode(JWT_SECRET).rstrip(b"=").decode()
@@ -149,6 +213,15 @@ class FeatureGateway(e2e.Gateway):
             }}),
             endpoint("/k/cors/{topic}", self.cors_topic, {}),
             endpoint("/k/trace/{topic}", self.trace_topic, {}),
+            # The read route behind JWT: KrakenD's no-op proxy passes the event stream through
+            # (it copies the body until the endpoint's timeout, without flushing per event).
+            {"endpoint": "/k/read/{topic}", "method": "GET", "output_encoding": "no-op",
+             "timeout": READ_TIMEOUT, "input_headers": ["Accept", "Last-Event-ID"],
+             "input_query_strings": ["start", "limit", "partition", "offset", "position", "wait"],
+             "extra_config": {"auth/validator": {
+                 "alg": "HS256", "jwk_local_path": str(self.jwk_path), "disable_jwk_security": True}},
+             "backend": [{"host": [f"http://127.0.0.1:{self.reader.port}"],
+                          "url_pattern": READ_PREFIX + "{topic}", "method": "GET", "encoding": "no-op"}]},
         ]
         self.config_path.write_text(json.dumps(cfg, indent=2))
 

@@ -6,14 +6,7 @@ which hides the server's writer (the plugin takes the connection over)."""
 
 import time
 
-import jwt  # PyJWT: tokens made by a library, not by hand
-
-from conftest import CORS_ORIGIN, JWT_KID, JWT_SECRET, RATE_CAPACITY, WRONG_SECRET, e2e
-
-
-def token(secret=JWT_SECRET, kid=JWT_KID, exp_in=300):
-    now = int(time.time())
-    return jwt.encode({"sub": "client-1", "iat": now, "exp": now + exp_in}, secret, algorithm="HS256", headers={"kid": kid})
+from conftest import CORS_ORIGIN, RATE_CAPACITY, WRONG_SECRET, e2e, token
 
 
 def post(kd, path, extra_headers=None):

@@ -44,8 +44,12 @@ func (f filter) on() bool { return f.key != nil || f.header != "" }
 
 // keeps tells whether the record e passes the filter.
 func (f filter) keeps(e entry) bool {
-	if f.key != nil && (e.Key == nil || *e.Key != *f.key) {
-		return false
+	if f.key != nil {
+		// The key as text: a key decoded by a key schema matches only when it decoded to a string.
+		var k string
+		if len(e.Key) == 0 || string(e.Key) == "null" || json.Unmarshal(e.Key, &k) != nil || k != *f.key {
+			return false
+		}
 	}
 	if f.header == "" {
 		return true
@@ -262,10 +266,10 @@ func mustJSON(v interface{}) []byte {
 
 // entry is what the stream and the filters need of a record.
 type entry struct {
-	Partition int32   `json:"partition"`
-	Offset    int64   `json:"offset"`
-	Error     string  `json:"error"`
-	Key       *string `json:"key"`
+	Partition int32           `json:"partition"`
+	Offset    int64           `json:"offset"`
+	Error     string          `json:"error"`
+	Key       json.RawMessage `json:"key"` // text, null, or JSON decoded by the key schema
 	Headers   []struct {
 		Name  string  `json:"name"`
 		Value *string `json:"value"`

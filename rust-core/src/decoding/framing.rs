@@ -20,11 +20,13 @@ pub enum Payload<'a> {
     Bytes(Cow<'a, [u8]>),
     /// Confluent-framed with another schema id: decode with that schema.
     OtherConfluentId(u32),
+    /// Glue-framed with another schema version: decode with that version.
+    OtherGlueVersion(Uuid),
 }
 
 /// The payload of `bytes` (framing removed, inflated), checked against `schema`: a Glue version
-/// must be the schema's (records of other Glue versions are not readable yet), a Confluent id
-/// other than the schema's is [`Payload::OtherConfluentId`], and a Protobuf message index must be
+/// other than the schema's is [`Payload::OtherGlueVersion`], a Confluent id other than the
+/// schema's is [`Payload::OtherConfluentId`], and a Protobuf message index must be
 /// the schema's message type.
 pub fn payload<'a>(bytes: &'a [u8], schema: &CompiledSchema) -> std::result::Result<Payload<'a>, String> {
     if let Some(prefix) = &schema.confluent_prefix {
@@ -52,9 +54,7 @@ pub fn payload<'a>(bytes: &'a [u8], schema: &CompiledSchema) -> std::result::Res
         {
             let written = Uuid::from_slice(&bytes[2..18]).map_err(|e| e.to_string())?;
             if written != version_id {
-                return Err(format!(
-                    "value was written with Glue schema version {written}, the topic's is {version_id}; records of other schema versions are not readable yet"
-                ));
+                return Ok(Payload::OtherGlueVersion(written));
             }
             let body: Cow<'a, [u8]> = match bytes[1] {
                 GLUE_COMPRESSION_ZLIB => {

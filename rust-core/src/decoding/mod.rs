@@ -9,27 +9,37 @@ pub mod protobuf;
 use std::sync::Arc;
 
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::schema::{CompiledSchema, Format};
 use framing::Payload;
 
-/// Finds a Confluent registry's schema by its global id (the schema cache's lookup by id).
-pub type ById<'a> = &'a dyn Fn(u32) -> std::result::Result<Arc<CompiledSchema>, String>;
+/// A schema a framed record names that is not the topic's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    /// A Confluent registry's global schema id.
+    ConfluentId(u32),
+    /// A Glue schema version's UUID.
+    GlueVersion(Uuid),
+}
+
+/// Finds the schema of another Confluent id or Glue version (the schema cache's lookups).
+pub type ById<'a> = &'a dyn Fn(Other) -> std::result::Result<Arc<CompiledSchema>, String>;
 
 /// Decodes a record value of a topic whose schema is `schema` (any framing `schema` can have) to
-/// JSON; a Confluent-framed value of another schema id is decoded with that schema, found by
-/// `by_id`. The error says why it does not decode, without the bytes.
+/// JSON; a value framed with another Confluent schema id or Glue schema version is decoded with
+/// that schema, found by `by_id`. The error says why it does not decode, without the bytes.
 pub fn decode_value(bytes: &[u8], schema: &CompiledSchema, by_id: ById<'_>) -> std::result::Result<Value, String> {
-    match framing::payload(bytes, schema)? {
-        Payload::Bytes(payload) => decode_payload(&payload, schema),
-        Payload::OtherConfluentId(id) => {
-            let other = by_id(id).map_err(|e| format!("value was written with Confluent schema id {id}: {e}"))?;
-            match framing::payload(bytes, &other)? {
-                Payload::Bytes(payload) => decode_payload(&payload, &other),
-                // The registry's schema of id N has another id: its data is broken.
-                Payload::OtherConfluentId(_) => Err(format!("the registry's schema of id {id} carries another id")),
-            }
-        }
+    let (other, what) = match framing::payload(bytes, schema)? {
+        Payload::Bytes(payload) => return decode_payload(&payload, schema),
+        Payload::OtherConfluentId(id) => (Other::ConfluentId(id), format!("Confluent schema id {id}")),
+        Payload::OtherGlueVersion(v) => (Other::GlueVersion(v), format!("Glue schema version {v}")),
+    };
+    let found = by_id(other).map_err(|e| format!("value was written with {what}: {e}"))?;
+    match framing::payload(bytes, &found)? {
+        Payload::Bytes(payload) => decode_payload(&payload, &found),
+        // The registry's schema of id N (version V) names another: its data is broken.
+        _ => Err(format!("the registry's schema of {what} carries another id")),
     }
 }
 
@@ -49,8 +59,11 @@ mod tests {
     use crate::registry::{SchemaFormat, SchemaText};
     use crate::wire::Framing;
 
-    fn none(id: u32) -> std::result::Result<Arc<CompiledSchema>, String> {
-        Err(format!("no schema {id} here"))
+    fn none(other: Other) -> std::result::Result<Arc<CompiledSchema>, String> {
+        match other {
+            Other::ConfluentId(id) => Err(format!("no schema {id} here")),
+            Other::GlueVersion(v) => Err(format!("no version {v} here")),
+        }
     }
 
     fn decode_value(bytes: &[u8], schema: &CompiledSchema) -> std::result::Result<Value, String> {
@@ -92,7 +105,17 @@ mod tests {
             assert_eq!(decode_value(&framed, &glue).unwrap(), expected);
             let mut other = framed.clone();
             other[5] ^= 1;
-            assert!(decode_value(&other, &glue).unwrap_err().contains("Glue schema version"));
+            let other_version = uuid::Uuid::from_slice(&other[2..18]).unwrap();
+            let err = decode_value(&other, &glue).unwrap_err();
+            assert!(err.contains(&format!("Glue schema version {other_version}")), "{err}");
+            // Another version is decoded with that version's schema, found by the lookup (here a
+            // schema whose field 1 is named otherwise, so the JSON tells which one decoded).
+            let renamed = PROTO.replace("string s = 1", "string t = 1");
+            let found = Arc::new(compiled(SchemaFormat::Protobuf, &renamed, Some(&other_version.to_string()), None));
+            let by_version =
+                |o: Other| if o == Other::GlueVersion(other_version) { Ok(found.clone()) } else { none(o) };
+            let got = super::decode_value(&other, &glue, &by_version).unwrap();
+            assert_eq!(got, serde_json::json!({"t": "x", "n": "42"}));
         }
 
         let conf = compiled(SchemaFormat::Protobuf, PROTO, None, Some(7));
@@ -105,7 +128,7 @@ mod tests {
         assert!(err.contains("schema id 8") && err.contains("no schema 8 here"), "{err}");
         // Another id is decoded with that id's schema, found by the lookup.
         let eight = Arc::new(compiled(SchemaFormat::Protobuf, PROTO, None, Some(8)));
-        let by_id = |id: u32| if id == 8 { Ok(eight.clone()) } else { none(id) };
+        let by_id = |o: Other| if o == Other::ConfluentId(8) { Ok(eight.clone()) } else { none(o) };
         assert_eq!(super::decode_value(&other, &conf, &by_id).unwrap(), expected);
 
         let json = compiled(

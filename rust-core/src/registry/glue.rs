@@ -72,19 +72,7 @@ impl GlueRegistry {
         let schema_id = SchemaId::builder().registry_name(&self.registry_name).schema_name(name).build();
         let schema =
             self.client.get_schema().schema_id(schema_id.clone()).send().await.map_err(|e| self.map_error(name, e))?;
-        let (format, extension) = match schema.data_format() {
-            Some(DataFormat::Protobuf) => (SchemaFormat::Protobuf, "proto"),
-            Some(DataFormat::Avro) => (SchemaFormat::Avro, "avsc"),
-            // Glue validates JSON Schemas of drafts 4, 6 and 7; 7 for one without `$schema`.
-            Some(DataFormat::Json) => (SchemaFormat::JsonSchema { default_draft: jsonschema::Draft::Draft7 }, "json"),
-            other => {
-                return Err(Error::internal(format!(
-                    "schema `{name}` in registry `{}` is {}, not PROTOBUF, AVRO or JSON",
-                    self.registry_name,
-                    other.map(|d| d.as_str()).unwrap_or("of unknown format")
-                )))
-            }
-        };
+        let (format, extension) = format_of(schema.data_format(), &format!("`{name}`"), &self.registry_name)?;
         let number = match version {
             SchemaVersion::Number(n) => n,
             SchemaVersion::Latest => schema
@@ -118,6 +106,41 @@ impl GlueRegistry {
         })
     }
 
+    /// Fetches the schema version whose UUID is `version` (GetSchemaVersion by SchemaVersionId:
+    /// what a Glue-framed record names), within `timeout`; past it, a `503`.
+    pub async fn fetch_version_id(&self, version: Uuid) -> Result<SchemaText> {
+        let what = format!("version {version}");
+        tokio::time::timeout(self.timeout, async {
+            let v = self
+                .client
+                .get_schema_version()
+                .schema_version_id(version.to_string())
+                .send()
+                .await
+                .map_err(|e| self.map_error(&what, e))?;
+            let (format, extension) = format_of(v.data_format(), &what, &self.registry_name)?;
+            let definition =
+                v.schema_definition().ok_or_else(|| Error::internal(format!("schema {what} has no definition")))?;
+            Ok(SchemaText {
+                file_name: format!("glue-{version}.{extension}"),
+                definition: definition.to_owned(),
+                format,
+                version_id: Some(version),
+                version_number: v.version_number(),
+                import_dir: None,
+                schema_id: None,
+                references: Default::default(),
+            })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::unavailable(format!(
+                "schema registry timed out fetching schema {what} (no answer within registry.timeout_ms, {} ms)",
+                self.timeout.as_millis()
+            )))
+        })
+    }
+
     fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
         &self,
         name: &str,
@@ -141,4 +164,21 @@ impl GlueRegistry {
             _ => Error::unavailable(format!("schema registry unreachable fetching `{name}`")),
         }
     }
+}
+
+/// The schema format and file extension of Glue's data format; what it is not is an error naming
+/// the schema (`what`).
+fn format_of(data_format: Option<&DataFormat>, what: &str, registry: &str) -> Result<(SchemaFormat, &'static str)> {
+    Ok(match data_format {
+        Some(DataFormat::Protobuf) => (SchemaFormat::Protobuf, "proto"),
+        Some(DataFormat::Avro) => (SchemaFormat::Avro, "avsc"),
+        // Glue validates JSON Schemas of drafts 4, 6 and 7; 7 for one without `$schema`.
+        Some(DataFormat::Json) => (SchemaFormat::JsonSchema { default_draft: jsonschema::Draft::Draft7 }, "json"),
+        other => {
+            return Err(Error::internal(format!(
+                "schema {what} in registry `{registry}` is {}, not PROTOBUF, AVRO or JSON",
+                other.map(|d| d.as_str()).unwrap_or("of unknown format")
+            )))
+        }
+    })
 }

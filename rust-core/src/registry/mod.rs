@@ -147,6 +147,17 @@ impl Registry {
         }
     }
 
+    /// Fetches the Glue schema version with UUID `version` (a record framed with it): `404` when
+    /// Glue has none, `503` when unreachable; `400` for a registry of another kind.
+    pub async fn fetch_glue_version(&self, version: uuid::Uuid) -> Result<SchemaText> {
+        match self {
+            Registry::Glue(g) => g.fetch_version_id(version).await,
+            _ => Err(crate::error::Error::bad_request(format!(
+                "Glue schema version {version}: version ids need a Glue registry (registry.kind \"glue\")"
+            ))),
+        }
+    }
+
     /// The longest a request waits for one fetch: Glue's `timeout_ms` (both calls and any retry
     /// included), `FILE_READ_BOUND` for a file.
     pub fn bound(&self) -> Duration {
