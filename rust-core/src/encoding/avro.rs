@@ -43,6 +43,9 @@ pub struct AvroEncoder {
     /// Each record field's default read once (checked when the schema is compiled), by record name
     /// and field index, with the namespace it was read in. Boxed: `schema::Format` holds encoders by value.
     defaults: Box<Defaults>,
+    /// Whether the schema refers to a named type by name (a `Ref`): only then does apache-avro's
+    /// writer look names up, so only then are they resolved for a write.
+    has_refs: bool,
 }
 
 /// Where a value comes from: the request body, or a field default of the schema (Avro's JSON
@@ -79,7 +82,8 @@ impl AvroEncoder {
             .iter()
             .map(|(name, s)| (name.clone(), (*s).clone()))
             .collect();
-        let mut encoder = AvroEncoder { schema, dependencies, names, defaults: Box::default() };
+        let has_refs = refers_by_name(&schema);
+        let mut encoder = AvroEncoder { schema, dependencies, names, defaults: Box::default(), has_refs };
         encoder.defaults = Box::new(encoder.check_schema()?);
         Ok(encoder)
     }
@@ -140,8 +144,15 @@ impl AvroEncoder {
     /// Writes a value read by the schema; it fits by construction, so apache-avro's validation pass is
     /// skipped (it would walk every value a second time). `hint`: the body's length, an upper bound
     /// of the output for most bodies, so the buffer is allocated once.
+    /// A schema without `Ref`s is written with an empty names map: apache-avro's writer looks names
+    /// up only for a `Ref`, and resolving them walks the schema and allocates every name on each call.
     fn write(&self, value: &Value, hint: usize) -> std::result::Result<Vec<u8>, apache_avro::Error> {
-        let writer = if self.dependencies.is_empty() {
+        let writer = if !self.has_refs {
+            GenericDatumWriter::builder(&self.schema)
+                .validate(false)
+                .resolved_schemata(ResolvedSchema::new_with_schemata(Vec::new())?)
+                .build()?
+        } else if self.dependencies.is_empty() {
             GenericDatumWriter::builder(&self.schema).validate(false).build()?
         } else {
             GenericDatumWriter::builder(&self.schema)
@@ -204,6 +215,18 @@ impl AvroEncoder {
             path: String::new(),
             reason: format!("schema refers to an undefined type `{}`", full.fullname(None)),
         })
+    }
+}
+
+/// Whether `schema` refers to a named type by name anywhere (without a `Ref` it cannot recurse).
+fn refers_by_name(schema: &Schema) -> bool {
+    match schema {
+        Schema::Ref { .. } => true,
+        Schema::Array(a) => refers_by_name(&a.items),
+        Schema::Map(m) => refers_by_name(&m.types),
+        Schema::Union(u) => u.variants().iter().any(refers_by_name),
+        Schema::Record(r) => r.fields.iter().any(|f| refers_by_name(&f.schema)),
+        _ => false,
     }
 }
 
@@ -1002,6 +1025,38 @@ mod tests {
         assert_eq!(decimal::twos_complement(0), vec![0x00]);
         assert_eq!(decimal::unscaled(&Json::from("1.5e2"), 5, 1), Ok(1500));
         assert_eq!(decimal::unscaled(&Json::from("0.10"), 3, 1), Ok(1));
+    }
+
+    /// A schema without a `Ref` is written with no names resolved; with or without, the bytes are
+    /// those of apache-avro's own writer (names resolved, values validated) for the same value.
+    #[test]
+    fn writes_match_apache_avros_resolving_writer() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let example = std::fs::read_to_string(root.join("krakend/schemas/MyAvroTopic.avsc")).unwrap();
+        let payload = std::fs::read_to_string(root.join("bench/payload.json")).unwrap();
+        let no_refs = r#"{"type":"record","name":"F","namespace":"n","fields":[
+            {"name":"decf","type":{"type":"fixed","name":"D8","size":8,"logicalType":"decimal","precision":10,"scale":3}},
+            {"name":"dec","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}},
+            {"name":"dur","type":{"type":"fixed","name":"Dur","size":12,"logicalType":"duration"}},
+            {"name":"id","type":{"type":"string","logicalType":"uuid"}},
+            {"name":"u","type":["null",{"type":"record","name":"I","namespace":"o","fields":[{"name":"x","type":"int"}]}]},
+            {"name":"a","type":{"type":"array","items":{"type":"map","values":{"type":"enum","name":"E","symbols":["A","B"]}}}}]}"#;
+        let no_refs_body = r#"{"decf":"-1.5","dec":2.25,"dur":{"months":1},"id":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "u":{"o.I":{"x":3}},"a":[{"k":"B","l":"A"},{}]}"#;
+        let node_body = r#"{"v":1,"next":{"v":2,"kids":[{"v":3}]}}"#;
+        for (schema, body, has_refs) in [
+            (example.as_str(), payload.trim_end(), false),
+            (no_refs, no_refs_body, false),
+            (ALL, BODY, true),
+            (NODE, node_body, true),
+        ] {
+            let enc = AvroEncoder::new(schema).unwrap();
+            assert_eq!(enc.has_refs, has_refs, "{body}");
+            let value = seed::read(&enc, body, false).expect(body);
+            let mut want = Vec::new();
+            GenericDatumWriter::builder(&enc.schema).build().unwrap().write_value_ref(&mut want, &value).unwrap();
+            assert_eq!(enc.write(&value, 0).unwrap(), want, "{body}");
+        }
     }
 
     const NODE: &str = r#"{"type":"record","name":"Node","fields":[{"name":"v","type":"int"},

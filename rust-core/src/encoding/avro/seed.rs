@@ -96,7 +96,9 @@ impl<'a> Node<'a> {
             Schema::Map(m) => {
                 let child = self.child(&m.types, self.ns);
                 let mut map = map;
-                let mut out = HashMap::with_capacity(map.size_hint().unwrap_or(8));
+                // serde_json gives no size hint: room for 16 entries without a rehash (a map of a
+                // typical event's attributes; growing from 8 allocated and rehashed it once more).
+                let mut out = HashMap::with_capacity(map.size_hint().unwrap_or(16));
                 let mut next = first;
                 while let Some(key) = next {
                     let value = map.next_value_seed(child)?;
