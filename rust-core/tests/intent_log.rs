@@ -22,8 +22,15 @@ fn two_logs_agree_on_the_order_of_a_keys_intents() {
     let b = IntentLog::open(&config, &topic, window).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
 
+    // The log creates its topic itself (admin API), before anything is appended.
+    let reader = topicgate::reader::Reader::new(&config).unwrap();
+    while reader.partitions(&topic).is_err() {
+        assert!(Instant::now() < deadline, "the log did not create its topic {topic}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let key = b"route\x00Topic\x00k-1";
-    // The first append creates the topic (the broker's auto-creation); each log's tail finds it.
+    // Each log's tail creates the topic (admin API) if it is missing, then follows it.
     let da = a.append(key, b"intent a").unwrap();
     let db = b.append(key, b"intent b").unwrap();
     let other = a.append(b"route\x00Topic\x00k-2", b"intent other").unwrap();
