@@ -152,6 +152,23 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 		return appendRec(logRecord{Kind: kindIntent, FP: fp, Replica: replicaID, At: at.UnixMilli(),
 			Until: at.Add(time.Until(deadline) + deliveryTimeout + time.Second).UnixMilli(), Of: of})
 	}
+	replay := func(a *logRecord) {
+		if a.FP != fp {
+			metrics.Idempotency(metrics.IdemConflict)
+			fail(http.StatusUnprocessableEntity, fmt.Sprintf("%s %q was used for a different request on this topic (body, message-key or message-headers differ); nothing written; send it with a new key", ic.Header, key))
+			return
+		}
+		metrics.Idempotency(metrics.IdemReplayed)
+		logging.Access(a.Status, topic, fmt.Sprintf("answer replayed for %s %q", ic.Header, key))
+		(&answer{status: a.Status, contentType: a.ContentType, body: a.Body}).write(w)
+	}
+	// An answer already read is final: replay it without appending an intent.
+	if recs, st, _ := l.IntentRecords(logKey); st == 200 {
+		if a, _ := resolve(recs); a != nil {
+			replay(a)
+			return
+		}
+	}
 	mine, ok := intent(nil)
 	if !ok {
 		return
@@ -174,14 +191,7 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 		a, o := resolve(recs)
 		switch {
 		case a != nil:
-			if a.FP != fp {
-				metrics.Idempotency(metrics.IdemConflict)
-				fail(http.StatusUnprocessableEntity, fmt.Sprintf("%s %q was used for a different request on this topic (body, message-key or message-headers differ); nothing written; send it with a new key", ic.Header, key))
-				return
-			}
-			metrics.Idempotency(metrics.IdemReplayed)
-			logging.Access(a.Status, topic, fmt.Sprintf("answer replayed for %s %q", ic.Header, key))
-			(&answer{status: a.Status, contentType: a.ContentType, body: a.Body}).write(w)
+			replay(a)
 			return
 		case o == nil:
 			logFail(http.StatusServiceUnavailable, "this request's intent is missing from the log read back")
