@@ -267,3 +267,29 @@ fn create_topic(config: &Config, topic: &str, window_ms: i64) -> Result<()> {
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: Option<i64>) -> LogRecord {
+        LogRecord { partition: 0, offset: 0, timestamp_ms: ts, value: Vec::new() }
+    }
+
+    #[test]
+    fn prune_drops_keys_older_than_the_window_at_most_once_per_period() {
+        let mut state = State::default();
+        state.by_key.insert(b"old".to_vec(), vec![rec(Some(100))]);
+        state.by_key.insert(b"mixed".to_vec(), vec![rec(Some(100)), rec(Some(5000))]);
+        state.by_key.insert(b"untimed".to_vec(), vec![rec(None)]);
+        state.prune(10_000, 1000, 1000);
+        let mut keys: Vec<_> = state.by_key.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, vec![b"mixed".to_vec(), b"untimed".to_vec()]);
+        // Within the period nothing is pruned, even what is now out of the window.
+        state.prune(10_500, 6000, 1000);
+        assert!(state.by_key.contains_key(b"mixed".as_slice()));
+        state.prune(11_000, 6000, 1000);
+        assert!(!state.by_key.contains_key(b"mixed".as_slice()));
+    }
+}
