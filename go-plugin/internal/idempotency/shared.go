@@ -173,6 +173,13 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 	if !ok {
 		return
 	}
+	// giveUp releases this request's intent when it ends unserved before knowing whether it owns
+	// the key (nothing written): another replica need not wait for its until.
+	giveUp := func(st int, msg string) {
+		b, _ := json.Marshal(logRecord{Kind: kindRelease, FP: fp, Replica: replicaID, Of: &mine.Offset})
+		l.IntentAppend(logKey, b)
+		logFail(st, msg)
+	}
 	waited := false
 	for {
 		read, st, msg := l.IntentWaitRead(mine.Partition, mine.Offset, time.Until(deadline))
@@ -180,12 +187,12 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 			if st == 200 {
 				msg = "not read back before the request's deadline"
 			}
-			logFail(st, msg)
+			giveUp(st, msg)
 			return
 		}
 		recs, st, msg := l.IntentRecords(logKey)
 		if st != 200 {
-			logFail(st, msg)
+			giveUp(st, msg)
 			return
 		}
 		a, o := resolve(recs)
@@ -194,7 +201,7 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 			replay(a)
 			return
 		case o == nil:
-			logFail(http.StatusServiceUnavailable, "this request's intent is missing from the log read back")
+			giveUp(http.StatusServiceUnavailable, "this request's intent is missing from the log read back")
 			return
 		case o.offset == mine.Offset:
 			serveOwner(w, r, l, logKey, fp, mine.Offset, body, ic, key, topic, serve)
