@@ -34,6 +34,12 @@
 #define TG_FORMAT_PROTOBUF 3
 
 /**
+ * Bytes of a record's fixed part in `tg_intent_records`' output: partition (i32), offset (i64),
+ * timestamp (i64, -1 none), value length (u32), all little-endian; the value follows.
+ */
+#define TG_INTENT_RECORD_HEAD 24
+
+/**
  * The most records one page holds, whatever the request asks.
  */
 #define MAX_PAGE_RECORDS 1000
@@ -473,6 +479,57 @@ enum tg_status tg_find_by_header(const struct tg_publisher *publisher,
  * The library version, a static NUL-terminated string.
  */
 const char *tg_version(void);
+
+/**
+ * Appends the record `value` under `key` (not empty) to the publisher's idempotency log and
+ * waits for the broker's acknowledgement: on 200 `*delivery` says where it landed. 503/504 as
+ * `tg_publish`.
+ *
+ * # Safety
+ * Each `(ptr, len)` pair must be readable (`value` may be NULL with length 0); `delivery` must
+ * be writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_intent_append(const struct tg_publisher *publisher,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const uint8_t *value,
+                                size_t value_len,
+                                struct tg_delivery *delivery,
+                                char *errbuf,
+                                size_t errbuf_len);
+
+/**
+ * Waits at most `timeout_ms` until the log has been read past `offset` of `partition`: `*read`
+ * 1 when it has, 0 when the time ran out.
+ *
+ * # Safety
+ * `read` must be writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_intent_wait_read(const struct tg_publisher *publisher,
+                                   int32_t partition,
+                                   int64_t offset,
+                                   uint32_t timeout_ms,
+                                   int32_t *read,
+                                   char *errbuf,
+                                   size_t errbuf_len);
+
+/**
+ * Writes the records of `key` read so far, in offset order, to `out` (each
+ * `TG_INTENT_RECORD_HEAD` bytes then its value) and their total size to `*len`; 413 when
+ * `capacity` is smaller (`*len` says how much is needed: call again).
+ *
+ * # Safety
+ * `key` must be readable; `out` NULL (with capacity 0) or `capacity` writable bytes; `len`
+ * writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_intent_records(const struct tg_publisher *publisher,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 uint8_t *out,
+                                 size_t capacity,
+                                 size_t *len,
+                                 char *errbuf,
+                                 size_t errbuf_len);
 
 /**
  * Creates a pool of readers of `publisher`'s cluster keeping at most `max_idle` connections

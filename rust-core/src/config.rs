@@ -44,6 +44,26 @@ pub struct Config {
     /// Kafka transactions for all-or-nothing batches (`tg_batch_commit`).
     #[serde(default)]
     pub transactions: TransactionsConfig,
+    /// Idempotency-Key state shared by all gateway replicas through a Kafka topic (the
+    /// `IntentLog`); absent (the default): each replica remembers its own keys in memory.
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyConfig>,
+}
+
+/// The shared idempotency log: a Kafka topic of intents and answers per key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// The log's topic; created at start when missing (delete retention of `window_ms`, the
+    /// cluster's default partition count and replication factor).
+    pub topic: String,
+    /// How far back a replica reads the log at start, and how long it keeps a key's records.
+    #[serde(default = "default_idempotency_window_ms")]
+    pub window_ms: u64,
+}
+
+fn default_idempotency_window_ms() -> u64 {
+    86_400_000
 }
 
 /// The transactional producers of all-or-nothing batches. Each has the transactional id
@@ -532,6 +552,20 @@ impl Config {
         if t.producers == 0 || t.producers > 64 {
             return bad("transactions.producers", "must be between 1 and 64");
         }
+        if let Some(idem) = &self.idempotency {
+            let t = &idem.topic;
+            if t.is_empty()
+                || t.len() > 249
+                || t == "."
+                || t == ".."
+                || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return bad("idempotency.topic", "must be a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)");
+            }
+            if idem.window_ms < 1000 {
+                return bad("idempotency.window_ms", "must be at least 1000");
+            }
+        }
         if t.timeout_ms == 0 || t.timeout_ms > i32::MAX as u64 {
             return bad("transactions.timeout_ms", "must be between 1 and 2147483647");
         }
@@ -667,6 +701,19 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_json(text).unwrap_err().message
+    }
+
+    #[test]
+    fn idempotency_log_is_off_by_default_and_checked_when_set() {
+        assert!(Config::from_json(&minimal()).unwrap().idempotency.is_none());
+        let with = |idem: &str| minimal().replacen('{', &format!("{{\"idempotency\":{idem},"), 1);
+        let c = Config::from_json(&with(r#"{"topic":"tg-idem"}"#)).unwrap();
+        let idem = c.idempotency.unwrap();
+        assert_eq!((idem.topic.as_str(), idem.window_ms), ("tg-idem", 86_400_000));
+        assert!(err(&with(r#"{"topic":"a b"}"#)).contains("idempotency.topic"));
+        assert!(err(&with(r#"{"topic":""}"#)).contains("idempotency.topic"));
+        assert!(err(&with(r#"{"topic":"t","window_ms":10}"#)).contains("idempotency.window_ms"));
+        assert!(err(&with(r#"{"window_ms":1000}"#)).contains("topic"));
     }
 
     #[test]

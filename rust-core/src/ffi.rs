@@ -10,7 +10,7 @@ use crate::batch::Batch;
 use crate::completion::{self, Completion, Formats};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result, Status};
-use crate::idempotency::Finder;
+use crate::idempotency::{Finder, IntentLog};
 use crate::logging;
 use crate::producer::Placement;
 use crate::publisher::{Publisher, Record};
@@ -58,6 +58,8 @@ pub struct tg_publisher {
     pub(crate) inner: Publisher,
     /// Searches for records by header (`tg_find_by_header`), its reader made on first use.
     finder: Finder,
+    /// The shared idempotency log (core option `idempotency`; `tg_intent_*`), opened at creation.
+    pub(crate) intents: Option<IntentLog>,
 }
 
 /// One record header: a name (UTF-8, not NUL-terminated, not empty) and a value (any bytes).
@@ -168,7 +170,14 @@ pub unsafe extern "C" fn tg_publisher_new(
         }
         *out = std::ptr::null_mut();
         let config = text(config, config_len, "config")?;
-        let publisher = Box::new(tg_publisher { inner: Publisher::new(config)?, finder: Finder::default() });
+        let inner = Publisher::new(config)?;
+        let intents = match (&inner.config().idempotency, inner.config().dry_run) {
+            (Some(idem), false) => {
+                Some(IntentLog::open(inner.config(), &idem.topic, Duration::from_millis(idem.window_ms))?)
+            }
+            _ => None,
+        };
+        let publisher = Box::new(tg_publisher { inner, finder: Finder::default(), intents });
         *out = Box::into_raw(publisher);
         Ok(())
     })
@@ -682,7 +691,7 @@ pub(crate) unsafe fn guarded(errbuf: *mut c_char, errbuf_len: usize, f: impl FnO
 }
 
 /// The publisher behind a handle; NULL is a 400.
-unsafe fn handle<'a>(publisher: *const tg_publisher) -> Result<&'a tg_publisher> {
+pub(crate) unsafe fn handle<'a>(publisher: *const tg_publisher) -> Result<&'a tg_publisher> {
     publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))
 }
 

@@ -12,6 +12,7 @@ pub mod encoded;
 pub mod encoding;
 pub mod error;
 pub mod ffi;
+pub mod ffi_intent;
 pub mod ffi_read;
 pub mod headers;
 pub mod idempotency;

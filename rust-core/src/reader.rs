@@ -93,30 +93,9 @@ impl Reader {
     /// A reader of the cluster `config` produces to, with its security settings and its
     /// non-producer `kafka.properties`.
     pub fn new(config: &Config) -> Result<Reader> {
-        let mut props: BTreeMap<String, String> = config
-            .kafka
-            .properties
-            .iter()
-            .filter(|(k, _)| !PRODUCER_ONLY.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        props.insert("bootstrap.servers".to_owned(), config.kafka.bootstrap_servers.clone());
-        // librdkafka assigns partitions only to a consumer with a group id; this one never joins
-        // the group (no subscribe) and never commits, so the group holds no state.
-        props.insert("group.id".to_owned(), READER_GROUP.to_owned());
-        props.insert("enable.auto.commit".to_owned(), "false".to_owned());
-        props.insert("enable.auto.offset.store".to_owned(), "false".to_owned());
-        props.insert("enable.partition.eof".to_owned(), "true".to_owned());
-        props.insert("isolation.level".to_owned(), "read_committed".to_owned());
-        props.insert("auto.offset.reset".to_owned(), "earliest".to_owned());
-        crate::security::add_properties(config.kafka.tls.as_ref(), config.kafka.auth.as_ref(), &mut props)?;
-        let mut cc = ClientConfig::new();
-        for (k, v) in &props {
-            cc.set(k, v);
-        }
-        let msk_iam = crate::producer::msk_iam(config.kafka.auth.as_ref())?;
+        let (cc, context) = client_config(config)?;
         let consumer = cc
-            .create_with_context(ReaderContext { msk_iam })
+            .create_with_context(context)
             .map_err(|e| Error::bad_request(format!("config: kafka.properties (reader): {e}")))?;
         Ok(Reader { consumer, timeout: config.delivery_timeout() })
     }
@@ -334,12 +313,40 @@ fn transient(e: &KafkaError) -> bool {
         if matches!(c, BrokerTransportFailure | AllBrokersDown | Resolve))
 }
 
+/// The reader's client settings (the cluster `config` produces to, its security settings and its
+/// non-producer `kafka.properties`) and its context; also used for the admin client.
+pub(crate) fn client_config(config: &Config) -> Result<(ClientConfig, ReaderContext)> {
+    let mut props: BTreeMap<String, String> = config
+        .kafka
+        .properties
+        .iter()
+        .filter(|(k, _)| !PRODUCER_ONLY.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    props.insert("bootstrap.servers".to_owned(), config.kafka.bootstrap_servers.clone());
+    // librdkafka assigns partitions only to a consumer with a group id; this one never joins
+    // the group (no subscribe) and never commits, so the group holds no state.
+    props.insert("group.id".to_owned(), READER_GROUP.to_owned());
+    props.insert("enable.auto.commit".to_owned(), "false".to_owned());
+    props.insert("enable.auto.offset.store".to_owned(), "false".to_owned());
+    props.insert("enable.partition.eof".to_owned(), "true".to_owned());
+    props.insert("isolation.level".to_owned(), "read_committed".to_owned());
+    props.insert("auto.offset.reset".to_owned(), "earliest".to_owned());
+    crate::security::add_properties(config.kafka.tls.as_ref(), config.kafka.auth.as_ref(), &mut props)?;
+    let mut cc = ClientConfig::new();
+    for (k, v) in &props {
+        cc.set(k, v);
+    }
+    let msk_iam = crate::producer::msk_iam(config.kafka.auth.as_ref())?;
+    Ok((cc, ReaderContext { msk_iam }))
+}
+
 fn kafka_error(what: &str, e: &KafkaError) -> Error {
     Error::unavailable(format!("Kafka {what} failed: {e}"))
 }
 
 /// Logs as the producers do and signs MSK IAM tokens.
-struct ReaderContext {
+pub(crate) struct ReaderContext {
     msk_iam: Option<Arc<MskIam>>,
 }
 

@@ -6,10 +6,13 @@
 
 mod common;
 
+use std::ffi::{c_char, CStr};
 use std::time::{Duration, Instant};
 
 use common::*;
 use topicgate::config::Config;
+use topicgate::ffi::*;
+use topicgate::ffi_intent::*;
 use topicgate::idempotency::IntentLog;
 
 #[test]
@@ -22,8 +25,15 @@ fn two_logs_agree_on_the_order_of_a_keys_intents() {
     let b = IntentLog::open(&config, &topic, window).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
 
+    // The log creates its topic itself (admin API), before anything is appended.
+    let reader = topicgate::reader::Reader::new(&config).unwrap();
+    while reader.partitions(&topic).is_err() {
+        assert!(Instant::now() < deadline, "the log did not create its topic {topic}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let key = b"route\x00Topic\x00k-1";
-    // The first append creates the topic (the broker's auto-creation); each log's tail finds it.
+    // Each log's tail creates the topic (admin API) if it is missing, then follows it.
     let da = a.append(key, b"intent a").unwrap();
     let db = b.append(key, b"intent b").unwrap();
     let other = a.append(b"route\x00Topic\x00k-2", b"intent other").unwrap();
@@ -47,4 +57,73 @@ fn two_logs_agree_on_the_order_of_a_keys_intents() {
     // Kafka's own consumer reads the same records there.
     let java = read_back(&topic, da.partition, da.offset, 1);
     assert_eq!(java[0].value, b"intent a".to_vec());
+}
+
+fn publisher(config: &str) -> *mut tg_publisher {
+    let mut p: *mut tg_publisher = std::ptr::null_mut();
+    let mut errbuf = [0 as c_char; 512];
+    // SAFETY: config is live; p and errbuf are writable.
+    let st = unsafe { tg_publisher_new(config.as_ptr(), config.len(), &mut p, errbuf.as_mut_ptr(), errbuf.len()) };
+    assert_eq!(st, tg_status::Ok);
+    p
+}
+
+/// The C ABI of the log: a publisher with the core option appends, waits and lists a key's
+/// records; one without it answers 404 naming the option; bad arguments are 400s naming them.
+#[test]
+fn the_c_abi_appends_waits_and_lists_and_refuses_without_the_option() {
+    let topic = unique("idemabi");
+    let dir = schema_dir(&[]);
+    let p = publisher(&file_config(&dir, &format!(r#","idempotency":{{"topic":"{topic}","window_ms":600000}}"#)));
+    let mut errbuf = [0 as c_char; 512];
+    let msg = |e: &[c_char; 512]| unsafe { CStr::from_ptr(e.as_ptr()) }.to_string_lossy().into_owned();
+    let (key, value) = (b"r\x00T\x00k".as_slice(), b"intent".as_slice());
+    let mut d = tg_delivery::default();
+    // SAFETY: every pointer is to a live local of the given length.
+    let st = unsafe {
+        tg_intent_append(p, key.as_ptr(), key.len(), value.as_ptr(), value.len(), &mut d, errbuf.as_mut_ptr(), 512)
+    };
+    assert_eq!(st, tg_status::Ok, "{}", msg(&errbuf));
+    let mut read = 0;
+    // SAFETY: as above.
+    let st = unsafe { tg_intent_wait_read(p, d.partition, d.offset, 60_000, &mut read, errbuf.as_mut_ptr(), 512) };
+    assert_eq!((st, read), (tg_status::Ok, 1), "{}", msg(&errbuf));
+    let mut len = 0usize;
+    // SAFETY: out NULL with capacity 0 asks for the size.
+    let st = unsafe {
+        tg_intent_records(p, key.as_ptr(), key.len(), std::ptr::null_mut(), 0, &mut len, errbuf.as_mut_ptr(), 512)
+    };
+    assert_eq!((st, len), (tg_status::PayloadTooLarge, TG_INTENT_RECORD_HEAD + value.len()));
+    let mut out = vec![0u8; len];
+    // SAFETY: out holds len bytes.
+    let st = unsafe {
+        tg_intent_records(p, key.as_ptr(), key.len(), out.as_mut_ptr(), len, &mut len, errbuf.as_mut_ptr(), 512)
+    };
+    assert_eq!(st, tg_status::Ok);
+    assert_eq!(i32::from_le_bytes(out[0..4].try_into().unwrap()), d.partition);
+    assert_eq!(i64::from_le_bytes(out[4..12].try_into().unwrap()), d.offset);
+    assert_eq!(&out[TG_INTENT_RECORD_HEAD..], value);
+    // SAFETY: a NULL delivery is refused before it is used.
+    let st = unsafe {
+        tg_intent_append(p, key.as_ptr(), 0, value.as_ptr(), 1, std::ptr::null_mut(), errbuf.as_mut_ptr(), 512)
+    };
+    assert_eq!(st, tg_status::BadRequest);
+    assert!(msg(&errbuf).contains("delivery"), "{}", msg(&errbuf));
+    // SAFETY: as above.
+    let st = unsafe { tg_intent_append(p, key.as_ptr(), 0, value.as_ptr(), 1, &mut d, errbuf.as_mut_ptr(), 512) };
+    assert_eq!(st, tg_status::BadRequest);
+    assert!(msg(&errbuf).contains("key"), "{}", msg(&errbuf));
+
+    let plain = publisher(&file_config(&dir, ""));
+    // SAFETY: as above.
+    let st = unsafe {
+        tg_intent_append(plain, key.as_ptr(), key.len(), value.as_ptr(), 1, &mut d, errbuf.as_mut_ptr(), 512)
+    };
+    assert_eq!(st, tg_status::NotFound);
+    assert!(msg(&errbuf).contains("idempotency.topic"), "{}", msg(&errbuf));
+    // SAFETY: both come from tg_publisher_new and are not used afterwards.
+    unsafe {
+        tg_publisher_free(p);
+        tg_publisher_free(plain);
+    }
 }

@@ -62,6 +62,9 @@ type corePublisher struct {
 
 	closing atomic.Bool   // Close was called: the poller ends
 	polled  chan struct{} // closed when the poller has ended
+
+	shared          bool          // the core has the shared idempotency log (IntentLog)
+	deliveryTimeout time.Duration // the core's delivery timeout
 }
 
 // NewPublisher creates a publisher from a core config (JSON); status is an HTTP status, msg says
@@ -74,6 +77,7 @@ func NewPublisher(config []byte) (Publisher, int, string) {
 		return nil, int(st), C.GoString(&errbuf[0])
 	}
 	c := &corePublisher{p: out, waiting: map[uint64]chan<- Outcome{}, polled: make(chan struct{})}
+	c.shared, c.deliveryTimeout = sharedOf(config)
 	go c.poll()
 	return c, 200, ""
 }

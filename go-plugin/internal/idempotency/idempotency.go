@@ -47,6 +47,9 @@ const ReplayedHeader = "Idempotent-Replayed"
 // in flight until its delivery report settles it (a 200 is then kept as the answer); after a 504
 // delivery report the key's next request first searches the topic (find) for the record carrying
 // the key, and answers with that record's partition and offset if it is there.
+//
+// When find's publisher has the shared log (core option "idempotency", core.IntentLog), the keys
+// live there, shared by every replica, instead of this replica's memory (shared.go).
 func Serve(w http.ResponseWriter, r *http.Request, rc *config.Route, topic string, bodyLimit int64, retryAfter int,
 	find Finder, serve func(http.ResponseWriter, *http.Request)) {
 	ic := &rc.Idempotency
@@ -62,6 +65,10 @@ func Serve(w http.ResponseWriter, r *http.Request, rc *config.Route, topic strin
 	key, err := parseKey(values)
 	if err != nil {
 		fail(http.StatusBadRequest, fmt.Sprintf("%s: %v", ic.Header, err))
+		return
+	}
+	if l, dt := sharedLog(find); l != nil {
+		serveShared(w, r, l, dt, rc, key, topic, bodyLimit, find, fail, serve)
 		return
 	}
 	s := storeFor(rc)

@@ -10,6 +10,9 @@ const (
 	IdemEvicted  = "evicted"  // a key dropped before its window ended, to keep to idempotency.max_keys
 	// IdemFoundWritten: a retry after a 504 found the first attempt's record written and answered with it.
 	IdemFoundWritten = "found_written"
+	// IdemTakenOver: with the shared log, a replica took a key over from one whose request ended
+	// without an answer (released, or silent past its delivery timeout) and nothing was found written.
+	IdemTakenOver = "taken_over"
 )
 
 var (
@@ -25,7 +28,7 @@ var (
 
 func init() {
 	registry.MustRegister(idempotencyTotal, idempotencyKeys)
-	for _, o := range []string{IdemReplayed, IdemWaited, IdemConflict, IdemEvicted, IdemFoundWritten} {
+	for _, o := range []string{IdemReplayed, IdemWaited, IdemConflict, IdemEvicted, IdemFoundWritten, IdemTakenOver} {
 		idempotencyTotal.WithLabelValues(o) // every outcome is scraped, 0 until it happens
 	}
 }
