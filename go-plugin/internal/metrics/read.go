@@ -7,6 +7,7 @@ const (
 	CutStall    = "stall"    // its client took no bytes for read.max_stall_ms
 	CutShutdown = "shutdown" // the gateway stopped
 	CutError    = "error"    // a fetch failed (Kafka, the registry)
+	CutSlow     = "slow"     // its client fell read.max_client_buffer_bytes of events behind
 )
 
 var (
@@ -28,16 +29,24 @@ var (
 	}, []string{"topic"})
 	readCuts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "read_stream_cuts_total",
-		Help: "Event streams the gateway ended, by reason (stall, shutdown, error).",
+		Help: "Event streams the gateway ended, by reason (stall, slow, shutdown, error).",
 	}, []string{"reason"})
+	readFollowers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: metricsPrefix + "read_followers",
+		Help: "Followers running now: one per topic read by event streams, sharing its fetches.",
+	})
+	readFollowerFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_follower_fetches_total",
+		Help: "Fetch rounds of the followers (each reads every partition once for all its streams), by topic.",
+	}, []string{"topic"})
 )
 
 func init() {
-	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts)
+	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts, readFollowers, readFollowerFetches)
 	for _, m := range []string{"page", "sse"} {
 		readReaders.WithLabelValues(m)
 	}
-	for _, r := range []string{CutStall, CutShutdown, CutError} {
+	for _, r := range []string{CutStall, CutSlow, CutShutdown, CutError} {
 		readCuts.WithLabelValues(r)
 	}
 }
@@ -60,3 +69,10 @@ func ReadSent(topic string, n int, failed bool) {
 
 // ReadCut counts an event stream the gateway ended, by reason (CutStall, …).
 func ReadCut(reason string) { readCuts.WithLabelValues(reason).Inc() }
+
+// ReadFollowers counts followers started (+1) and stopped (-1).
+func ReadFollowers(d float64) { readFollowers.Add(d) }
+
+// ReadFollowerFetch counts one fetch round of topic's follower.
+func ReadFollowerFetch(topic string) { readFollowerFetches.WithLabelValues(topic).Inc() }
+
