@@ -146,14 +146,18 @@ def test_a_thousand_streams_share_one_follower_and_get_every_record(fgw, ftopics
         placed = await asyncio.to_thread(produce, fgw.bootstrap, topic, recs)
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
         elapsed = time.monotonic() - t0
-        fetches = metric(fgw.metrics(), "topicgate_read_follower_fetches_total", topic=topic) - fetches0
-        return got, placed, followers, fetches, elapsed
+        snap = fgw.metrics()
+        fetches = metric(snap, "topicgate_read_follower_fetches_total", topic=topic) - fetches0
+        lag = [v for (n, ls), v in snap.items() if n == "topicgate_read_lag_records" and ("topic", topic) in set(ls)]
+        return got, placed, followers, fetches, elapsed, lag
 
-    got, placed, followers, fetches, elapsed = asyncio.run(run())
+    got, placed, followers, fetches, elapsed, lag = asyncio.run(run())
     rss = fgw.rss()
     print(f"\n{CLIENTS} streams: gateway RSS {rss / (1 << 20):.1f} MiB; {fetches:.0f} follower fetch rounds "
           f"for {RECORDS} records in {elapsed:.1f} s")
     assert followers == 1
+    # The follower reported its lag from the ends its last round saw; every record was delivered.
+    assert lag == [0], lag
     want = sorted(placed)
     for i, g in enumerate(got):
         assert sorted(g) == want, f"client {i} got {len(g)} of {len(want)} records"

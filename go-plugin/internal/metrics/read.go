@@ -39,10 +39,14 @@ var (
 		Name: metricsPrefix + "read_follower_fetches_total",
 		Help: "Fetch rounds of the followers (each reads every partition once for all its streams), by topic.",
 	}, []string{"topic"})
+	readLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricsPrefix + "read_lag_records",
+		Help: "Records a topic's follower is behind the partitions' ends after its last round (event streams at the tail lag as much), by topic.",
+	}, []string{"topic"})
 )
 
 func init() {
-	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts, readFollowers, readFollowerFetches)
+	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts, readFollowers, readFollowerFetches, readLag)
 	for _, m := range []string{"page", "sse"} {
 		readReaders.WithLabelValues(m)
 	}
@@ -76,3 +80,8 @@ func ReadFollowers(d float64) { readFollowers.Add(d) }
 // ReadFollowerFetch counts one fetch round of topic's follower.
 func ReadFollowerFetch(topic string) { readFollowerFetches.WithLabelValues(topic).Inc() }
 
+// ReadLag sets how many records topic's follower is behind the partitions' ends.
+func ReadLag(topic string, records int64) { readLag.WithLabelValues(topic).Set(float64(records)) }
+
+// ReadLagGone drops topic's lag once its follower stops.
+func ReadLagGone(topic string) { readLag.DeleteLabelValues(topic) }

@@ -118,6 +118,7 @@ func (f *follower) dropLocked(s *sub, why, reason string, status int) {
 // run reads rounds until no stream is left or a fetch fails (every stream then ends with why).
 func (f *follower) run() {
 	defer metrics.ReadFollowers(-1)
+	defer metrics.ReadLagGone(f.key.topic)
 	req := pageRequest{Topic: f.key.topic, Start: "earliest", Limit: config.MaxReadLimit, WaitMs: config.SSEPageWaitMs, RawOnError: f.key.raw}
 	for {
 		fanMu.Lock()
@@ -153,6 +154,13 @@ func (f *follower) run() {
 			bt.events = append(bt.events, fevent{e: e, raw: raw})
 			bt.bytes += len(raw)
 		}
+		var lag int64
+		for k, end := range p.Ends {
+			if at, ok := p.Next[k]; ok && end > at {
+				lag += end - at
+			}
+		}
+		metrics.ReadLag(f.key.topic, lag)
 		fanMu.Lock()
 		for k, v := range p.Next {
 			n, _ := strconv.ParseInt(k, 10, 32)

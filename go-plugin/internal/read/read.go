@@ -62,6 +62,8 @@ func (f filter) keeps(e entry) bool {
 type page struct {
 	Records []json.RawMessage `json:"records"`
 	Next    map[string]int64  `json:"next"`
+	// Ends are the partitions' ends as the page's fetches saw them (reader lag).
+	Ends map[string]int64 `json:"ends"`
 }
 
 // slots bounds readers at once: each route's (read.max_readers), by path prefix, and each of its
