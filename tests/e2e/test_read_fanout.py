@@ -3,6 +3,9 @@ through one follower (its fetch rounds counted, not one per client), a client th
 is cut for falling behind while the gateway's memory stays bounded, readers over a topic's limit
 get 503.
 
+A page stops before the record that would pass read.max_page_bytes and its next position
+resumes exactly there.
+
 Its own gateway (routes /f/event/ for many readers, /f/small/ with small bounds) on the test Kafka.
 """
 
@@ -21,6 +24,7 @@ CLIENTS = 1000
 RECORDS = 40
 PER_TOPIC = 2  # read.max_readers_per_topic of /f/small/
 CLIENT_BUFFER = 65536  # read.max_client_buffer_bytes of /f/small/
+PAGE_BYTES = 4096  # read.max_page_bytes of /f/small/
 RSS_GROWTH_BOUND = 96 << 20  # what a never-reading client may add to the gateway's RSS
 
 
@@ -41,7 +45,7 @@ class FanoutGateway(Gateway):
              "read": {"topics": [self.topic], "max_readers": CLIENTS + 100, "keep_alive_ms": 1000}},
             {"path_prefix": "/f/small/", "topics": [self.json_topic, self.avro_topic],
              "read": {"topics": [self.json_topic, self.avro_topic], "max_readers_per_topic": PER_TOPIC,
-                      "max_client_buffer_bytes": CLIENT_BUFFER, "max_stall_ms": 3000, "keep_alive_ms": 1000}},
+                      "max_client_buffer_bytes": CLIENT_BUFFER, "max_page_bytes": PAGE_BYTES, "max_stall_ms": 30000, "keep_alive_ms": 1000}},
         ]
         base["endpoints"] = []
         base["port"] = self.port
@@ -176,6 +180,8 @@ def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bo
     s = socket.create_connection(("127.0.0.1", fgw.port), timeout=30)
     s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
               f"Last-Event-ID: {start}\r\n\r\n".encode())
+    # Three rounds of the follower (1,000 records each) reach the queue long before the 30 s stall
+    # deadline: the first is being written, the second queued, the third passes the bound.
     # The stream is open (one reader of the topic) before anything is written.
     deadline = time.monotonic() + 30
     while metric(fgw.metrics(), "topicgate_read_readers", mode="sse") < 1 and time.monotonic() < deadline:
@@ -194,7 +200,9 @@ def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bo
     rss1 = fgw.rss()
     print(f"\nnever-reading client: 30 MB written; gateway RSS {rss0 / (1 << 20):.1f} -> {rss1 / (1 << 20):.1f} MiB")
     assert rss1 - rss0 < RSS_GROWTH_BOUND
-    # The connection ends: what was in the sockets drains, then nothing more.
+    # The connection ends (at the latest at the handler's 30 s write deadline): what was in the
+    # sockets drains, then nothing more.
+    s.settimeout(60)
     got = 0
     while True:
         chunk = s.recv(1 << 20)
@@ -234,3 +242,28 @@ def test_readers_over_the_topics_limit_get_503(fgw, ftopics):
     assert r.status == 200, r
 
 
+
+
+def test_a_page_ends_before_its_byte_bound_and_next_resumes_exactly(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?limit=1")
+    assert r.status == 200, r
+    position = r.json()["next"]
+    pad = "y" * 1000
+    placed = produce(fgw.bootstrap, topic,
+                     [(i % PARTITIONS, None, json.dumps({"n": i, "pad": pad}).encode(), []) for i in range(10)])
+    seen, pages = [], []
+    for _ in range(20):
+        if len(seen) >= len(placed):
+            break
+        r = get(fgw, f"/f/small/{topic}?position={position}&limit=10")
+        assert r.status == 200, r
+        recs = r.json()["records"]
+        pages.append(len(recs))
+        size = sum(len(json.dumps(e, separators=(",", ":"))) for e in recs)
+        assert len(recs) == 1 or size <= PAGE_BYTES, (len(recs), size)
+        seen += [(e["partition"], e["offset"]) for e in recs]
+        position = r.json()["next"]
+    # Ten records of ~1 KB never fit one 4 KiB page; together the pages hold each exactly once.
+    assert pages[0] < len(placed), pages
+    assert len(seen) == len(set(seen)) and sorted(seen) == sorted(placed), (pages, seen)

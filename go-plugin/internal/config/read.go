@@ -15,6 +15,8 @@ const (
 	defaultSSEPageWaitMs = 5000
 	// defaultMaxClientBufferBytes bounds the events queued for one stream (4 MiB).
 	defaultMaxClientBufferBytes = 4 << 20
+	// defaultMaxPageBytes bounds the record JSON of one page's answer (16 MiB).
+	defaultMaxPageBytes = 16 << 20
 )
 
 // Read is a route's read side: which topics GET serves, decoded (package read).
@@ -33,6 +35,9 @@ type Read struct {
 	// MaxClientBufferBytes bounds the bytes of events queued for one stream that has not taken
 	// them yet (more: the stream is cut with a final event saying why).
 	MaxClientBufferBytes int
+	// MaxPageBytes bounds the record JSON of one page's answer (the page ends before the record
+	// that would pass it; one record always goes).
+	MaxPageBytes int
 	// MaxStallMs is how long an event stream's client may leave events untaken (its connection
 	// accepting no bytes) before the stream is cut.
 	MaxStallMs int
@@ -49,6 +54,7 @@ type rawRead struct {
 	MaxReaders  *int     `json:"max_readers"`
 	PerTopic    *int     `json:"max_readers_per_topic"`
 	ClientBuf   *int     `json:"max_client_buffer_bytes"`
+	PageBytes   *int     `json:"max_page_bytes"`
 	MaxStallMs  *int     `json:"max_stall_ms"`
 	RawOnError  bool     `json:"raw_on_error"`
 }
@@ -108,6 +114,10 @@ func parseRead(rr *rawRead, where string) (*Read, error) {
 		return nil, err
 	}
 	rd.MaxClientBufferBytes = defaultMaxClientBufferBytes
+	rd.MaxPageBytes = defaultMaxPageBytes
+	if err := bounded(rr.PageBytes, "max_page_bytes", 1024, 1<<30, &rd.MaxPageBytes); err != nil {
+		return nil, err
+	}
 	if err := bounded(rr.ClientBuf, "max_client_buffer_bytes", 65536, 1<<30, &rd.MaxClientBufferBytes); err != nil {
 		return nil, err
 	}

@@ -138,19 +138,41 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		n, _ := strconv.ParseInt(k, 10, 32)
 		pos[int32(n)] = v
 	}
-	kept := p.Records[:0]
-	for _, raw := range p.Records {
+	kept := make([]json.RawMessage, 0, len(p.Records))
+	size := 0
+	for i, raw := range p.Records {
 		var e entry
-		if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
-			kept = append(kept, raw)
-			metrics.ReadSent(topic, len(raw), e.Error != "")
+		if json.Unmarshal(raw, &e) != nil || !f.keeps(e) {
+			continue
 		}
+		// read.max_page_bytes: the page ends before the record that would pass it (one record
+		// always goes, so paging moves on); next starts each partition at its first record left.
+		if len(kept) > 0 && size+len(raw) > rc.Read.MaxPageBytes {
+			rewind(pos, p.Records[i:])
+			break
+		}
+		kept = append(kept, raw)
+		size += len(raw)
+		metrics.ReadSent(topic, len(raw), e.Error != "")
 	}
 	p.Records = kept
 	if p.Records == nil {
 		p.Records = []json.RawMessage{}
 	}
 	respond.JSON(w, http.StatusOK, map[string]interface{}{"records": p.Records, "next": pos.String()})
+}
+
+// rewind moves pos back to the first offset of each partition among left (records in the order
+// read: each partition's in offset order).
+func rewind(pos Positions, left []json.RawMessage) {
+	seen := map[int32]bool{}
+	for _, raw := range left {
+		var e entry
+		if json.Unmarshal(raw, &e) == nil && !seen[e.Partition] {
+			seen[e.Partition] = true
+			pos[e.Partition] = e.Offset
+		}
+	}
 }
 
 // parse reads the query (partition, offset, position, start, limit, wait, key, header) and, for a
