@@ -213,6 +213,43 @@ def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bo
     assert 0 < got < 30_000_000, got
 
 
+def test_a_slow_client_is_cut_with_a_final_event_saying_why(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+    cuts0 = metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow")
+    s = socket.create_connection(("127.0.0.1", fgw.port), timeout=60)
+    s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              f"Last-Event-ID: {start}\r\n\r\n".encode())
+    deadline = time.monotonic() + 30
+    while metric(fgw.metrics(), "topicgate_read_readers", mode="sse") < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pad = "z" * 10000
+    for batch in range(3):
+        produce(fgw.bootstrap, topic,
+                [(i % PARTITIONS, None, json.dumps({"n": batch * 1000 + i, "pad": pad}).encode(), [])
+                 for i in range(1000)])
+    # The client reads nothing until the follower has dropped it (counted when it happens)...
+    deadline = time.monotonic() + 90
+    while (metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") < cuts0 + 1
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+    assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1
+    # ...then reads on, within the stall deadline: what was queued, then the final event with why.
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    tail = data[-2000:].decode(errors="replace")
+    assert "event: end" in tail, tail[-500:]
+    assert f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)" in tail, tail[-500:]
+    assert data.count(b"event: record") < 3000
+
+
 def test_readers_over_the_topics_limit_get_503(fgw, ftopics):
     topic = fgw.avro_topic
     held = []

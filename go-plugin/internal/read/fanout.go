@@ -95,7 +95,7 @@ func leave(key followerKey, s *sub) {
 	}
 }
 
-// take hands the stream its queued rounds and, once dropped, why.
+// take hands the stream its queued rounds and, once dropped, why (the cut is counted already).
 func (s *sub) take() ([]*batch, string, string, int) {
 	fanMu.Lock()
 	defer fanMu.Unlock()
@@ -109,6 +109,8 @@ func (f *follower) dropLocked(s *sub, why, reason string, status int) {
 	delete(f.subs, s)
 	s.queue, s.bytes = nil, 0
 	s.cut, s.reason, s.status = why, reason, status
+	// Counted when it happens: the stream's handler may be blocked writing to its client.
+	metrics.ReadCut(reason)
 	select {
 	case s.signal <- struct{}{}:
 	default:

@@ -319,8 +319,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 	cut := func(err error) {
 		// The follower may have dropped a client that took nothing first: that is the reason.
 		if me != nil {
-			if _, why, reason, _ := me.take(); why != "" {
-				metrics.ReadCut(reason)
+			if _, why, _, _ := me.take(); why != "" {
 				logging.Warning(fmt.Sprintf("read stream of %q cut: %s", req.Topic, why))
 				return
 			}
@@ -504,14 +503,13 @@ func follow(w http.ResponseWriter, r *http.Request, ctl *http.ResponseController
 				return
 			}
 		case <-me.signal:
-			q, why, reason, status := me.take()
+			q, why, _, status := me.take()
 			for _, b := range q {
 				if !send(b.events) {
 					return
 				}
 			}
 			if why != "" {
-				metrics.ReadCut(reason)
 				logging.Warning(fmt.Sprintf("read stream of %q cut: %s", topic, why))
 				v := map[string]interface{}{"reason": why}
 				if status != 0 {
