@@ -555,7 +555,7 @@ void tg_reader_free(struct tg_reader *reader);
 /**
  * Reads one page as the JSON request `request` says (`{"topic", "partitions", "offsets",
  * "start", "limit", "wait_ms", "raw_on_error"}`, see docs/design.md); on 200 `*out` holds the
- * answer's JSON (`{"records": [...], "next": {...}}`), `*out_len` bytes to free with
+ * answer's JSON (`{"records": [...], "next": {...}, "ends": {...}}`), `*out_len` bytes to free with
  * `tg_read_free`. Blocks up to `wait_ms` when nothing is there yet.
  *
  * # Safety

@@ -80,7 +80,8 @@ impl ReaderPool {
     }
 }
 
-/// Reads one page: `{"records": [...], "next": {"<partition>": <offset>, ...}}`, each record
+/// Reads one page: `{"records": [...], "next": {"<partition>": <offset>, ...}, "ends": {…}}`
+/// (`ends`: each partition's high watermark as the page's fetches saw it), each record
 /// `{partition, offset, timestamp, key, headers, value}` or with `error` in place of `value`.
 pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) -> Result<Value> {
     crate::publisher::check_topic(&req.topic)?;
@@ -137,8 +138,13 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
             }
             std::thread::sleep(POLL_AGAIN);
         }
+        // Each partition's end as the fetches saw it (no extra request): what `next` is behind by.
+        let ends: Map<String, Value> = next
+            .keys()
+            .filter_map(|&p| reader.cached_end(&req.topic, p).map(|e| (p.to_string(), Value::from(e))))
+            .collect();
         let next: Map<String, Value> = next.into_iter().map(|(p, o)| (p.to_string(), Value::from(o))).collect();
-        Ok(json!({"records": records, "next": next}))
+        Ok(json!({"records": records, "next": next, "ends": ends}))
     })();
     pool.give(reader);
     result

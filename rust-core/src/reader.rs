@@ -152,6 +152,24 @@ impl Reader {
         Ok(high)
     }
 
+    /// The partition's high watermark as the reader's last fetch of it reported it: no network
+    /// call, so a follower can tell its lag every round (`None` before any fetch of it answered).
+    pub fn cached_end(&self, topic: &str, partition: i32) -> Option<i64> {
+        let topic = std::ffi::CString::new(topic).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client lives as long as self; topic is a C string; low and high are writable.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+    }
+
     /// Reads `ranges` of `topic`, handing each record to `f` in offset order per partition, until
     /// every range is done, `f` answers false, or `deadline`. True when every range was read.
     pub fn read(

@@ -48,6 +48,8 @@ fn reads_ranges_from_times_and_finds_a_record_by_header() {
             true
         })
         .unwrap());
+    // The end as the fetch saw it, without asking the broker again: the offset after the last record.
+    assert_eq!(reader.cached_end(&topic, partition), Some(reader.end_offset(&topic, partition).unwrap()));
     let java = read_back(&topic, partition, before[0].offset, 5);
     assert_eq!(
         got.iter().map(|r| (r.offset, r.value.clone().unwrap())).collect::<Vec<_>>(),

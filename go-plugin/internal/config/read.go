@@ -13,6 +13,10 @@ const (
 	defaultMaxReaders    = 64
 	defaultMaxStallMs    = 10000
 	defaultSSEPageWaitMs = 5000
+	// defaultMaxClientBufferBytes bounds the events queued for one stream (4 MiB).
+	defaultMaxClientBufferBytes = 4 << 20
+	// defaultMaxPageBytes bounds the record JSON of one page's answer (16 MiB).
+	defaultMaxPageBytes = 16 << 20
 )
 
 // Read is a route's read side: which topics GET serves, decoded (package read).
@@ -26,6 +30,14 @@ type Read struct {
 	KeepAliveMs int
 	// MaxReaders bounds the pages and streams the route serves at once (more: 503).
 	MaxReaders int
+	// MaxReadersPerTopic bounds the pages and streams of one topic of the route at once (more: 503).
+	MaxReadersPerTopic int
+	// MaxClientBufferBytes bounds the bytes of events queued for one stream that has not taken
+	// them yet (more: the stream is cut with a final event saying why).
+	MaxClientBufferBytes int
+	// MaxPageBytes bounds the record JSON of one page's answer (the page ends before the record
+	// that would pass it; one record always goes).
+	MaxPageBytes int
 	// MaxStallMs is how long an event stream's client may leave events untaken (its connection
 	// accepting no bytes) before the stream is cut.
 	MaxStallMs int
@@ -40,6 +52,9 @@ type rawRead struct {
 	MaxLimit    *int     `json:"max_limit"`
 	KeepAliveMs *int     `json:"keep_alive_ms"`
 	MaxReaders  *int     `json:"max_readers"`
+	PerTopic    *int     `json:"max_readers_per_topic"`
+	ClientBuf   *int     `json:"max_client_buffer_bytes"`
+	PageBytes   *int     `json:"max_page_bytes"`
 	MaxStallMs  *int     `json:"max_stall_ms"`
 	RawOnError  bool     `json:"raw_on_error"`
 }
@@ -91,6 +106,19 @@ func parseRead(rr *rawRead, where string) (*Read, error) {
 		return nil, err
 	}
 	if err := bounded(rr.MaxReaders, "max_readers", 1, 100000, &rd.MaxReaders); err != nil {
+		return nil, err
+	}
+	// By default one topic may take the whole route's share.
+	rd.MaxReadersPerTopic = rd.MaxReaders
+	if err := bounded(rr.PerTopic, "max_readers_per_topic", 1, rd.MaxReaders, &rd.MaxReadersPerTopic); err != nil {
+		return nil, err
+	}
+	rd.MaxClientBufferBytes = defaultMaxClientBufferBytes
+	rd.MaxPageBytes = defaultMaxPageBytes
+	if err := bounded(rr.PageBytes, "max_page_bytes", 1024, 1<<30, &rd.MaxPageBytes); err != nil {
+		return nil, err
+	}
+	if err := bounded(rr.ClientBuf, "max_client_buffer_bytes", 65536, 1<<30, &rd.MaxClientBufferBytes); err != nil {
 		return nil, err
 	}
 	return rd, nil

@@ -7,6 +7,7 @@ const (
 	CutStall    = "stall"    // its client took no bytes for read.max_stall_ms
 	CutShutdown = "shutdown" // the gateway stopped
 	CutError    = "error"    // a fetch failed (Kafka, the registry)
+	CutSlow     = "slow"     // its client fell read.max_client_buffer_bytes of events behind
 )
 
 var (
@@ -28,16 +29,28 @@ var (
 	}, []string{"topic"})
 	readCuts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "read_stream_cuts_total",
-		Help: "Event streams the gateway ended, by reason (stall, shutdown, error).",
+		Help: "Event streams the gateway ended, by reason (stall, slow, shutdown, error).",
 	}, []string{"reason"})
+	readFollowers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: metricsPrefix + "read_followers",
+		Help: "Followers running now: one per topic read by event streams, sharing its fetches.",
+	})
+	readFollowerFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricsPrefix + "read_follower_fetches_total",
+		Help: "Fetch rounds of the followers (each reads every partition once for all its streams), by topic.",
+	}, []string{"topic"})
+	readLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricsPrefix + "read_lag_records",
+		Help: "Records a topic's follower is behind the partitions' ends after its last round (event streams at the tail lag as much), by topic.",
+	}, []string{"topic"})
 )
 
 func init() {
-	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts)
+	registry.MustRegister(readReaders, readRecords, readBytes, readDecodeFailures, readCuts, readFollowers, readFollowerFetches, readLag)
 	for _, m := range []string{"page", "sse"} {
 		readReaders.WithLabelValues(m)
 	}
-	for _, r := range []string{CutStall, CutShutdown, CutError} {
+	for _, r := range []string{CutStall, CutSlow, CutShutdown, CutError} {
 		readCuts.WithLabelValues(r)
 	}
 }
@@ -60,3 +73,15 @@ func ReadSent(topic string, n int, failed bool) {
 
 // ReadCut counts an event stream the gateway ended, by reason (CutStall, …).
 func ReadCut(reason string) { readCuts.WithLabelValues(reason).Inc() }
+
+// ReadFollowers counts followers started (+1) and stopped (-1).
+func ReadFollowers(d float64) { readFollowers.Add(d) }
+
+// ReadFollowerFetch counts one fetch round of topic's follower.
+func ReadFollowerFetch(topic string) { readFollowerFetches.WithLabelValues(topic).Inc() }
+
+// ReadLag sets how many records topic's follower is behind the partitions' ends.
+func ReadLag(topic string, records int64) { readLag.WithLabelValues(topic).Set(float64(records)) }
+
+// ReadLagGone drops topic's lag once its follower stops.
+func ReadLagGone(topic string) { readLag.DeleteLabelValues(topic) }

@@ -66,16 +66,19 @@ func (f filter) keeps(e entry) bool {
 type page struct {
 	Records []json.RawMessage `json:"records"`
 	Next    map[string]int64  `json:"next"`
+	// Ends are the partitions' ends as the page's fetches saw them (reader lag).
+	Ends map[string]int64 `json:"ends"`
 }
 
-// slots bounds each route's readers at once (read.max_readers), by path prefix.
+// slots bounds readers at once: each route's (read.max_readers), by path prefix, and each of its
+// topics' (read.max_readers_per_topic), by path prefix and topic.
 var slots sync.Map // string -> chan struct{}
 
-func slotsOf(rc *config.Route) chan struct{} {
-	if s, ok := slots.Load(rc.Prefix); ok {
+func slotsOf(key string, n int) chan struct{} {
+	if s, ok := slots.Load(key); ok {
 		return s.(chan struct{})
 	}
-	s, _ := slots.LoadOrStore(rc.Prefix, make(chan struct{}, rc.Read.MaxReaders))
+	s, _ := slots.LoadOrStore(key, make(chan struct{}, n))
 	return s.(chan struct{})
 }
 
@@ -101,12 +104,20 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	s := slotsOf(rc)
+	s := slotsOf(rc.Prefix, rc.Read.MaxReaders)
 	select {
 	case s <- struct{}{}:
 		defer func() { <-s }()
 	default:
 		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s)))
+		return
+	}
+	ts := slotsOf(rc.Prefix+"\x00"+topic, rc.Read.MaxReadersPerTopic)
+	select {
+	case ts <- struct{}{}:
+		defer func() { <-ts }()
+	default:
+		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read topic %q on this route (read.max_readers_per_topic); retry later", cap(ts), topic))
 		return
 	}
 	if sse {
@@ -131,19 +142,41 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		n, _ := strconv.ParseInt(k, 10, 32)
 		pos[int32(n)] = v
 	}
-	kept := p.Records[:0]
-	for _, raw := range p.Records {
+	kept := make([]json.RawMessage, 0, len(p.Records))
+	size := 0
+	for i, raw := range p.Records {
 		var e entry
-		if json.Unmarshal(raw, &e) == nil && f.keeps(e) {
-			kept = append(kept, raw)
-			metrics.ReadSent(topic, len(raw), e.Error != "")
+		if json.Unmarshal(raw, &e) != nil || !f.keeps(e) {
+			continue
 		}
+		// read.max_page_bytes: the page ends before the record that would pass it (one record
+		// always goes, so paging moves on); next starts each partition at its first record left.
+		if len(kept) > 0 && size+len(raw) > rc.Read.MaxPageBytes {
+			rewind(pos, p.Records[i:])
+			break
+		}
+		kept = append(kept, raw)
+		size += len(raw)
+		metrics.ReadSent(topic, len(raw), e.Error != "")
 	}
 	p.Records = kept
 	if p.Records == nil {
 		p.Records = []json.RawMessage{}
 	}
 	respond.JSON(w, http.StatusOK, map[string]interface{}{"records": p.Records, "next": pos.String()})
+}
+
+// rewind moves pos back to the first offset of each partition among left (records in the order
+// read: each partition's in offset order).
+func rewind(pos Positions, left []json.RawMessage) {
+	seen := map[int32]bool{}
+	for _, raw := range left {
+		var e entry
+		if json.Unmarshal(raw, &e) == nil && !seen[e.Partition] {
+			seen[e.Partition] = true
+			pos[e.Partition] = e.Offset
+		}
+	}
 }
 
 // parse reads the query (partition, offset, position, start, limit, wait, key, header) and, for a
@@ -278,22 +311,85 @@ type entry struct {
 
 // stream serves an event stream: each record an event (`record`, or `error` for one that does not
 // decode) whose id is every partition's next offset after it; a comment while idle; an `end` event
-// when the gateway stops.
+// when the gateway stops or the stream is cut. Its own pages until it is at the tail, then its
+// topic's follower's rounds (fanout.go).
 func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *config.Read, req pageRequest, f filter) {
 	ctl := http.NewResponseController(w)
 	// An event stream lives past any server write timeout; each round of events gets its own
 	// deadline instead (read.max_stall_ms), so a client that takes nothing is cut, never buffered for.
 	_ = ctl.SetWriteDeadline(time.Time{})
 	stall := time.Duration(rd.MaxStallMs) * time.Millisecond
+	var me *sub // the stream's place at its topic's follower, once joined
 	cut := func(err error) {
+		// The follower may have dropped a client that took nothing first: that is the reason.
+		if me != nil {
+			if _, why, _, _ := me.take(); why != "" {
+				logging.Warning(fmt.Sprintf("read stream of %q cut: %s", req.Topic, why))
+				return
+			}
+		}
 		metrics.ReadCut(metrics.CutStall)
 		logging.Warning(fmt.Sprintf("read stream of %q cut: the client took no events for %v (read.max_stall_ms): %v", req.Topic, stall, err))
+	}
+	// end writes the final event (bounded by the stall deadline: a client that takes nothing misses it).
+	end := func(v map[string]interface{}) {
+		_ = ctl.SetWriteDeadline(time.Now().Add(stall))
+		fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(v))
+		_ = ctl.Flush()
 	}
 	// The first page waits for nothing, so the stream's status and headers go out at once.
 	wait := min(rd.KeepAliveMs, config.SSEPageWaitMs)
 	req.WaitMs = 0
 	var pos Positions
 	started := false
+	// send writes records as events, moving pos past each; false when the client is cut.
+	send := func(events []fevent) bool {
+		_ = ctl.SetWriteDeadline(time.Now().Add(stall))
+		sent := 0
+		for _, ev := range events {
+			e := ev.e
+			// A round of the follower may hold what the stream's own pages already sent.
+			if at, ok := pos[e.Partition]; ok && e.Offset < at {
+				continue
+			}
+			pos[e.Partition] = e.Offset + 1
+			// A filtered-out record moves the positions on; the next event's id carries them.
+			if !f.keeps(e) {
+				continue
+			}
+			kind := "record"
+			if e.Error != "" {
+				kind = "error"
+			}
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", pos, kind, ev.raw); err != nil {
+				cut(err)
+				return false
+			}
+			sent++
+			metrics.ReadSent(req.Topic, len(ev.raw), e.Error != "")
+		}
+		if sent == 0 {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				cut(err)
+				return false
+			}
+		}
+		if err := ctl.Flush(); err != nil {
+			cut(err)
+			return false
+		}
+		_ = ctl.SetWriteDeadline(time.Time{})
+		return true
+	}
+	// Only streams of every partition share the follower: its positions name them all.
+	shared := req.Partitions == nil
+	var at Positions // the follower's next round, once joined
+	key := followerKey{pub: o.Pub, topic: req.Topic, raw: req.RawOnError}
+	defer func() {
+		if me != nil {
+			leave(key, me)
+		}
+	}()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -301,17 +397,23 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		case <-shutdown.Stopping():
 			metrics.ReadCut(metrics.CutShutdown)
 			if started {
-				_ = ctl.SetWriteDeadline(time.Now().Add(stall))
-				fmt.Fprint(w, "event: end\ndata: {\"reason\":\"the gateway is shutting down; reconnect with Last-Event-ID\"}\n\n")
-				_ = ctl.Flush()
+				end(map[string]interface{}{"reason": "the gateway is shutting down; reconnect with Last-Event-ID"})
 			}
 			return
 		default:
 		}
+		if me != nil && !behind(pos, at) {
+			follow(w, r, ctl, rd, req.Topic, me, send, end)
+			return
+		}
 		if pos != nil {
 			req.Offsets = pos.offsets()
 			req.Start = "earliest"
-			req.WaitMs = wait
+			// At the tail without a follower (one partition): wait there; catching up: read on.
+			req.WaitMs = 0
+			if !shared {
+				req.WaitMs = wait
+			}
 		}
 		b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
 		if st != http.StatusOK {
@@ -322,14 +424,19 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				return
 			}
 			metrics.ReadCut(metrics.CutError)
-			_ = ctl.SetWriteDeadline(time.Now().Add(stall))
-			fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(map[string]interface{}{"reason": msg, "status": st}))
-			_ = ctl.Flush()
+			end(map[string]interface{}{"reason": msg, "status": st})
 			return
 		}
 		var p page
 		if err := json.Unmarshal(b, &p); err != nil {
 			return
+		}
+		events := make([]fevent, 0, len(p.Records))
+		for _, raw := range p.Records {
+			var e entry
+			if json.Unmarshal(raw, &e) == nil {
+				events = append(events, fevent{e: e, raw: raw})
+			}
 		}
 		if !started {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -343,47 +450,79 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 				n, _ := strconv.ParseInt(k, 10, 32)
 				pos[int32(n)] = v
 			}
-			for _, raw := range p.Records {
-				var e entry
-				if json.Unmarshal(raw, &e) == nil {
-					// Next holds the positions after the page; each event's id is the one after it.
-					pos[e.Partition] = min(pos[e.Partition], e.Offset)
+			for _, ev := range events {
+				// Next holds the positions after the page; each event's id is the one after it.
+				pos[ev.e.Partition] = min(pos[ev.e.Partition], ev.e.Offset)
+			}
+		} else {
+			// A partition added since: the page names where it starts.
+			for k, v := range p.Next {
+				n, _ := strconv.ParseInt(k, 10, 32)
+				if _, ok := pos[int32(n)]; !ok && len(events) == 0 {
+					pos[int32(n)] = v
 				}
 			}
 		}
-		_ = ctl.SetWriteDeadline(time.Now().Add(stall))
-		sent := 0
-		for _, raw := range p.Records {
-			var e entry
-			if err := json.Unmarshal(raw, &e); err != nil {
-				continue
-			}
-			pos[e.Partition] = e.Offset + 1
-			// A filtered-out record moves the positions on; the next event's id carries them.
-			if !f.keeps(e) {
-				continue
-			}
-			kind := "record"
-			if e.Error != "" {
-				kind = "error"
-			}
-			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", pos, kind, raw); err != nil {
-				cut(err)
-				return
-			}
-			sent++
-			metrics.ReadSent(req.Topic, len(raw), e.Error != "")
-		}
-		if sent == 0 {
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				cut(err)
-				return
-			}
-		}
-		if err := ctl.Flush(); err != nil {
-			cut(err)
+		if !send(events) {
 			return
 		}
-		_ = ctl.SetWriteDeadline(time.Time{})
+		// Joined and nothing more to read (records gone by retention meanwhile): follow from here.
+		if me != nil && len(events) == 0 {
+			follow(w, r, ctl, rd, req.Topic, me, send, end)
+			return
+		}
+		// A page short of its limit reached the end: join the follower, then read up to where
+		// its next round starts (the records written meanwhile) before writing its rounds.
+		if shared && me == nil && len(p.Records) < req.Limit {
+			me, at = join(key, pos, rd.MaxClientBufferBytes)
+		}
+	}
+}
+
+// behind tells whether pos is short of at in some partition.
+func behind(pos, at Positions) bool {
+	for p, o := range at {
+		if cur, ok := pos[p]; ok && cur < o {
+			return true
+		}
+	}
+	return false
+}
+
+// follow writes the follower's rounds to the stream until the client goes, the gateway stops or
+// the stream is cut (its client too far behind, a fetch failed).
+func follow(w http.ResponseWriter, r *http.Request, ctl *http.ResponseController, rd *config.Read, topic string, me *sub, send func([]fevent) bool, end func(map[string]interface{})) {
+	keepAlive := time.NewTicker(time.Duration(min(rd.KeepAliveMs, config.SSEPageWaitMs)) * time.Millisecond)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-shutdown.Stopping():
+			metrics.ReadCut(metrics.CutShutdown)
+			end(map[string]interface{}{"reason": "the gateway is shutting down; reconnect with Last-Event-ID"})
+			return
+		case <-keepAlive.C:
+			if !send(nil) {
+				return
+			}
+		case <-me.signal:
+			q, why, _, status := me.take()
+			for _, b := range q {
+				if !send(b.events) {
+					return
+				}
+			}
+			if why != "" {
+				logging.Warning(fmt.Sprintf("read stream of %q cut: %s", topic, why))
+				v := map[string]interface{}{"reason": why}
+				if status != 0 {
+					v["status"] = status
+				}
+				end(v)
+				return
+			}
+			keepAlive.Reset(time.Duration(min(rd.KeepAliveMs, config.SSEPageWaitMs)) * time.Millisecond)
+		}
 	}
 }

@@ -1,0 +1,306 @@
+"""Shared fetches and bounds of the read side (issue #22): 1,000 event streams of one topic read
+through one follower (its fetch rounds counted, not one per client), a client that never reads
+is cut for falling behind while the gateway's memory stays bounded, readers over a topic's limit
+get 503.
+
+A page stops before the record that would pass read.max_page_bytes and its next position
+resumes exactly there.
+
+Its own gateway (routes /f/event/ for many readers, /f/small/ with small bounds) on the test Kafka.
+"""
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import ROOT, Gateway, metric, running
+from test_read import PARTITIONS, get, produce, proto_event
+
+CLIENTS = 1000
+RECORDS = 40
+PER_TOPIC = 2  # read.max_readers_per_topic of /f/small/
+CLIENT_BUFFER = 65536  # read.max_client_buffer_bytes of /f/small/
+PAGE_BYTES = 4096  # read.max_page_bytes of /f/small/
+RSS_GROWTH_BOUND = 96 << 20  # what a never-reading client may add to the gateway's RSS
+
+
+class FanoutGateway(Gateway):
+    """The gateway with only the routes these tests use."""
+
+    def write_schemas(self):
+        if not self.schema_dir.exists():
+            super().write_schemas()
+
+    def write_config(self):
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
+        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
+        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
+        srv["routes"] = [
+            {"path_prefix": "/f/event/", "topics": [self.topic],
+             "read": {"topics": [self.topic], "max_readers": CLIENTS + 100, "keep_alive_ms": 1000}},
+            {"path_prefix": "/f/small/", "topics": [self.json_topic, self.avro_topic],
+             "read": {"topics": [self.json_topic, self.avro_topic], "max_readers_per_topic": PER_TOPIC,
+                      "max_client_buffer_bytes": CLIENT_BUFFER, "max_page_bytes": PAGE_BYTES, "max_stall_ms": 30000, "keep_alive_ms": 1000}},
+        ]
+        base["endpoints"] = []
+        base["port"] = self.port
+        base["listen_ip"] = "127.0.0.1"
+        base["plugin"]["folder"] = str(ROOT / "build") + "/"
+        self.config_path.write_text(json.dumps(base, indent=2))
+
+    def create_glue_schema(self):
+        pass
+
+    def delete_glue_schema(self):
+        pass
+
+    def rss(self):
+        """The gateway process's resident set, in bytes (from /proc)."""
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def fgw():
+    yield from running(FanoutGateway, "topicgate-fanout-")
+
+
+@pytest.fixture(scope="module")
+def ftopics(fgw):
+    admin = AdminClient({"bootstrap.servers": fgw.bootstrap})
+    names = [fgw.topic, fgw.json_topic, fgw.avro_topic]
+    for f in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names], operation_timeout=30).values():
+        f.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        md = admin.list_topics(timeout=10).topics
+        if all(t in md and len(md[t].partitions) == PARTITIONS and md[t].error is None for t in names):
+            break
+        time.sleep(0.2)
+    # Leaders are elected a moment after the metadata names the partitions: wait until a page reads.
+    paths = [f"/f/event/{fgw.topic}", f"/f/small/{fgw.json_topic}", f"/f/small/{fgw.avro_topic}"]
+    while time.monotonic() < deadline:
+        if all(get(fgw, f"{p}?limit=1").status == 200 for p in paths):
+            return names
+        time.sleep(0.2)
+    raise AssertionError(f"topics {names} did not appear within 30 s")
+
+
+async def sse_client(port, path, last_id, opened, want, got):
+    """One event stream on a raw socket: records its (partition, offset) pairs in got until it
+    holds want of them or the stream ends."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                     f"Last-Event-ID: {last_id}\r\n\r\n".encode())
+        await writer.drain()
+        status = await reader.readline()
+        assert b" 200 " in status, status
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        opened.set_result(True)
+        # The body is chunked: joined back, then read line by line for its `data:` lines.
+        buf = b""
+        while len(got) < want:
+            size = await reader.readline()
+            if not size or int(size.split(b";")[0], 16) == 0:
+                return
+            buf += await reader.readexactly(int(size.split(b";")[0], 16))
+            await reader.readexactly(2)
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: "):
+                    d = json.loads(line[6:])
+                    got.append((d["partition"], d["offset"]))
+    finally:
+        if not opened.done():
+            opened.set_result(False)
+        writer.close()
+
+
+def test_a_thousand_streams_share_one_follower_and_get_every_record(fgw, ftopics):
+    topic = fgw.topic
+    r = get(fgw, f"/f/event/{topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+
+    async def run():
+        got = [[] for _ in range(CLIENTS)]
+        opened = [asyncio.get_running_loop().create_future() for _ in range(CLIENTS)]
+        tasks = []
+        # Opening in waves bounds the pages read at once (each new stream reads one page first).
+        for i in range(CLIENTS):
+            tasks.append(asyncio.create_task(
+                sse_client(fgw.port, f"/f/event/{topic}", start, opened[i], RECORDS, got[i])))
+            if i % 50 == 49:
+                await asyncio.wait_for(asyncio.gather(*opened[i - 49:i + 1]), 60)
+        assert all(await asyncio.wait_for(asyncio.gather(*opened), 60))
+        snap = fgw.metrics()
+        followers = metric(snap, "topicgate_read_followers")
+        fetches0 = metric(snap, "topicgate_read_follower_fetches_total", topic=topic)
+        t0 = time.monotonic()
+        recs = [(i % PARTITIONS, f"k{i}".encode(), proto_event(f"m{i}", i, "x"), []) for i in range(RECORDS)]
+        placed = await asyncio.to_thread(produce, fgw.bootstrap, topic, recs)
+        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        elapsed = time.monotonic() - t0
+        snap = fgw.metrics()
+        fetches = metric(snap, "topicgate_read_follower_fetches_total", topic=topic) - fetches0
+        lag = [v for (n, ls), v in snap.items() if n == "topicgate_read_lag_records" and ("topic", topic) in set(ls)]
+        return got, placed, followers, fetches, elapsed, lag
+
+    got, placed, followers, fetches, elapsed, lag = asyncio.run(run())
+    rss = fgw.rss()
+    print(f"\n{CLIENTS} streams: gateway RSS {rss / (1 << 20):.1f} MiB; {fetches:.0f} follower fetch rounds "
+          f"for {RECORDS} records in {elapsed:.1f} s")
+    assert followers == 1
+    # The follower reported its lag from the ends its last round saw; every record was delivered.
+    assert lag == [0], lag
+    want = sorted(placed)
+    for i, g in enumerate(got):
+        assert sorted(g) == want, f"client {i} got {len(g)} of {len(want)} records"
+    # A round ends at its first record or after its wait (5 s) while idle: bounded by the records
+    # plus the idle rounds, and far below one per client.
+    assert fetches <= RECORDS + elapsed / 5 + 2, fetches
+    assert fetches < CLIENTS / 10, fetches
+
+
+def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bounded(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+    cuts0 = metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow")
+    s = socket.create_connection(("127.0.0.1", fgw.port), timeout=30)
+    s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              f"Last-Event-ID: {start}\r\n\r\n".encode())
+    # Three rounds of the follower (1,000 records each) reach the queue long before the 30 s stall
+    # deadline: the first is being written, the second queued, the third passes the bound.
+    # The stream is open (one reader of the topic) before anything is written.
+    deadline = time.monotonic() + 30
+    while metric(fgw.metrics(), "topicgate_read_readers", mode="sse") < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rss0 = fgw.rss()
+    pad = "x" * 10000
+    for batch in range(6):
+        produce(fgw.bootstrap, topic,
+                [(i % PARTITIONS, None, json.dumps({"n": batch * 500 + i, "pad": pad}).encode(), [])
+                 for i in range(500)])
+    deadline = time.monotonic() + 90
+    while "bytes of events behind (read.max_client_buffer_bytes)" not in fgw.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)" in fgw.log()
+    assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1
+    rss1 = fgw.rss()
+    print(f"\nnever-reading client: 30 MB written; gateway RSS {rss0 / (1 << 20):.1f} -> {rss1 / (1 << 20):.1f} MiB")
+    assert rss1 - rss0 < RSS_GROWTH_BOUND
+    # The connection ends (at the latest at the handler's 30 s write deadline): what was in the
+    # sockets drains, then nothing more.
+    s.settimeout(60)
+    got = 0
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    assert 0 < got < 30_000_000, got
+
+
+def test_a_slow_client_is_cut_with_a_final_event_saying_why(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]
+    cuts0 = metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow")
+    s = socket.create_connection(("127.0.0.1", fgw.port), timeout=60)
+    s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              f"Last-Event-ID: {start}\r\n\r\n".encode())
+    deadline = time.monotonic() + 30
+    while metric(fgw.metrics(), "topicgate_read_readers", mode="sse") < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pad = "z" * 10000
+    for batch in range(3):
+        produce(fgw.bootstrap, topic,
+                [(i % PARTITIONS, None, json.dumps({"n": batch * 1000 + i, "pad": pad}).encode(), [])
+                 for i in range(1000)])
+    # The client reads nothing until the follower has dropped it (counted when it happens)...
+    deadline = time.monotonic() + 90
+    while (metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") < cuts0 + 1
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+    assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1
+    # ...then reads on, within the stall deadline: what was queued, then the final event with why.
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    tail = data[-2000:].decode(errors="replace")
+    assert "event: end" in tail, tail[-500:]
+    assert f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)" in tail, tail[-500:]
+    assert data.count(b"event: record") < 3000
+
+
+def test_readers_over_the_topics_limit_get_503(fgw, ftopics):
+    topic = fgw.avro_topic
+    held = []
+    try:
+        for _ in range(PER_TOPIC):
+            s = socket.create_connection(("127.0.0.1", fgw.port), timeout=30)
+            s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n".encode())
+            assert b" 200 " in s.recv(4096)
+            held.append(s)
+        r = get(fgw, f"/f/small/{topic}?limit=1")
+        assert r.status == 503, r
+        assert r.headers.get("Retry-After"), r
+        assert "read.max_readers_per_topic" in r.json()["message"] and topic in r.json()["message"], r
+        # Another topic of the route is not held by this one's readers.
+        r = get(fgw, f"/f/small/{fgw.json_topic}?limit=1")
+        assert r.status == 200, r
+    finally:
+        for s in held:
+            s.close()
+    # Once they are gone, the topic is readable again (bounded wait for the handlers to end).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = get(fgw, f"/f/small/{topic}?limit=1")
+        if r.status == 200:
+            break
+        time.sleep(0.2)
+    assert r.status == 200, r
+
+
+
+
+def test_a_page_ends_before_its_byte_bound_and_next_resumes_exactly(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?limit=1")
+    assert r.status == 200, r
+    position = r.json()["next"]
+    pad = "y" * 1000
+    placed = produce(fgw.bootstrap, topic,
+                     [(i % PARTITIONS, None, json.dumps({"n": i, "pad": pad}).encode(), []) for i in range(10)])
+    seen, pages = [], []
+    for _ in range(20):
+        if len(seen) >= len(placed):
+            break
+        r = get(fgw, f"/f/small/{topic}?position={position}&limit=10")
+        assert r.status == 200, r
+        recs = r.json()["records"]
+        pages.append(len(recs))
+        size = sum(len(json.dumps(e, separators=(",", ":"))) for e in recs)
+        assert len(recs) == 1 or size <= PAGE_BYTES, (len(recs), size)
+        seen += [(e["partition"], e["offset"]) for e in recs]
+        position = r.json()["next"]
+    # Ten records of ~1 KB never fit one 4 KiB page; together the pages hold each exactly once.
+    assert pages[0] < len(placed), pages
+    assert len(seen) == len(set(seen)) and sorted(seen) == sorted(placed), (pages, seen)
