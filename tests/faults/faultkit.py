@@ -75,6 +75,14 @@ class Servers:
     def thaw_broker(self):
         os.kill(self._broker_pid(), signal.SIGCONT)
 
+    def broker_state(self):
+        """The broker JVM's process state as /proc says it ("T (stopped)" when frozen), for failure messages."""
+        try:
+            with open(f"/proc/{self._broker_pid()}/status") as f:
+                return next((l.split(":", 1)[1].strip() for l in f if l.startswith("State:")), "unknown")
+        except OSError as e:
+            return f"unreadable ({e})"
+
     def _broker_pid(self):
         return int((self.run / "kafka.pid").read_text().strip())
 
