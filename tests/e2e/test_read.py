@@ -68,13 +68,12 @@ def rgw():
     yield from running(ReadGateway, "topicgate-read-")
 
 
-@pytest.fixture(scope="module")
-def topics(rgw):
-    admin = AdminClient({"bootstrap.servers": rgw.bootstrap})
-    names = [rgw.topic, rgw.avro_topic, rgw.json_topic]
+def create_topics(bootstrap, names):
+    """Creates `names` with PARTITIONS partitions each and waits (30 s at most) until the broker's
+    metadata shows them all: a new topic's metadata reaches the broker's answers a moment later."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names], operation_timeout=30).values():
         f.result(timeout=30)
-    # A new topic's metadata reaches the broker's answers a moment later: wait for it, bounded.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         md = admin.list_topics(timeout=10).topics
@@ -82,6 +81,11 @@ def topics(rgw):
             return names
         time.sleep(0.2)
     raise AssertionError(f"topics {names} did not appear within 30 s")
+
+
+@pytest.fixture(scope="module")
+def topics(rgw):
+    return create_topics(rgw.bootstrap, [rgw.topic, rgw.avro_topic, rgw.json_topic])
 
 
 def varint(n):

@@ -15,10 +15,9 @@ import socket
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import ROOT, Gateway, metric, running
-from test_read import PARTITIONS, get, produce, proto_event
+from test_read import PARTITIONS, create_topics, get, produce, proto_event
 
 CLIENTS = 1000
 RECORDS = 40
@@ -74,16 +73,8 @@ def fgw():
 
 @pytest.fixture(scope="module")
 def ftopics(fgw):
-    admin = AdminClient({"bootstrap.servers": fgw.bootstrap})
-    names = [fgw.topic, fgw.json_topic, fgw.avro_topic]
-    for f in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names], operation_timeout=30).values():
-        f.result(timeout=30)
+    names = create_topics(fgw.bootstrap, [fgw.topic, fgw.json_topic, fgw.avro_topic])
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        md = admin.list_topics(timeout=10).topics
-        if all(t in md and len(md[t].partitions) == PARTITIONS and md[t].error is None for t in names):
-            break
-        time.sleep(0.2)
     # Leaders are elected a moment after the metadata names the partitions: wait until a page reads.
     paths = [f"/f/event/{fgw.topic}", f"/f/small/{fgw.json_topic}", f"/f/small/{fgw.avro_topic}"]
     while time.monotonic() < deadline:
