@@ -104,6 +104,12 @@ typedef struct tg_publisher tg_publisher;
 typedef struct tg_reader tg_reader;
 
 /**
+ * An opaque tail of a topic (a consumer kept assigned between rounds); open with `tg_tail_open`,
+ * free with `tg_tail_free`. One round at a time: a second caller waits for the first.
+ */
+typedef struct tg_tail tg_tail;
+
+/**
  * Log sink: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is not NUL-terminated.
  * Called from any thread, also the core's own.
  */
@@ -572,12 +578,52 @@ enum tg_status tg_read_page(const struct tg_publisher *publisher,
                             size_t errbuf_len);
 
 /**
- * Frees an answer of `tg_read_page` (NULL is ignored).
+ * Frees an answer of `tg_read_page` or `tg_tail_round` (NULL is ignored).
  *
  * # Safety
- * `ptr` and `len` must be exactly what `tg_read_page` gave, freed once.
+ * `ptr` and `len` must be exactly what `tg_read_page` or `tg_tail_round` gave, freed once.
  */
 void tg_read_free(uint8_t *ptr, size_t len);
+
+/**
+ * Opens the tail of a topic at the positions `request` gives (a page request's JSON: `topic`,
+ * `partitions`, `offsets`, `start`, `raw_on_error`; `limit` and `wait_ms` are ignored).
+ *
+ * # Safety
+ * `publisher` must be live; `request` `request_len` readable bytes; `out` writable; `errbuf`
+ * NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_tail_open(const struct tg_publisher *publisher,
+                            const uint8_t *request,
+                            size_t request_len,
+                            struct tg_tail **out,
+                            char *errbuf,
+                            size_t errbuf_len);
+
+/**
+ * Reads the tail's next round: the records that arrive within `wait_ms` (at most `limit`), as a
+ * page's JSON in `*out` (`*out_len` bytes, freed with `tg_read_free`).
+ *
+ * # Safety
+ * `publisher` and `tail` must be live (`tail` opened on `publisher`); `out` and `out_len`
+ * writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_tail_round(const struct tg_publisher *publisher,
+                             const struct tg_tail *tail,
+                             uint64_t wait_ms,
+                             size_t limit,
+                             uint8_t **out,
+                             size_t *out_len,
+                             char *errbuf,
+                             size_t errbuf_len);
+
+/**
+ * Frees a tail and its consumer (NULL is ignored).
+ *
+ * # Safety
+ * `tail` must come from `tg_tail_open`, not be used afterwards nor by another thread.
+ */
+void tg_tail_free(struct tg_tail *tail);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -27,6 +27,7 @@ mod runtime;
 pub mod schema;
 mod schema_cache;
 pub mod security;
+pub mod tail;
 mod transaction;
 pub mod value_schema;
 pub mod wire;

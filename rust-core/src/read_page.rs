@@ -92,33 +92,10 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
         return Err(Error::bad_request(format!("wait: at most {MAX_WAIT_MS} ms, got {}", req.wait_ms)));
     }
     // The schema first: a topic without one cannot be read, whatever Kafka holds.
-    let schema = publisher.value_schema(&req.topic)?;
-    let key_schema = publisher.key_schema(&req.topic)?;
-    let lookup = |other: Other, key: bool| {
-        match other {
-            Other::ConfluentId(id) => publisher.schema_by_confluent_id(id),
-            Other::GlueVersion(v) => publisher.schema_by_glue_version(&req.topic, v, key),
-        }
-        .map_err(|e| e.message)
-    };
-    let by_id = |other: Other| lookup(other, false);
-    let key_by_id = |other: Other| lookup(other, true);
-    let key_schema = key_schema.as_deref().map(|s| (s, &key_by_id as crate::decoding::ById<'_>));
+    publisher.value_schema(&req.topic)?;
     let reader = pool.take()?;
     let result = (|| {
-        let all = reader.partitions(&req.topic)?;
-        let partitions = match &req.partitions {
-            None => all.clone(),
-            Some(ps) => {
-                if let Some(p) = ps.iter().find(|p| !all.contains(p)) {
-                    return Err(Error::bad_request(format!(
-                        "partition: {p} does not exist; the topic has {} partitions",
-                        all.len()
-                    )));
-                }
-                ps.clone()
-            }
-        };
+        let partitions = partitions_of(&reader, req)?;
         let mut next = positions(&reader, &req.topic, &partitions, &req.offsets, &req.start)?;
         let deadline = Instant::now() + Duration::from_millis(req.wait_ms);
         let mut records = Vec::new();
@@ -130,7 +107,7 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
             let read_deadline = Instant::now() + Duration::from_millis(req.wait_ms.max(1000));
             reader.read(&req.topic, &ranges, read_deadline, |r| {
                 next.insert(r.partition, r.offset + 1);
-                records.push(entry(&r, &schema, &by_id, key_schema, req.raw_on_error));
+                records.push(r);
                 records.len() < req.limit
             })?;
             if !records.is_empty() || Instant::now() + POLL_AGAIN >= deadline {
@@ -138,20 +115,63 @@ pub fn read_page(publisher: &Publisher, pool: &ReaderPool, req: &PageRequest) ->
             }
             std::thread::sleep(POLL_AGAIN);
         }
-        // Each partition's end as the fetches saw it (no extra request): what `next` is behind by.
-        let ends: Map<String, Value> = next
-            .keys()
-            .filter_map(|&p| reader.cached_end(&req.topic, p).map(|e| (p.to_string(), Value::from(e))))
-            .collect();
-        let next: Map<String, Value> = next.into_iter().map(|(p, o)| (p.to_string(), Value::from(o))).collect();
-        Ok(json!({"records": records, "next": next, "ends": ends}))
+        Ok(page(&reader, &req.topic, &next, entries(publisher, &req.topic, req.raw_on_error, &records)?))
     })();
     pool.give(reader);
     result
 }
 
+/// The partitions `req` reads: those it names (each checked to exist), else all of the topic's.
+pub(crate) fn partitions_of(reader: &Reader, req: &PageRequest) -> Result<Vec<i32>> {
+    let all = reader.partitions(&req.topic)?;
+    match &req.partitions {
+        None => Ok(all),
+        Some(ps) => {
+            if let Some(p) = ps.iter().find(|p| !all.contains(p)) {
+                return Err(Error::bad_request(format!(
+                    "partition: {p} does not exist; the topic has {} partitions",
+                    all.len()
+                )));
+            }
+            Ok(ps.clone())
+        }
+    }
+}
+
+/// A page's JSON: its entries, the positions after them and each partition's end as the
+/// reader's fetches saw it (no extra request: what `next` is behind by).
+pub(crate) fn page(reader: &Reader, topic: &str, next: &BTreeMap<i32, i64>, entries: Vec<Value>) -> Value {
+    let ends: Map<String, Value> =
+        next.keys().filter_map(|&p| reader.cached_end(topic, p).map(|e| (p.to_string(), Value::from(e)))).collect();
+    let next: Map<String, Value> = next.iter().map(|(p, o)| (p.to_string(), Value::from(*o))).collect();
+    json!({"records": entries, "next": next, "ends": ends})
+}
+
+/// Records read from `topic` as page entries, decoded with the topic's value (and key) schema;
+/// records of another schema version or id are decoded with theirs.
+pub(crate) fn entries(
+    publisher: &Publisher,
+    topic: &str,
+    raw_on_error: bool,
+    records: &[ReadRecord],
+) -> Result<Vec<Value>> {
+    let schema = publisher.value_schema(topic)?;
+    let key_schema = publisher.key_schema(topic)?;
+    let lookup = |other: Other, key: bool| {
+        match other {
+            Other::ConfluentId(id) => publisher.schema_by_confluent_id(id),
+            Other::GlueVersion(v) => publisher.schema_by_glue_version(topic, v, key),
+        }
+        .map_err(|e| e.message)
+    };
+    let by_id = |other: Other| lookup(other, false);
+    let key_by_id = |other: Other| lookup(other, true);
+    let key_schema = key_schema.as_deref().map(|s| (s, &key_by_id as crate::decoding::ById<'_>));
+    Ok(records.iter().map(|r| entry(r, &schema, &by_id, key_schema, raw_on_error)).collect())
+}
+
 /// Every partition's first offset to read: its given position (checked against its end), else `start`.
-fn positions(
+pub(crate) fn positions(
     reader: &Reader,
     topic: &str,
     partitions: &[i32],

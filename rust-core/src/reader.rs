@@ -260,6 +260,29 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// Assigns `at` (partition, next offset) of `topic` in addition to what is assigned, and
+    /// keeps them so: [`Reader::poll_next`] then reads on from there round after round.
+    pub fn assign_more(&self, topic: &str, at: &[(i32, i64)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in at {
+            tpl.add_partition_offset(topic, p, Offset::Offset(o)).map_err(|e| kafka_error("assign", &e))?;
+        }
+        self.consumer.incremental_assign(&tpl).map_err(|e| kafka_error("assign", &e))
+    }
+
+    /// The next record of the assigned partitions within `timeout`; `None` when there is none by
+    /// then (a partition read to its end and a broker connection being retried are no records).
+    pub fn poll_next(&self, timeout: Duration) -> Result<Option<ReadRecord>> {
+        match self.consumer.poll(timeout) {
+            None | Some(Err(KafkaError::PartitionEOF(_))) => Ok(None),
+            Some(Ok(m)) => Ok(Some(record_of(&m))),
+            Some(Err(e)) if transient(&e) => Ok(None),
+            Some(Err(e)) => Err(kafka_error("fetch", &e)),
+        }
+    }
+}
+
 /// What [`Reader::follow`] hands on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Followed {

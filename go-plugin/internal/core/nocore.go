@@ -24,3 +24,19 @@ func MetricsJSON() []byte { return []byte(`{}`) }
 func ReadPage(Publisher, []byte) ([]byte, int, string) {
 	return nil, 500, "topicgate was built without its core (tag topicgate_nocore or CGO_ENABLED=0)"
 }
+
+// Tail is a topic's tail; without a core none opens.
+type Tail struct{}
+
+// OpenTail always fails: there is no core.
+func OpenTail(Publisher, []byte) (*Tail, int, string) {
+	return nil, 500, "topicgate was built without its core (tag topicgate_nocore or CGO_ENABLED=0)"
+}
+
+// Round never reads: there is no core.
+func (*Tail) Round(int, int) ([]byte, int, string) {
+	return nil, 500, "topicgate was built without its core (tag topicgate_nocore or CGO_ENABLED=0)"
+}
+
+// Close does nothing.
+func (*Tail) Close() {}

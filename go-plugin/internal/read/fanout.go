@@ -14,9 +14,8 @@ import (
 )
 
 // Shared fetches (issue #22): per gateway, topic and raw_on_error setting one follower reads the
-// topic's tail through the core's page path (one fetch of every partition per round, whatever
-// the number of clients) and hands each round's records to every event stream that has caught
-// up with it. A stream behind the tail reads its own pages until it reaches the follower, then
+// topic's tail through a core tail (one consumer kept assigned, whatever the number of clients)
+// and hands each round's records to every event stream that has caught up with it. A stream behind the tail reads its own pages until it reaches the follower, then
 // joins; positions stay the client's, so resuming is exact as before.
 
 // followerKey names a follower: what its pages depend on.
@@ -121,7 +120,15 @@ func (f *follower) dropLocked(s *sub, why, reason string, status int) {
 func (f *follower) run() {
 	defer metrics.ReadFollowers(-1)
 	defer metrics.ReadLagGone(f.key.topic)
-	req := pageRequest{Topic: f.key.topic, Start: "earliest", Limit: config.MaxReadLimit, WaitMs: config.SSEPageWaitMs, RawOnError: f.key.raw}
+	fanMu.Lock()
+	req := pageRequest{Topic: f.key.topic, Start: "earliest", Offsets: f.next.offsets(), RawOnError: f.key.raw}
+	fanMu.Unlock()
+	// One consumer kept assigned from the follower's start: Kafka serves it fetches as records
+	// arrive, not an assignment, fetch to the end and prefetch per round as a page's reader.
+	tail, st, msg := core.OpenTail(f.key.pub, mustJSON(req))
+	if tail != nil {
+		defer tail.Close()
+	}
 	for {
 		fanMu.Lock()
 		if len(f.subs) == 0 {
@@ -129,10 +136,12 @@ func (f *follower) run() {
 			fanMu.Unlock()
 			return
 		}
-		req.Offsets = f.next.offsets()
 		fanMu.Unlock()
-		metrics.ReadFollowerFetch(f.key.topic)
-		b, st, msg := core.ReadPage(f.key.pub, mustJSON(req))
+		var b []byte
+		if tail != nil {
+			metrics.ReadFollowerFetch(f.key.topic)
+			b, st, msg = tail.Round(config.SSEPageWaitMs, config.MaxReadLimit)
+		}
 		var p page
 		if st == http.StatusOK && json.Unmarshal(b, &p) != nil {
 			st, msg = http.StatusInternalServerError, "internal error: the core's page is not JSON"
