@@ -9,7 +9,11 @@ BENCH_PARTITIONS partitions, default 3) written by Kafka's own producer before:
 - sse-fanout-N (N in BENCH_READ_FANOUT, default "100,1000"): N SSE clients follow the topic's end
   while a producer writes BENCH_FANOUT_RECORDS (default 2,000) records at BENCH_FANOUT_RATE/s
   (default 500); events/s delivered in total and the p50/p99 delay from the record's timestamp
-  (the producer's CreateTime) to the event's arrival, over every client; the gateway's peak RSS.
+  (the producer's CreateTime) to the event's arrival, over every client; the gateway's peak RSS;
+  and Kafka's own count of the fetches it served for the topic (the broker's JMX meter
+  TotalFetchRequestsPerSec of the topic, marked once per partition in each fetch request) next to
+  the follower's rounds (topicgate_read_follower_fetches_total): fetches per partition per round,
+  which must not grow with the clients (the issue's goal: at most one).
 
 The gateway (TG_GATEWAY_BIN, else build/krakend, else build/kdhost) serves one read route with
 max_readers above the largest fan-out. Prints a JSON document and a Markdown table; writes
@@ -19,6 +23,7 @@ bench/results/read-latest.json. Loopback only; run through `make bench-read` (or
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -85,6 +90,51 @@ def produce(bootstrap, topic, n, partitions, rate=0):
     assert p.flush(60) == 0
 
 
+class BrokerFetches:
+    """Kafka's own count of the fetches the test broker served per topic: its JMX meter
+    kafka.server:type=BrokerTopicMetrics,name=TotalFetchRequestsPerSec,topic=T, marked once for each
+    of the topic's partitions in each fetch request. The broker's JMX agent is started on a loopback
+    port through jcmd when it is not on yet (the broker JVM of scripts/kafka.sh, by its pid file)."""
+
+    def __init__(self):
+        run = Path(os.environ.get("TOPICGATE_RUN_DIR") or ".run")
+        pid = (run if run.is_absolute() else ROOT / run).joinpath("kafka.pid").read_text().strip()
+        status = self._jcmd(pid, "ManagementAgent.status")
+        port = re.search(r"jmxremote\.port = (\d+)", status)
+        if port:
+            self.port = int(port.group(1))
+        else:
+            self.port = free_port()
+            self._jcmd(pid, "ManagementAgent.start", "jmxremote.host=127.0.0.1", f"jmxremote.port={self.port}",
+                       f"jmxremote.rmi.port={self.port}", "jmxremote.authenticate=false", "jmxremote.ssl=false")
+
+    @staticmethod
+    def _jcmd(*args):
+        out = subprocess.run(["jcmd", *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"jcmd {' '.join(args)}: {out.stdout}{out.stderr}"
+        return out.stdout
+
+    def count(self, topic):
+        """Partition fetches served for topic so far (0 before its first)."""
+        out = subprocess.run(
+            ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", os.environ["KAFKA_CLASSPATH"],
+             "org.apache.kafka.tools.JmxTool", "--jmx-url",
+             f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.port}/jmxrmi", "--object-name",
+             f"kafka.server:type=BrokerTopicMetrics,name=TotalFetchRequestsPerSec,topic={topic}",
+             "--attributes", "Count", "--one-time", "true", "--report-format", "csv"],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        m = re.search(r'topic=' + re.escape(topic) + r':Count,"(\d+)"', out.stdout)
+        return int(m.group(1)) if m else 0
+
+
+def follower_rounds(port, topic):
+    """The gateway's follower rounds of topic so far (topicgate_read_follower_fetches_total)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/__topicgate/metrics", timeout=30).read().decode()
+    m = re.search(r'^topicgate_read_follower_fetches_total\{topic="' + re.escape(topic) + r'"\} (\S+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
 class Gateway:
     def __init__(self, work, topic, max_readers):
         self.work, self.topic, self.port = work, topic, free_port()
@@ -132,8 +182,9 @@ class Gateway:
         self.log.close()
 
 
-async def sse_client(port, path, want, on_event, headers=""):
-    """Reads `want` SSE events (or until cancelled); calls on_event(data JSON, arrival time)."""
+async def sse_client(port, path, want, on_event, headers="", on_open=lambda: None):
+    """Reads `want` SSE events (or until cancelled); calls on_open() once the answer's head is in
+    and on_event(data JSON, arrival time) for each event."""
     r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     # HTTP/1.0: the answer comes unchunked (a chunk header could split an event's line).
     w.write(f"GET {path} HTTP/1.0\r\nHost: b\r\nAccept: text/event-stream\r\n{headers}\r\n".encode())
@@ -142,6 +193,7 @@ async def sse_client(port, path, want, on_event, headers=""):
     assert b" 200 " in status, status
     while (await r.readline()) not in (b"\r\n", b""):
         pass
+    on_open()
     got = 0
     try:
         while got < want:
@@ -161,7 +213,7 @@ def run():
     partitions = env_int("BENCH_PARTITIONS", 3)
     n = env_int("BENCH_READ_RECORDS", 20000)
     pages = env_int("BENCH_READ_PAGES", 5)
-    fanouts = [int(x) for x in (os.environ.get("BENCH_READ_FANOUT") or "100,1000").split(",") if x]
+    fanouts = [int(x) for x in (os.environ.get("BENCH_READ_FANOUT") or "1,100,1000").split(",") if x]
     fan_records = env_int("BENCH_FANOUT_RECORDS", 2000)
     fan_rate = env_int("BENCH_FANOUT_RATE", 500)
     run_id = time.strftime("%Y%m%d%H%M%S")
@@ -205,20 +257,23 @@ def run():
 
     finally:
         gw.stop()
+    broker = BrokerFetches()
     for clients in fanouts:
-        results[f"sse-fanout-{clients}"] = fanout(bootstrap, live, partitions, clients, fan_records, fan_rate)
+        results[f"sse-fanout-{clients}"] = fanout(bootstrap, live, partitions, clients, fan_records, fan_rate, broker)
         log(f"sse-fanout-{clients}", results[f"sse-fanout-{clients}"])
     results["loadavg_after"] = os.getloadavg()
     return results
 
 
-def fanout(bootstrap, topic, partitions, clients, records, rate):
+def fanout(bootstrap, topic, partitions, clients, records, rate, broker):
     """`clients` SSE clients from the end of `topic`; `records` written at `rate`/s; delays from
-    each record's timestamp to its event's arrival, over every client. A gateway of its own, so
-    its peak RSS is the fan-out's."""
+    each record's timestamp to its event's arrival, over every client; the partition fetches Kafka
+    served for the topic meanwhile per follower round. A gateway of its own, so its peak RSS is the
+    fan-out's."""
     work = Path(tempfile.mkdtemp(prefix="tgbench-read-fan-"))
     g = Gateway(work, topic, clients + 8)
     delays, peak = [], [0.0]
+    counts = [None, None]  # (Kafka's partition fetches of the topic, follower rounds) before and after
 
     def on_event(data, t):
         ts = json.loads(data).get("timestamp")
@@ -227,9 +282,21 @@ def fanout(bootstrap, topic, partitions, clients, records, rate):
 
     async def main():
         end = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{g.port}/r/{topic}?limit=1", timeout=30).read())["next"]
-        tasks = [asyncio.create_task(sse_client(g.port, f"/r/{topic}", records, on_event, f"Last-Event-ID: {end}\r\n"))
-                 for _ in range(clients)]
-        await asyncio.sleep(2)  # let every client connect before the writes begin
+        opened = [0]
+
+        def on_open():
+            opened[0] += 1
+
+        tasks = [asyncio.create_task(sse_client(g.port, f"/r/{topic}", records, on_event, f"Last-Event-ID: {end}\r\n",
+                                                on_open)) for _ in range(clients)]
+        # Every stream's head is in (its first page read: it is at the end and follows the topic's
+        # follower) before the writes begin: the fan-out of the tail is measured, not clients that
+        # catch up on their own pages because they connected late.
+        deadline = time.monotonic() + 120
+        while opened[0] < clients and time.monotonic() < deadline and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.1)
+        assert opened[0] == clients, f"{opened[0]} of {clients} streams opened within 120 s"
+        counts[0] = (broker.count(topic), follower_rounds(g.port, topic))
         t0 = time.monotonic()
         writer = asyncio.get_running_loop().run_in_executor(None, produce, bootstrap, topic, records, partitions, rate)
 
@@ -242,7 +309,9 @@ def fanout(bootstrap, topic, partitions, clients, records, rate):
         done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=records / rate + 120)
         await writer
         await sampler
-        return done, time.monotonic() - t0
+        dt = time.monotonic() - t0
+        counts[1] = (broker.count(topic), follower_rounds(g.port, topic))
+        return done, dt
 
     try:
         done, dt = asyncio.run(main())
@@ -253,9 +322,13 @@ def fanout(bootstrap, topic, partitions, clients, records, rate):
     total = sum(ok)
     delays.sort()
     q = lambda f: round(delays[min(len(delays) - 1, int(f * len(delays)))], 1) if delays else None
+    fetches, rounds = counts[1][0] - counts[0][0], counts[1][1] - counts[0][1]
     return {"clients": clients, "clients_complete": sum(1 for d in ok if d == records), "events": total,
             "events_per_s": round(total / dt), "delay_p50_ms": q(0.50), "delay_p99_ms": q(0.99),
-            "peak_rss_mb": round(peak[0], 1), "errors": errors}
+            "peak_rss_mb": round(peak[0], 1), "kafka_partition_fetches": fetches,
+            "kafka_partition_fetches_per_s": round(fetches / dt, 1), "follower_rounds": rounds,
+            "fetches_per_partition_per_round": round(fetches / partitions / rounds, 2) if rounds else None,
+            "errors": errors}
 
 
 def markdown(r):
@@ -267,7 +340,9 @@ def markdown(r):
         if k.startswith("sse-fanout-"):
             rows.append(f"| {k} | {v['events_per_s']} events/s delivered, delay p50 {v['delay_p50_ms']} ms / p99 "
                         f"{v['delay_p99_ms']} ms, {v['clients_complete']}/{v['clients']} clients got every event, "
-                        f"peak RSS {v['peak_rss_mb']} MB |")
+                        f"peak RSS {v['peak_rss_mb']} MB, Kafka served {v['kafka_partition_fetches']} partition fetches "
+                        f"({v['kafka_partition_fetches_per_s']}/s) in "
+                        f"{v['follower_rounds']} follower rounds ({v['fetches_per_partition_per_round']} per partition per round) |")
     return "\n".join(rows)
 
 
