@@ -17,7 +17,7 @@ kafka-cluster-down: ## stop the test Kafka cluster and delete its storage
 kafka-cluster-status: ## are the three test brokers answering?
 	$(CLUSTER_SCRIPTS)/kafka-cluster.sh status
 
-test-cluster: plugin kdhost ## cluster fault tests under load: rolling restart of 3 brokers, SIGKILL of a leader, two brokers down, atomic batches and a stream across a leader kill, gateway SIGTERM mid-roll (own cluster in .run/cluster)
+test-cluster: plugin kdhost ## cluster fault tests under load: rolling restart of 3 brokers, SIGKILL of a leader, two brokers down, atomic batches and a stream across a leader kill, gateway SIGTERM mid-roll, Idempotency-Key retries across two replicas through a roll and a kill (own cluster in .run/cluster)
 	@rc=0; export TOPICGATE_RUN_DIR=$(CLUSTER_RUN_DIR); \
 	$(WITH_GATEWAY) .venv/bin/python -m pytest -q tests/cluster || rc=$$?; \
 	$(CLUSTER_SCRIPTS)/kafka-cluster.sh down; exit $$rc

@@ -492,6 +492,11 @@ def read_topic(gw, topic, timeout_s=300):
     """Every record of `topic` (all partitions, read in parallel by Kafka's Java consumer,
     read_committed, up to each partition's end offset: transaction markers and aborted records take
     offsets and are skipped), as (partition, offset, key, value) tuples."""
+    return [(r.partition, r.offset, r.key, r.value) for r in read_records(gw, topic, timeout_s)]
+
+
+def read_records(gw, topic, timeout_s=300):
+    """read_topic's records as e2e Records (their headers too)."""
     ranges = [(p, b, e) for p, b, e in partition_ranges(gw, topic) if e > b]
     procs = [(p, subprocess.Popen(_java(gw, "--until", gw.bootstrap, topic, p, b, e, timeout_s * 1000), cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE))
@@ -507,8 +512,7 @@ def read_topic(gw, topic, timeout_s=300):
         assert proc.returncode == 0, f"ReadBack {topic}/{p} failed: {err.decode(errors='replace')[-2000:]}"
         for line in out.splitlines():
             if line.strip():
-                r = Record(line)
-                records.append((r.partition, r.offset, r.key, r.value))
+                records.append(Record(line))
     return records
 
 
