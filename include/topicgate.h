@@ -520,6 +520,22 @@ enum tg_status tg_intent_wait_read(const struct tg_publisher *publisher,
                                    size_t errbuf_len);
 
 /**
+ * Waits at most `timeout_ms` until the number of `key`'s records read differs from `seen` (a
+ * record of it came in): `*changed` 1 when it does, 0 when the time ran out.
+ *
+ * # Safety
+ * `key` must be readable; `changed` writable; `errbuf` NULL or `errbuf_len` writable bytes.
+ */
+enum tg_status tg_intent_wait_key(const struct tg_publisher *publisher,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  size_t seen,
+                                  uint32_t timeout_ms,
+                                  int32_t *changed,
+                                  char *errbuf,
+                                  size_t errbuf_len);
+
+/**
  * Writes the records of `key` read so far, in offset order, to `out` (each
  * `TG_INTENT_RECORD_HEAD` bytes then its value) and their total size to `*len`; 413 when
  * `capacity` is smaller (`*len` says how much is needed: call again).

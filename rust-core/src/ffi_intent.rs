@@ -85,6 +85,34 @@ pub unsafe extern "C" fn tg_intent_wait_read(
     })
 }
 
+/// Waits at most `timeout_ms` until the number of `key`'s records read differs from `seen` (a
+/// record of it came in): `*changed` 1 when it does, 0 when the time ran out.
+///
+/// # Safety
+/// `key` must be readable; `changed` writable; `errbuf` NULL or `errbuf_len` writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tg_intent_wait_key(
+    publisher: *const tg_publisher,
+    key: *const u8,
+    key_len: usize,
+    seen: usize,
+    timeout_ms: u32,
+    changed: *mut i32,
+    errbuf: *mut c_char,
+    errbuf_len: usize,
+) -> tg_status {
+    guarded(errbuf, errbuf_len, || {
+        let changed = changed.as_mut().ok_or_else(|| Error::bad_request("changed: NULL pointer"))?;
+        *changed = 0;
+        let log = log_of(publisher)?;
+        let key = bytes(key, key_len, "key")?;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        *changed = i32::from(log.wait_key(key, seen, deadline));
+        Ok(())
+    })
+}
+
 /// Writes the records of `key` read so far, in offset order, to `out` (each
 /// `TG_INTENT_RECORD_HEAD` bytes then its value) and their total size to `*len`; 413 when
 /// `capacity` is smaller (`*len` says how much is needed: call again).

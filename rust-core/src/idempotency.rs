@@ -221,6 +221,22 @@ impl IntentLog {
         }
     }
 
+    /// Waits until the number of `key`'s records read differs from `seen` (another replica's
+    /// answer or intent came in, or old ones were dropped), or `deadline`: whether it does.
+    pub fn wait_key(&self, key: &[u8], seen: usize, deadline: Instant) -> bool {
+        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if state.by_key.get(key).map_or(0, Vec::len) != seen {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
     /// The records of `key` read so far, in offset order.
     pub fn records(&self, key: &[u8]) -> Vec<LogRecord> {
         let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());

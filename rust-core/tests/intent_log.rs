@@ -50,9 +50,21 @@ fn two_logs_agree_on_the_order_of_a_keys_intents() {
     assert_eq!(a.records(b"route\x00Topic\x00k-2").len(), 1);
     assert!(a.records(b"route\x00Topic\x00k-3").is_empty());
 
+    // A wait for another record of a key ends when one comes in, not before.
+    let seen = a.records(key).len();
+    assert!(!a.wait_key(key, seen, Instant::now() + Duration::from_millis(200)), "woken with nothing new");
+    let (a, key_owned) = (std::sync::Arc::new(a), key.to_vec());
+    let waiter = {
+        let a = a.clone();
+        std::thread::spawn(move || a.wait_key(&key_owned, seen, Instant::now() + Duration::from_secs(60)))
+    };
+    let answer = b.append(key, b"answer b").unwrap();
+    assert!(waiter.join().unwrap(), "the wait did not end when the key's next record came in");
+    assert_eq!(a.records(key).last().map(|r| r.offset), Some(answer.offset));
+
     // A log opened later (a restarted replica) reads the window back.
     let c = IntentLog::open(&config, &topic, window).unwrap();
-    assert!(c.wait_read(db.partition, db.offset, deadline), "c did not read the window back");
+    assert!(c.wait_read(answer.partition, answer.offset, deadline), "c did not read the window back");
     assert_eq!(c.records(key), a.records(key));
     // Kafka's own consumer reads the same records there.
     let java = read_back(&topic, da.partition, da.offset, 1);
@@ -88,6 +100,13 @@ fn the_c_abi_appends_waits_and_lists_and_refuses_without_the_option() {
     // SAFETY: as above.
     let st = unsafe { tg_intent_wait_read(p, d.partition, d.offset, 60_000, &mut read, errbuf.as_mut_ptr(), 512) };
     assert_eq!((st, read), (tg_status::Ok, 1), "{}", msg(&errbuf));
+    let mut changed = 1;
+    // SAFETY: as above; the key has one record, so a wait for another runs out.
+    let st = unsafe { tg_intent_wait_key(p, key.as_ptr(), key.len(), 1, 50, &mut changed, errbuf.as_mut_ptr(), 512) };
+    assert_eq!((st, changed), (tg_status::Ok, 0), "{}", msg(&errbuf));
+    // SAFETY: as above; seen 0 differs from the one record read.
+    let st = unsafe { tg_intent_wait_key(p, key.as_ptr(), key.len(), 0, 50, &mut changed, errbuf.as_mut_ptr(), 512) };
+    assert_eq!((st, changed), (tg_status::Ok, 1), "{}", msg(&errbuf));
     let mut len = 0usize;
     // SAFETY: out NULL with capacity 0 asks for the size.
     let st = unsafe {

@@ -22,6 +22,9 @@ type IntentLog interface {
 	IntentAppend(key, value []byte) (d Delivery, status int, msg string)
 	// IntentWaitRead waits at most timeout until the log is read past offset of partition.
 	IntentWaitRead(partition int32, offset int64, timeout time.Duration) (read bool, status int, msg string)
+	// IntentWaitKey waits at most timeout until the number of key's records read differs from
+	// seen (a record of it came in).
+	IntentWaitKey(key []byte, seen int, timeout time.Duration) (changed bool, status int, msg string)
 	// IntentRecords lists key's records read so far, in offset order.
 	IntentRecords(key []byte) (recs []IntentRecord, status int, msg string)
 }

@@ -61,6 +61,19 @@ func (c *corePublisher) IntentWaitRead(partition int32, offset int64, timeout ti
 	return read == 1, 200, ""
 }
 
+// IntentWaitKey implements IntentLog with tg_intent_wait_key.
+func (c *corePublisher) IntentWaitKey(key []byte, seen int, timeout time.Duration) (bool, int, string) {
+	var errbuf [errBufLen]C.char
+	var changed C.int32_t
+	ms := min(max(timeout.Milliseconds(), 0), 1<<31)
+	st := C.tg_intent_wait_key(c.p, bytesPtr(key), C.size_t(len(key)), C.size_t(seen), C.uint32_t(ms), &changed,
+		&errbuf[0], C.size_t(len(errbuf)))
+	if int(st) != 200 {
+		return false, int(st), C.GoString(&errbuf[0])
+	}
+	return changed == 1, 200, ""
+}
+
 // IntentRecords implements IntentLog with tg_intent_records (called again with the size it
 // asks for when the first buffer is too small).
 func (c *corePublisher) IntentRecords(key []byte) ([]IntentRecord, int, string) {

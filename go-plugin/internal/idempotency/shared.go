@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/topicgate/topicgate/go-plugin/internal/config"
@@ -58,8 +59,11 @@ var replicaID = func() string {
 	return h + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 }()
 
-// sharedPoll is how often a request waiting for another replica's answer looks at the log again.
-const sharedPoll = 20 * time.Millisecond
+// sharedCheck bounds one wait for another replica's answer, so a client that went away is noticed.
+const sharedCheck = 250 * time.Millisecond
+
+// sharedMinWait is the least time left worth waiting for another replica's answer; less is a 409.
+const sharedMinWait = 20 * time.Millisecond
 
 // defaultSharedWait bounds a keyed request without a deadline.
 const defaultSharedWait = 30 * time.Second
@@ -136,7 +140,10 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 		if code == 200 || code == 404 {
 			code = http.StatusServiceUnavailable
 		}
-		fail(code, fmt.Sprintf("%s %q: the shared idempotency log: %s; nothing written; retry later", ic.Header, key, msg))
+		// msg is about the log's own record (the core's words may say it "may have been written"
+		// and "retry later"): the request's record was not written either way.
+		msg = strings.TrimSuffix(strings.TrimSuffix(msg, "; retry later"), "; retry")
+		fail(code, fmt.Sprintf("%s %q: the shared idempotency log failed (its record: %s); this request's record was not written; retry later", ic.Header, key, msg))
 	}
 	appendRec := func(v logRecord) (core.Delivery, bool) {
 		b, _ := json.Marshal(v)
@@ -245,14 +252,21 @@ func serveShared(w http.ResponseWriter, r *http.Request, l core.IntentLog, deliv
 			waited = true
 			metrics.Idempotency(metrics.IdemWaited)
 		}
-		if time.Until(deadline) < sharedPoll {
+		if time.Until(deadline) < sharedMinWait {
 			metrics.Idempotency(metrics.IdemConflict)
 			fail(http.StatusConflict, fmt.Sprintf("%s %q: a request with this key is still in flight; retry later", ic.Header, key))
 			return
 		}
-		select {
-		case <-r.Context().Done():
-		case <-time.After(sharedPoll):
+		if r.Context().Err() != nil {
+			giveUp(http.StatusServiceUnavailable, "the client went away while another replica served the key")
+			return
+		}
+		// Woken by the next record of the key (the owner's answer, release or a takeover), else
+		// at the owner's until (then searched for), the request's deadline or the next check.
+		wait := min(time.Until(deadline), time.Until(time.UnixMilli(o.rec.Until))+time.Millisecond, sharedCheck)
+		if _, st, msg := l.IntentWaitKey(logKey, len(recs), max(wait, time.Millisecond)); st != 200 {
+			giveUp(st, msg)
+			return
 		}
 	}
 }
