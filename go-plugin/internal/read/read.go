@@ -82,6 +82,35 @@ func slotsOf(key string, n int) chan struct{} {
 	return s.(chan struct{})
 }
 
+// admit takes a reader's slots, the gateway's first (max_gateway_readers), then the route's and
+// the topic's; it answers the func that gives them all back, or nil and why (for a 503) with
+// none held: a slot taken before a later one refused is given back at once.
+func admit(rc *config.Route, topic string) (release func(), busy string) {
+	if !takeGateway() {
+		return nil, fmt.Sprintf("%d readers already read on this gateway (max_gateway_readers); retry later", MaxGatewayReaders())
+	}
+	s := slotsOf(rc.Prefix, rc.Read.MaxReaders)
+	select {
+	case s <- struct{}{}:
+	default:
+		giveGateway()
+		return nil, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s))
+	}
+	ts := slotsOf(rc.Prefix+"\x00"+topic, rc.Read.MaxReadersPerTopic)
+	select {
+	case ts <- struct{}{}:
+	default:
+		<-s
+		giveGateway()
+		return nil, fmt.Sprintf("%d readers already read topic %q on this route (read.max_readers_per_topic); retry later", cap(ts), topic)
+	}
+	return func() {
+		<-ts
+		<-s
+		giveGateway()
+	}, ""
+}
+
 // Wanted tells whether the router should hand r to Serve: a GET on a route with a read block.
 func Wanted(r *http.Request, rc *config.Route) bool {
 	return r.Method == http.MethodGet && rc.Read != nil
@@ -104,22 +133,12 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	s := slotsOf(rc.Prefix, rc.Read.MaxReaders)
-	select {
-	case s <- struct{}{}:
-		defer func() { <-s }()
-	default:
-		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s)))
+	release, busy := admit(rc, topic)
+	if release == nil {
+		fail(http.StatusServiceUnavailable, busy)
 		return
 	}
-	ts := slotsOf(rc.Prefix+"\x00"+topic, rc.Read.MaxReadersPerTopic)
-	select {
-	case ts <- struct{}{}:
-		defer func() { <-ts }()
-	default:
-		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read topic %q on this route (read.max_readers_per_topic); retry later", cap(ts), topic))
-		return
-	}
+	defer release()
 	if sse {
 		defer metrics.ReaderIn("sse")()
 		stream(w, r, o, rc.Read, req, f)
