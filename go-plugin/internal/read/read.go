@@ -356,8 +356,8 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(v))
 		_ = ctl.Flush()
 	}
-	// The first page waits for nothing, so the stream's status and headers go out at once.
-	wait := min(rd.KeepAliveMs, config.SSEPageWaitMs)
+	// The first page waits for nothing, and neither do the pages catching up to the follower (it
+	// waits at the tail), so the stream's status and headers go out at once.
 	req.WaitMs = 0
 	var pos Positions
 	started := false
@@ -400,10 +400,13 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		_ = ctl.SetWriteDeadline(time.Time{})
 		return true
 	}
-	// Only streams of every partition share the follower: its positions name them all.
-	shared := req.Partitions == nil
 	var at Positions // the follower's next round, once joined
-	key := followerKey{pub: o.Pub, topic: req.Topic, raw: req.RawOnError}
+	// A stream of one partition (partition=) follows that partition's follower: its positions
+	// (event ids) name only that partition, as its pages'.
+	key := followerKey{pub: o.Pub, topic: req.Topic, raw: req.RawOnError, partition: -1}
+	if req.Partitions != nil {
+		key.partition = req.Partitions[0]
+	}
 	defer func() {
 		if me != nil {
 			leave(key, me)
@@ -428,11 +431,6 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		if pos != nil {
 			req.Offsets = pos.offsets()
 			req.Start = "earliest"
-			// At the tail without a follower (one partition): wait there; catching up: read on.
-			req.WaitMs = 0
-			if !shared {
-				req.WaitMs = wait
-			}
 		}
 		b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
 		if st != http.StatusOK {
@@ -492,7 +490,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		}
 		// A page short of its limit reached the end: join the follower, then read up to where
 		// its next round starts (the records written meanwhile) before writing its rounds.
-		if shared && me == nil && len(p.Records) < req.Limit {
+		if me == nil && len(p.Records) < req.Limit {
 			me, at = join(key, pos, rd.MaxClientBufferBytes)
 		}
 	}
