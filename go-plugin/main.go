@@ -19,6 +19,7 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/core"
 	"github.com/topicgate/topicgate/go-plugin/internal/logging"
 	"github.com/topicgate/topicgate/go-plugin/internal/metrics"
+	"github.com/topicgate/topicgate/go-plugin/internal/read"
 	"github.com/topicgate/topicgate/go-plugin/internal/router"
 	"github.com/topicgate/topicgate/go-plugin/internal/shutdown"
 )
@@ -81,6 +82,8 @@ func serverFactory(ctx context.Context, extra map[string]interface{}, next http.
 		budget.Bodies.SetLimit(cfg.MaxBufferedBodyBytes)
 	}
 	logging.Info(fmt.Sprintf("request bodies buffered at once: at most %d bytes (max_buffered_body_bytes)", budget.Bodies.Limit()))
+	read.SetMaxGatewayReaders(cfg.MaxGatewayReaders) // one bound for the process, as the body budget
+	logging.Info(fmt.Sprintf("readers at once, all routes: at most %d (max_gateway_readers)", read.MaxGatewayReaders()))
 	if cfg.ReadyPath != "" {
 		logging.Info("serving readiness at", cfg.ReadyPath, fmt.Sprintf("(ready_requires_broker %v)", cfg.ReadyRequiresBroker))
 	}

@@ -314,3 +314,171 @@ def test_a_page_ends_before_its_byte_bound_and_next_resumes_exactly(fgw, ftopics
     # Ten records of ~1 KB never fit one 4 KiB page; together the pages hold each exactly once.
     assert pages[0] < len(placed), pages
     assert len(seen) == len(set(seen)) and sorted(seen) == sorted(placed), (pages, seen)
+
+
+PARTITION_CLIENTS = 200
+
+
+async def sse_events(port, path, last_id, opened, want, got):
+    """One event stream on a raw socket: records its (partition, offset, event id) triples in got
+    until it holds want of them or the stream ends."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                     f"Last-Event-ID: {last_id}\r\n\r\n".encode())
+        await writer.drain()
+        status = await reader.readline()
+        assert b" 200 " in status, status
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        opened.set_result(True)
+        buf, event_id = b"", None
+        while len(got) < want:
+            size = await reader.readline()
+            if not size or int(size.split(b";")[0], 16) == 0:
+                return
+            buf += await reader.readexactly(int(size.split(b";")[0], 16))
+            await reader.readexactly(2)
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line.startswith(b"id: "):
+                    event_id = line[4:].decode()
+                elif line.startswith(b"data: "):
+                    d = json.loads(line[6:])
+                    got.append((d["partition"], d["offset"], event_id))
+    finally:
+        if not opened.done():
+            opened.set_result(False)
+        writer.close()
+
+
+def test_partition_streams_share_the_topics_follower_and_resume_exactly(fgw, ftopics):
+    topic = fgw.topic
+    # The earlier tests' followers stop after their last round (5 s at most while idle).
+    deadline = time.monotonic() + 30
+    while metric(fgw.metrics(), "topicgate_read_followers") != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert metric(fgw.metrics(), "topicgate_read_followers") == 0
+    r = get(fgw, f"/f/event/{topic}?limit=1")
+    assert r.status == 200, r
+    start = r.json()["next"]  # every partition's end
+    p0 = dict(kv.split(":") for kv in start.split(","))["0"]
+
+    async def run():
+        got = [[] for _ in range(PARTITION_CLIENTS)]
+        opened = [asyncio.get_running_loop().create_future() for _ in range(PARTITION_CLIENTS)]
+        tasks = []
+        for i in range(PARTITION_CLIENTS):
+            tasks.append(asyncio.create_task(
+                sse_events(fgw.port, f"/f/event/{topic}?partition=0", f"0:{p0}", opened[i], RECORDS // 2, got[i])))
+            if i % 50 == 49:
+                await asyncio.wait_for(asyncio.gather(*opened[i - 49:i + 1]), 60)
+        assert all(await asyncio.wait_for(asyncio.gather(*opened), 60))
+        # A stream joins once its first page found the end: all of them, one follower.
+        deadline = time.monotonic() + 30
+        while metric(fgw.metrics(), "topicgate_read_followers") < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        by_partition_streams = metric(fgw.metrics(), "topicgate_read_followers")
+        # A stream of every partition follows a follower of its own beside it.
+        every, every_opened = [], asyncio.get_running_loop().create_future()
+        tasks.append(asyncio.create_task(
+            sse_events(fgw.port, f"/f/event/{topic}", start, every_opened, RECORDS, every)))
+        assert await asyncio.wait_for(every_opened, 60)
+        snap = fgw.metrics()
+        followers = metric(snap, "topicgate_read_followers")
+        fetches0 = metric(snap, "topicgate_read_follower_fetches_total", topic=topic)
+        t0 = time.monotonic()
+        recs = [(i % PARTITIONS, f"k{i}".encode(), proto_event(f"p{i}", i, "x"), []) for i in range(RECORDS)]
+        placed = await asyncio.to_thread(produce, fgw.bootstrap, topic, recs)
+        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        elapsed = time.monotonic() - t0
+        fetches = metric(fgw.metrics(), "topicgate_read_follower_fetches_total", topic=topic) - fetches0
+        return got, every, placed, (by_partition_streams, followers), fetches, elapsed
+
+    got, every, placed, followers, fetches, elapsed = asyncio.run(run())
+    print(f"\n{PARTITION_CLIENTS} partition streams: {fetches:.0f} follower fetch rounds for {RECORDS} records "
+          f"in {elapsed:.1f} s")
+    # One follower for the 200 partition streams (before: none, each read its own pages), one more
+    # for the stream of every partition.
+    assert followers == (1, 2), followers
+    want = sorted(o for p, o in placed if p == 0)
+    assert len(want) == RECORDS // 2
+    for i, g in enumerate(got):
+        # Only partition 0, every record once, each id naming only that partition, after the event.
+        assert [(p, o) for p, o, _ in g] == [(0, o) for o in want], f"client {i}: {g}"
+        assert [e for _, _, e in g] == [f"0:{o + 1}" for o in want], f"client {i}: {g}"
+    assert sorted((p, o) for p, o, _ in every) == sorted(placed)
+    # Rounds end at their first record, or after 5 s idle: per follower at most its records plus
+    # the idle rounds (partition 0's 20, all 40), not one per client.
+    assert fetches <= RECORDS // 2 + RECORDS + 2 * (elapsed / 5 + 2), fetches
+    assert fetches < PARTITION_CLIENTS / 2, fetches
+
+    # Resume: a client that reconnects with the id of its 5th event gets exactly the ones after it.
+    last_id = got[0][4][2]
+
+    async def resume():
+        rest, opened = [], asyncio.get_running_loop().create_future()
+        await asyncio.wait_for(
+            sse_events(fgw.port, f"/f/event/{topic}?partition=0", last_id, opened, len(want) - 5, rest), 60)
+        return rest
+
+    rest = asyncio.run(resume())
+    assert [(p, o) for p, o, _ in rest] == [(0, o) for o in want[5:]], rest
+
+
+def test_a_partition_stream_that_never_reads_is_cut_for_falling_behind(fgw, ftopics):
+    topic = fgw.json_topic
+    r = get(fgw, f"/f/small/{topic}?partition=0&limit=1")
+    assert r.status == 200, r
+    cuts0 = metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow")
+    followers0 = metric(fgw.metrics(), "topicgate_read_followers")
+    # A small receive buffer, so the gateway's writes block after a few MB whatever the TCP tuning.
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", fgw.port))
+    s.sendall(f"GET /f/small/{topic}?partition=0 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              f"Last-Event-ID: {r.json()['next']}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 4096:
+        chunk = s.recv(1)
+        assert chunk, f"the stream ended before its head: {head!r}"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    # Its first page found the end: it joins partition 0's follower, then reads nothing more.
+    deadline = time.monotonic() + 30
+    while metric(fgw.metrics(), "topicgate_read_followers") <= followers0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert metric(fgw.metrics(), "topicgate_read_followers") == followers0 + 1
+    # Partition 0's records fill its queue past read.max_client_buffer_bytes (64 KiB): written until
+    # the follower drops it, bounded.
+    def cut():
+        return metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") >= cuts0 + 1
+
+    written = 0
+    for _ in range(MAX_CUT_BATCHES):
+        if cut():
+            break
+        produce(fgw.bootstrap, topic,
+                [(0, None, json.dumps({"n": written + i, "pad": "w" * 10000}).encode(), []) for i in range(500)])
+        written += 500
+        until = time.monotonic() + 3
+        while not cut() and time.monotonic() < until:
+            time.sleep(0.1)
+    assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1, \
+        f"no slow cut after {written} records of ~10 KB"
+    # The connection ends (at the latest at the 30 s write deadline): what the sockets held, then
+    # nothing; the handler logs why once its blocked write gives up.
+    got = 0
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    assert got > 0
+    why = f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)"
+    deadline = time.monotonic() + 30
+    while why not in fgw.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert why in fgw.log()

@@ -62,6 +62,9 @@ type Plugin struct {
 	// MaxBufferedBodyBytes (server mode; 0: not set, budget.Default) bounds the request body bytes
 	// the whole process holds at once.
 	MaxBufferedBodyBytes int64
+	// MaxGatewayReaders (server mode; 0: not set, DefaultMaxGatewayReaders) bounds the pages and
+	// event streams of every route of the process at once (max_gateway_readers).
+	MaxGatewayReaders int
 	// KeySchema says the core encodes record keys with a key schema (core.key_schema set): keys
 	// are then JSON, and an envelope's "key" may be any JSON value.
 	KeySchema bool
@@ -95,6 +98,7 @@ type rawConfig struct {
 	ReadyPath         *string         `json:"ready_path"`
 	MaxBufferedBody   *int64          `json:"max_buffered_body_bytes"`
 	ReadyRequires     *bool           `json:"ready_requires_broker"`
+	MaxGatewayReaders *int            `json:"max_gateway_readers"`
 	rawRoute
 }
 
@@ -141,8 +145,14 @@ func parseConfig(block []byte, getenv func(string) (string, bool), server bool) 
 	if !server && (raw.MetricsPath != nil || raw.ReadyPath != nil) {
 		return nil, fmt.Errorf("%s: metrics_path and ready_path belong in the plugin/http-server block (it sees every request)", Name)
 	}
-	if !server && (raw.MaxBufferedBody != nil || raw.ReadyRequires != nil) {
-		return nil, fmt.Errorf("%s: max_buffered_body_bytes and ready_requires_broker belong in the plugin/http-server block (they are process-wide)", Name)
+	if !server && (raw.MaxBufferedBody != nil || raw.ReadyRequires != nil || raw.MaxGatewayReaders != nil) {
+		return nil, fmt.Errorf("%s: max_buffered_body_bytes, max_gateway_readers and ready_requires_broker belong in the plugin/http-server block (they are process-wide)", Name)
+	}
+	if v := raw.MaxGatewayReaders; v != nil {
+		if *v < 0 || *v > MaxGatewayReadersLimit {
+			return nil, fmt.Errorf("%s: max_gateway_readers must be 1 to %d (0 or absent: the default, %d)", Name, MaxGatewayReadersLimit, DefaultMaxGatewayReaders)
+		}
+		cfg.MaxGatewayReaders = *v
 	}
 	if raw.MaxBufferedBody != nil {
 		if *raw.MaxBufferedBody < 1 {

@@ -84,6 +84,10 @@ func TestConfigErrors(t *testing.T) {
 		"bad retry":        {false, `{"core":{},"topics":["T"],"retry_after_seconds":0}`, `retry_after_seconds`},
 		"zero budget":      {true, `{"routes":[],"max_buffered_body_bytes":0}`, `max_buffered_body_bytes must be at least 1`},
 		"client budget":    {false, `{"core":{},"topics":["T"],"max_buffered_body_bytes":10}`, `belong in the plugin/http-server block`},
+		"negative readers": {true, `{"routes":[],"max_gateway_readers":-1}`, `max_gateway_readers must be 1 to 1000000 (0 or absent: the default, 10000)`},
+		"too many readers": {true, `{"routes":[],"max_gateway_readers":1000001}`, `max_gateway_readers must be 1 to 1000000`},
+		"not a number":     {true, `{"routes":[],"max_gateway_readers":"5"}`, `max_gateway_readers`},
+		"client readers":   {false, `{"core":{},"topics":["T"],"max_gateway_readers":10}`, `belong in the plugin/http-server block`},
 		"client ready":     {false, `{"core":{},"topics":["T"],"ready_requires_broker":true}`, `belong in the plugin/http-server block`},
 		"v3 no records":    {false, `{"core":{},"topics":["T"],"api":"confluent-v3","batch":{"max_records":0}}`, `max_records must be at least 1 on an "api": "confluent-v3" route`},
 	}
@@ -149,12 +153,16 @@ func TestServerMetricsAndReadyPaths(t *testing.T) {
 // broker), taken from the server block when given.
 func TestServerProcessSettings(t *testing.T) {
 	cfg, err := ParseServer([]byte(`{"routes":[]}`), env(nil))
-	if err != nil || cfg.MaxBufferedBodyBytes != 0 || cfg.ReadyRequiresBroker {
+	if err != nil || cfg.MaxBufferedBodyBytes != 0 || cfg.ReadyRequiresBroker || cfg.MaxGatewayReaders != 0 {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
-	cfg, err = ParseServer([]byte(`{"routes":[],"max_buffered_body_bytes":4096,"ready_requires_broker":true}`), env(nil))
-	if err != nil || cfg.MaxBufferedBodyBytes != 4096 || !cfg.ReadyRequiresBroker {
+	cfg, err = ParseServer([]byte(`{"routes":[],"max_buffered_body_bytes":4096,"ready_requires_broker":true,"max_gateway_readers":7}`), env(nil))
+	if err != nil || cfg.MaxBufferedBodyBytes != 4096 || !cfg.ReadyRequiresBroker || cfg.MaxGatewayReaders != 7 {
 		t.Fatalf("set: %+v %v", cfg, err)
+	}
+	// 0 is the default, as when absent (the read package reads it so).
+	if cfg, err = ParseServer([]byte(`{"routes":[],"max_gateway_readers":0}`), env(nil)); err != nil || cfg.MaxGatewayReaders != 0 {
+		t.Fatalf("zero: %+v %v", cfg, err)
 	}
 }
 

@@ -15,6 +15,11 @@ const (
 	defaultSSEPageWaitMs = 5000
 	// defaultMaxClientBufferBytes bounds the events queued for one stream (4 MiB).
 	defaultMaxClientBufferBytes = 4 << 20
+	// DefaultMaxGatewayReaders is max_gateway_readers unless the server block sets it: pages and
+	// event streams of all routes at once (a stream costs a goroutine, a socket and its queue).
+	DefaultMaxGatewayReaders = 10000
+	// MaxGatewayReadersLimit is the largest max_gateway_readers accepted.
+	MaxGatewayReadersLimit = 1000000
 	// defaultMaxPageBytes bounds the record JSON of one page's answer (16 MiB).
 	defaultMaxPageBytes = 16 << 20
 )

@@ -33,15 +33,15 @@ var (
 	}, []string{"reason"})
 	readFollowers = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: metricsPrefix + "read_followers",
-		Help: "Followers running now: one per topic read by event streams, sharing its fetches.",
+		Help: "Followers running now: one per topic read by event streams of every partition and one per partition read by partition= streams, sharing their fetches.",
 	})
 	readFollowerFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricsPrefix + "read_follower_fetches_total",
-		Help: "Fetch rounds of the followers (each reads every partition once for all its streams), by topic.",
+		Help: "Fetch rounds of the followers (each reads the partitions it follows once for all its streams), by topic.",
 	}, []string{"topic"})
 	readLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: metricsPrefix + "read_lag_records",
-		Help: "Records a topic's follower is behind the partitions' ends after its last round (event streams at the tail lag as much), by topic.",
+		Help: "Records a topic's most lagging follower is behind the ends of the partitions it reads after its last round (event streams at the tail lag as much), by topic.",
 	}, []string{"topic"})
 )
 

@@ -13,16 +13,22 @@ import (
 	"github.com/topicgate/topicgate/go-plugin/internal/respond"
 )
 
-// Shared fetches (issue #22): per gateway, topic and raw_on_error setting one follower reads the
-// topic's tail through a core tail (one consumer kept assigned, whatever the number of clients)
-// and hands each round's records to every event stream that has caught up with it. A stream behind the tail reads its own pages until it reaches the follower, then
-// joins; positions stay the client's, so resuming is exact as before.
+// Shared fetches (issue #22): per gateway, topic, raw_on_error setting and partition streamed
+// (every partition, or the one of partition= streams) one follower reads the topic's tail through
+// a core tail (one consumer kept assigned, whatever the number of clients) and hands each round's
+// records to every event stream that has caught up with it. A stream behind the tail reads its
+// own pages until it reaches the follower, then joins; positions stay the client's, so resuming
+// is exact as before.
 
-// followerKey names a follower: what its pages depend on.
+// followerKey names a follower: what its rounds depend on.
 type followerKey struct {
 	pub   core.Publisher
 	topic string
 	raw   bool
+	// partition is the one partition its streams read (partition=); -1: every partition. A
+	// stream's event ids name the partitions it reads, so a stream of one partition follows a
+	// tail of that partition only.
+	partition int32
 }
 
 // fevent is one record as the follower read it, parsed once for every client.
@@ -42,6 +48,7 @@ type follower struct {
 	key  followerKey
 	next Positions // where the next round reads from; guarded by fanMu
 	subs map[*sub]struct{}
+	lag  int64 // records behind the ends after its last round; guarded by fanMu
 }
 
 // sub is a stream's place at a follower: the rounds it has not written yet.
@@ -116,13 +123,41 @@ func (f *follower) dropLocked(s *sub, why, reason string, status int) {
 	}
 }
 
+// topicLagLocked is the lag of topic's most lagging follower (its streams of every partition and
+// of single partitions have followers of their own); fanMu is held.
+func topicLagLocked(topic string) int64 {
+	var lag int64
+	for k, f := range followers {
+		if k.topic == topic {
+			lag = max(lag, f.lag)
+		}
+	}
+	return lag
+}
+
+// lagGone takes the stopped follower's lag out of its topic's (gone with the topic's last one).
+func (f *follower) lagGone() {
+	fanMu.Lock()
+	defer fanMu.Unlock()
+	for k := range followers {
+		if k.topic == f.key.topic {
+			metrics.ReadLag(f.key.topic, topicLagLocked(f.key.topic))
+			return
+		}
+	}
+	metrics.ReadLagGone(f.key.topic)
+}
+
 // run reads rounds until no stream is left or a fetch fails (every stream then ends with why).
 func (f *follower) run() {
 	defer metrics.ReadFollowers(-1)
-	defer metrics.ReadLagGone(f.key.topic)
+	defer f.lagGone()
 	fanMu.Lock()
 	req := pageRequest{Topic: f.key.topic, Start: "earliest", Offsets: f.next.offsets(), RawOnError: f.key.raw}
 	fanMu.Unlock()
+	if f.key.partition >= 0 {
+		req.Partitions = []int32{f.key.partition}
+	}
 	// One consumer kept assigned from the follower's start: Kafka serves it fetches as records
 	// arrive, not an assignment, fetch to the end and prefetch per round as a page's reader.
 	tail, st, msg := core.OpenTail(f.key.pub, mustJSON(req))
@@ -171,8 +206,9 @@ func (f *follower) run() {
 				lag += end - at
 			}
 		}
-		metrics.ReadLag(f.key.topic, lag)
 		fanMu.Lock()
+		f.lag = lag
+		metrics.ReadLag(f.key.topic, topicLagLocked(f.key.topic))
 		for k, v := range p.Next {
 			n, _ := strconv.ParseInt(k, 10, 32)
 			f.next[int32(n)] = v

@@ -82,6 +82,35 @@ func slotsOf(key string, n int) chan struct{} {
 	return s.(chan struct{})
 }
 
+// admit takes a reader's slots, the gateway's first (max_gateway_readers), then the route's and
+// the topic's; it answers the func that gives them all back, or nil and why (for a 503) with
+// none held: a slot taken before a later one refused is given back at once.
+func admit(rc *config.Route, topic string) (release func(), busy string) {
+	if !takeGateway() {
+		return nil, fmt.Sprintf("%d readers already read on this gateway (max_gateway_readers); retry later", MaxGatewayReaders())
+	}
+	s := slotsOf(rc.Prefix, rc.Read.MaxReaders)
+	select {
+	case s <- struct{}{}:
+	default:
+		giveGateway()
+		return nil, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s))
+	}
+	ts := slotsOf(rc.Prefix+"\x00"+topic, rc.Read.MaxReadersPerTopic)
+	select {
+	case ts <- struct{}{}:
+	default:
+		<-s
+		giveGateway()
+		return nil, fmt.Sprintf("%d readers already read topic %q on this route (read.max_readers_per_topic); retry later", cap(ts), topic)
+	}
+	return func() {
+		<-ts
+		<-s
+		giveGateway()
+	}, ""
+}
+
 // Wanted tells whether the router should hand r to Serve: a GET on a route with a read block.
 func Wanted(r *http.Request, rc *config.Route) bool {
 	return r.Method == http.MethodGet && rc.Read != nil
@@ -104,22 +133,12 @@ func Serve(w http.ResponseWriter, r *http.Request, o *request.Options, rc *confi
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	s := slotsOf(rc.Prefix, rc.Read.MaxReaders)
-	select {
-	case s <- struct{}{}:
-		defer func() { <-s }()
-	default:
-		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read on this route (read.max_readers); retry later", cap(s)))
+	release, busy := admit(rc, topic)
+	if release == nil {
+		fail(http.StatusServiceUnavailable, busy)
 		return
 	}
-	ts := slotsOf(rc.Prefix+"\x00"+topic, rc.Read.MaxReadersPerTopic)
-	select {
-	case ts <- struct{}{}:
-		defer func() { <-ts }()
-	default:
-		fail(http.StatusServiceUnavailable, fmt.Sprintf("%d readers already read topic %q on this route (read.max_readers_per_topic); retry later", cap(ts), topic))
-		return
-	}
+	defer release()
 	if sse {
 		defer metrics.ReaderIn("sse")()
 		stream(w, r, o, rc.Read, req, f)
@@ -337,8 +356,8 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		fmt.Fprintf(w, "event: end\ndata: %s\n\n", mustJSON(v))
 		_ = ctl.Flush()
 	}
-	// The first page waits for nothing, so the stream's status and headers go out at once.
-	wait := min(rd.KeepAliveMs, config.SSEPageWaitMs)
+	// The first page waits for nothing, and neither do the pages catching up to the follower (it
+	// waits at the tail), so the stream's status and headers go out at once.
 	req.WaitMs = 0
 	var pos Positions
 	started := false
@@ -381,10 +400,13 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		_ = ctl.SetWriteDeadline(time.Time{})
 		return true
 	}
-	// Only streams of every partition share the follower: its positions name them all.
-	shared := req.Partitions == nil
 	var at Positions // the follower's next round, once joined
-	key := followerKey{pub: o.Pub, topic: req.Topic, raw: req.RawOnError}
+	// A stream of one partition (partition=) follows that partition's follower: its positions
+	// (event ids) name only that partition, as its pages'.
+	key := followerKey{pub: o.Pub, topic: req.Topic, raw: req.RawOnError, partition: -1}
+	if req.Partitions != nil {
+		key.partition = req.Partitions[0]
+	}
 	defer func() {
 		if me != nil {
 			leave(key, me)
@@ -409,11 +431,6 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		if pos != nil {
 			req.Offsets = pos.offsets()
 			req.Start = "earliest"
-			// At the tail without a follower (one partition): wait there; catching up: read on.
-			req.WaitMs = 0
-			if !shared {
-				req.WaitMs = wait
-			}
 		}
 		b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
 		if st != http.StatusOK {
@@ -473,7 +490,7 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		}
 		// A page short of its limit reached the end: join the follower, then read up to where
 		// its next round starts (the records written meanwhile) before writing its rounds.
-		if shared && me == nil && len(p.Records) < req.Limit {
+		if me == nil && len(p.Records) < req.Limit {
 			me, at = join(key, pos, rd.MaxClientBufferBytes)
 		}
 	}
