@@ -93,7 +93,17 @@ impl Reader {
     /// A reader of the cluster `config` produces to, with its security settings and its
     /// non-producer `kafka.properties`.
     pub fn new(config: &Config) -> Result<Reader> {
-        let (cc, context) = client_config(config)?;
+        Reader::with(config, &[])
+    }
+
+    /// [`Reader::new`] with librdkafka `defaults` that the user's `kafka.properties` may override.
+    pub fn with(config: &Config, defaults: &[(&str, &str)]) -> Result<Reader> {
+        let (mut cc, context) = client_config(config)?;
+        for (k, v) in defaults {
+            if !config.kafka.properties.contains_key(*k) {
+                cc.set(*k, *v);
+            }
+        }
         let consumer = cc
             .create_with_context(context)
             .map_err(|e| Error::bad_request(format!("config: kafka.properties (reader): {e}")))?;

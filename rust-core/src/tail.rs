@@ -18,6 +18,12 @@ use crate::reader::Reader;
 const RELIST: Duration = Duration::from_secs(10);
 /// How long one poll of an empty round blocks, so a round ends close to its wait.
 const POLL_SLICE: Duration = Duration::from_millis(100);
+/// What librdkafka fetches ahead for a tail, in KiB (its default is 64 MiB): a tail lives as
+/// long as its stream, and a client that reads slowly must not make it hold a topic's backlog.
+const QUEUE_KBYTES: &str = "4096";
+/// How soon librdkafka fetches again once that queue has room (its default, 1 s, stalled a
+/// catching-up stream for ~850 ms whenever its 4 MiB filled).
+const QUEUE_BACKOFF_MS: &str = "10";
 
 /// A topic's partitions followed from chosen positions by a consumer of their own.
 pub struct Tail {
@@ -38,7 +44,10 @@ impl Tail {
         crate::publisher::check_topic(&req.topic)?;
         // The schema first: a topic without one cannot be read, whatever Kafka holds.
         publisher.value_schema(&req.topic)?;
-        let reader = Reader::new(publisher.config())?;
+        let reader = Reader::with(
+            publisher.config(),
+            &[("queued.max.messages.kbytes", QUEUE_KBYTES), ("fetch.queue.backoff.ms", QUEUE_BACKOFF_MS)],
+        )?;
         let partitions = partitions_of(&reader, req)?;
         let next = positions(&reader, &req.topic, &partitions, &req.offsets, &req.start)?;
         reader.assign_more(&req.topic, &next.iter().map(|(&p, &o)| (p, o)).collect::<Vec<_>>())?;

@@ -70,6 +70,21 @@ type page struct {
 	Ends map[string]int64 `json:"ends"`
 }
 
+// reachedEnds tells whether the page's next positions are at every partition's end as its
+// fetches saw it (false while a partition's end is not known yet).
+func (p *page) reachedEnds() bool {
+	for k, n := range p.Next {
+		if e, ok := p.Ends[k]; !ok || n < e {
+			return false
+		}
+	}
+	return true
+}
+
+// catchUpWaitMs is how long one round of a catching-up stream's tail waits for its first record:
+// an empty round that long, with every partition's end known, is the end.
+const catchUpWaitMs = 1000
+
 // slots bounds readers at once: each route's (read.max_readers), by path prefix, and each of its
 // topics' (read.max_readers_per_topic), by path prefix and topic.
 var slots sync.Map // string -> chan struct{}
@@ -412,6 +427,15 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 			leave(key, me)
 		}
 	}()
+	// After its first page a stream catches up through a tail of its own: one consumer kept
+	// assigned, which fetches ahead while the stream writes (a page per 1,000 records spent most
+	// of its time waiting on Kafka requests). Closed once the stream follows the follower.
+	var own *core.Tail
+	defer func() {
+		if own != nil {
+			own.Close()
+		}
+	}()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -425,14 +449,28 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		default:
 		}
 		if me != nil && !behind(pos, at) {
+			if own != nil {
+				own.Close()
+				own = nil
+			}
 			follow(w, r, ctl, rd, req.Topic, me, send, end)
 			return
 		}
-		if pos != nil {
-			req.Offsets = pos.offsets()
-			req.Start = "earliest"
+		var b []byte
+		var st int
+		var msg string
+		if pos == nil {
+			b, st, msg = core.ReadPage(o.Pub, mustJSON(req))
+		} else {
+			if own == nil {
+				req.Offsets = pos.offsets()
+				req.Start = "earliest"
+				own, st, msg = core.OpenTail(o.Pub, mustJSON(req))
+			}
+			if own != nil {
+				b, st, msg = own.Round(catchUpWaitMs, req.Limit)
+			}
 		}
-		b, st, msg := core.ReadPage(o.Pub, mustJSON(req))
 		if st != http.StatusOK {
 			st, msg = respond.CoreStatus(st, msg)
 			if !started {
@@ -483,14 +521,20 @@ func stream(w http.ResponseWriter, r *http.Request, o *request.Options, rd *conf
 		if !send(events) {
 			return
 		}
+		// The end: a first page short of its limit (a page reads to each partition's end), or a
+		// round of the stream's tail that reached every partition's end as its fetches saw it.
+		atEnd := len(p.Records) < req.Limit
+		if own != nil {
+			atEnd = p.reachedEnds()
+		}
 		// Joined and nothing more to read (records gone by retention meanwhile): follow from here.
-		if me != nil && len(events) == 0 {
+		if me != nil && len(events) == 0 && atEnd {
 			follow(w, r, ctl, rd, req.Topic, me, send, end)
 			return
 		}
-		// A page short of its limit reached the end: join the follower, then read up to where
-		// its next round starts (the records written meanwhile) before writing its rounds.
-		if me == nil && len(p.Records) < req.Limit {
+		// At the end: join the follower, then read up to where its next round starts (the records
+		// written meanwhile) before writing its rounds.
+		if me == nil && atEnd {
 			me, at = join(key, pos, rd.MaxClientBufferBytes)
 		}
 	}
