@@ -163,16 +163,18 @@ def test_a_thousand_streams_share_one_follower_and_get_every_record(fgw, ftopics
     assert fetches < CLIENTS / 10, fetches
 
 
-def open_unread_stream(fgw, topic):
-    """An event stream of topic from its end whose client reads nothing past the head. Its receive buffer is
-    small, so the gateway's writes block after a few MB whatever the machine's TCP tuning."""
-    r = get(fgw, f"/f/small/{topic}?limit=1")
+def open_unread_stream(fgw, topic, partition=None):
+    """An event stream of topic (of one partition, if given) from its end whose client reads
+    nothing past the head. Its receive buffer is small, so the gateway's writes block after a few
+    MB whatever the machine's TCP tuning."""
+    path = f"/f/small/{topic}" if partition is None else f"/f/small/{topic}?partition={partition}"
+    r = get(fgw, path + ("?" if partition is None else "&") + "limit=1")
     assert r.status == 200, r
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     s.settimeout(60)
     s.connect(("127.0.0.1", fgw.port))
-    s.sendall(f"GET /f/small/{topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
               f"Last-Event-ID: {r.json()['next']}\r\n\r\n".encode())
     # The answer's head goes out after the stream's first page: from then on it is at the end and
     # follows the topic's follower. (Records written before that page would make it catch up on its
@@ -186,11 +188,12 @@ def open_unread_stream(fgw, topic):
     return s
 
 
-def write_until_cut(fgw, topic, cuts0, pad):
+def write_until_cut(fgw, topic, cuts0, pad, partition=None):
     """Writes batches of 500 records of ~10 KB until the follower has dropped the one stream that
     reads nothing for falling behind; the records written. How many rounds that takes depends on
     how much the sockets absorbed before the handler's write blocked (one round is then being
-    written, one queued, the next passes read.max_client_buffer_bytes), so it is not fixed."""
+    written, one queued, the next passes read.max_client_buffer_bytes), so it is not fixed. The
+    records go to every partition in turn, or all to `partition`."""
     def cut():
         return metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") >= cuts0 + 1
 
@@ -200,7 +203,8 @@ def write_until_cut(fgw, topic, cuts0, pad):
         if cut() or time.monotonic() > deadline:
             break
         produce(fgw.bootstrap, topic,
-                [(i % PARTITIONS, None, json.dumps({"n": written + i, "pad": pad * 10000}).encode(), [])
+                [(i % PARTITIONS if partition is None else partition, None,
+                  json.dumps({"n": written + i, "pad": pad * 10000}).encode(), [])
                  for i in range(500)])
         written += 500
         # A follower round picks the batch up at once (it waits for records, not for time).
@@ -210,6 +214,21 @@ def write_until_cut(fgw, topic, cuts0, pad):
     assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1, \
         f"no slow cut after {written} records of ~10 KB"
     return written
+
+
+def read_answer(s):
+    """What the stream sends until the connection closes (the handler's blocked write gave up at
+    its 30 s deadline) or the chunked body ends (the handler was not blocked when it was cut: its
+    final event went out, and the connection stays for another request)."""
+    s.settimeout(60)
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
 
 
 def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bounded(fgw, ftopics):
@@ -227,17 +246,8 @@ def test_a_client_that_never_reads_is_cut_for_falling_behind_and_memory_stays_bo
     rss1 = fgw.rss()
     print(f"\nnever-reading client: {written} records of ~10 KB written; gateway RSS {rss0 / (1 << 20):.1f} -> {rss1 / (1 << 20):.1f} MiB")
     assert rss1 - rss0 < RSS_GROWTH_BOUND
-    # The answer ends: what was in the sockets drains, then the connection closes (the handler's
-    # blocked write gave up at its 30 s deadline) or the chunked body ends (the handler was not
-    # blocked when it was cut: its final event went out, and the connection stays for another request).
-    s.settimeout(60)
-    data = b""
-    while not data.endswith(b"\r\n0\r\n\r\n"):
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    # What was in the sockets drains, then the answer ends.
+    data = read_answer(s)
     assert 0 < len(data) < written * 10000, len(data)
 
 
@@ -248,13 +258,7 @@ def test_a_slow_client_is_cut_with_a_final_event_saying_why(fgw, ftopics):
     # The client reads nothing until the follower has dropped it (counted when it happens)...
     written = write_until_cut(fgw, topic, cuts0, "z")
     # ...then reads on, within the stall deadline: what was queued, then the final event with why.
-    data = b""
-    while not data.endswith(b"\r\n0\r\n\r\n"):
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = read_answer(s)
     tail = data[-2000:].decode(errors="replace")
     assert "event: end" in tail, tail[-500:]
     assert f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)" in tail, tail[-500:]
@@ -429,56 +433,17 @@ def test_partition_streams_share_the_topics_follower_and_resume_exactly(fgw, fto
 
 def test_a_partition_stream_that_never_reads_is_cut_for_falling_behind(fgw, ftopics):
     topic = fgw.json_topic
-    r = get(fgw, f"/f/small/{topic}?partition=0&limit=1")
-    assert r.status == 200, r
     cuts0 = metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow")
     followers0 = metric(fgw.metrics(), "topicgate_read_followers")
-    # A small receive buffer, so the gateway's writes block after a few MB whatever the TCP tuning.
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    s.settimeout(60)
-    s.connect(("127.0.0.1", fgw.port))
-    s.sendall(f"GET /f/small/{topic}?partition=0 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-              f"Last-Event-ID: {r.json()['next']}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head and len(head) < 4096:
-        chunk = s.recv(1)
-        assert chunk, f"the stream ended before its head: {head!r}"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 200 "), head
+    s = open_unread_stream(fgw, topic, partition=0)
     # Its first page found the end: it joins partition 0's follower, then reads nothing more.
     deadline = time.monotonic() + 30
     while metric(fgw.metrics(), "topicgate_read_followers") <= followers0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert metric(fgw.metrics(), "topicgate_read_followers") == followers0 + 1
-    # Partition 0's records fill its queue past read.max_client_buffer_bytes (64 KiB): written until
-    # the follower drops it, bounded.
-    def cut():
-        return metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") >= cuts0 + 1
-
-    written = 0
-    for _ in range(MAX_CUT_BATCHES):
-        if cut():
-            break
-        produce(fgw.bootstrap, topic,
-                [(0, None, json.dumps({"n": written + i, "pad": "w" * 10000}).encode(), []) for i in range(500)])
-        written += 500
-        until = time.monotonic() + 3
-        while not cut() and time.monotonic() < until:
-            time.sleep(0.1)
-    assert metric(fgw.metrics(), "topicgate_read_stream_cuts_total", reason="slow") == cuts0 + 1, \
-        f"no slow cut after {written} records of ~10 KB"
-    # The answer ends (at the latest at the 30 s write deadline): what the sockets held, then the
-    # connection closes (a blocked write gave up) or, when the handler was not blocked at the cut,
-    # the final event and the chunked body's end (the connection is kept for another request).
-    data = b""
-    while not data.endswith(b"\r\n0\r\n\r\n"):
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    assert data
+    # Partition 0's records fill its queue past read.max_client_buffer_bytes (64 KiB).
+    write_until_cut(fgw, topic, cuts0, "w", partition=0)
+    assert read_answer(s)
     why = f"fell more than {CLIENT_BUFFER} bytes of events behind (read.max_client_buffer_bytes)"
     deadline = time.monotonic() + 30
     while why not in fgw.log() and time.monotonic() < deadline:
