@@ -38,18 +38,27 @@ class ReadGateway(Gateway):
         if not self.schema_dir.exists():
             super().write_schemas()
 
-    def write_config(self):
-        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
-        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
-        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
-        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
+    def routes(self):
+        """The server block's routes (the read tests' modules give their own)."""
         readable = [self.topic, self.avro_topic, self.json_topic]
-        srv["routes"] = [
+        return [
             {"path_prefix": "/r/event/", "topics": [*readable, self.write_only_topic],
              "read": {"topics": readable, "raw_on_error": True, "keep_alive_ms": 500,
                       "max_stall_ms": STALL_MS}},
             {"path_prefix": "/r/write/", "topics": [self.topic]},
         ]
+
+    def server_settings(self):
+        """Settings of the server block beside its routes."""
+        return {}
+
+    def write_config(self):
+        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
+        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
+        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
+        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
+        srv.update(self.server_settings())
+        srv["routes"] = self.routes()
         base["endpoints"] = []
         base["port"] = self.port
         base["listen_ip"] = "127.0.0.1"
@@ -81,6 +90,18 @@ def create_topics(bootstrap, names):
             return names
         time.sleep(0.2)
     raise AssertionError(f"topics {names} did not appear within 30 s")
+
+
+def readable_topics(gw, paths):
+    """Creates the gateway's three topics and waits (30 s at most) until a page reads on each of
+    `paths`: leaders are elected a moment after the metadata names the partitions."""
+    names = create_topics(gw.bootstrap, [gw.topic, gw.json_topic, gw.avro_topic])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(get(gw, f"{p}?limit=1").status == 200 for p in paths):
+            return names
+        time.sleep(0.2)
+    raise AssertionError(f"topics {names} did not become readable within 30 s")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, Gateway, metric, running
-from test_read import PARTITIONS, create_topics, get, produce, proto_event
+from conftest import metric, running
+from test_read import PARTITIONS, ReadGateway, get, produce, proto_event, readable_topics
 
 CLIENTS = 1000
 RECORDS = 40
@@ -28,36 +28,17 @@ RSS_GROWTH_BOUND = 96 << 20  # what a never-reading client may add to the gatewa
 MAX_CUT_BATCHES = 20  # of 500 records of ~10 KB, written at most until a stream is cut
 
 
-class FanoutGateway(Gateway):
+class FanoutGateway(ReadGateway):
     """The gateway with only the routes these tests use."""
 
-    def write_schemas(self):
-        if not self.schema_dir.exists():
-            super().write_schemas()
-
-    def write_config(self):
-        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
-        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
-        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
-        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
-        srv["routes"] = [
+    def routes(self):
+        return [
             {"path_prefix": "/f/event/", "topics": [self.topic],
              "read": {"topics": [self.topic], "max_readers": CLIENTS + 100, "keep_alive_ms": 1000}},
             {"path_prefix": "/f/small/", "topics": [self.json_topic, self.avro_topic],
              "read": {"topics": [self.json_topic, self.avro_topic], "max_readers_per_topic": PER_TOPIC,
                       "max_client_buffer_bytes": CLIENT_BUFFER, "max_page_bytes": PAGE_BYTES, "max_stall_ms": 30000, "keep_alive_ms": 1000}},
         ]
-        base["endpoints"] = []
-        base["port"] = self.port
-        base["listen_ip"] = "127.0.0.1"
-        base["plugin"]["folder"] = str(ROOT / "build") + "/"
-        self.config_path.write_text(json.dumps(base, indent=2))
-
-    def create_glue_schema(self):
-        pass
-
-    def delete_glue_schema(self):
-        pass
 
     def rss(self):
         """The gateway process's resident set, in bytes (from /proc)."""
@@ -74,15 +55,7 @@ def fgw():
 
 @pytest.fixture(scope="module")
 def ftopics(fgw):
-    names = create_topics(fgw.bootstrap, [fgw.topic, fgw.json_topic, fgw.avro_topic])
-    deadline = time.monotonic() + 30
-    # Leaders are elected a moment after the metadata names the partitions: wait until a page reads.
-    paths = [f"/f/event/{fgw.topic}", f"/f/small/{fgw.json_topic}", f"/f/small/{fgw.avro_topic}"]
-    while time.monotonic() < deadline:
-        if all(get(fgw, f"{p}?limit=1").status == 200 for p in paths):
-            return names
-        time.sleep(0.2)
-    raise AssertionError(f"topics {names} did not appear within 30 s")
+    return readable_topics(fgw, [f"/f/event/{fgw.topic}", f"/f/small/{fgw.json_topic}", f"/f/small/{fgw.avro_topic}"])
 
 
 async def sse_client(port, path, last_id, opened, want, got):

@@ -7,49 +7,31 @@ Its own gateway (max_gateway_readers 3; routes /l/a/ and /l/b/, whose topic allo
 the test Kafka.
 """
 
-import json
 import socket
 import time
 
 import pytest
 
-from conftest import ROOT, Gateway, metric, running
-from test_read import create_topics, get
+from conftest import metric, running
+from test_read import ReadGateway, get, readable_topics
 
 GATEWAY_READERS = 3  # max_gateway_readers of this gateway
 SSE = {"Accept": "text/event-stream"}
 
 
-class LimitsGateway(Gateway):
+class LimitsGateway(ReadGateway):
     """The gateway with two read routes and a small gateway-wide reader bound."""
 
-    def write_schemas(self):
-        if not self.schema_dir.exists():
-            super().write_schemas()
+    def server_settings(self):
+        return {"max_gateway_readers": GATEWAY_READERS}
 
-    def write_config(self):
-        base = json.loads((ROOT / "krakend" / "krakend.json").read_text())
-        srv = base["extra_config"]["plugin/http-server"]["topicgate"]
-        srv["core"]["kafka"]["bootstrap_servers"] = self.bootstrap
-        srv["core"]["registry"] = {"kind": "file", "directory": str(self.schema_dir)}
-        srv["max_gateway_readers"] = GATEWAY_READERS
+    def routes(self):
         # Each route alone would admit more readers than the gateway does.
-        srv["routes"] = [
+        return [
             {"path_prefix": "/l/a/", "read": {"topics": [self.topic, self.json_topic], "keep_alive_ms": 500}},
             {"path_prefix": "/l/b/", "read": {"topics": [self.avro_topic], "max_readers_per_topic": 1,
                                               "keep_alive_ms": 500}},
         ]
-        base["endpoints"] = []
-        base["port"] = self.port
-        base["listen_ip"] = "127.0.0.1"
-        base["plugin"]["folder"] = str(ROOT / "build") + "/"
-        self.config_path.write_text(json.dumps(base, indent=2))
-
-    def create_glue_schema(self):
-        pass
-
-    def delete_glue_schema(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +41,7 @@ def lgw():
 
 @pytest.fixture(scope="module")
 def ltopics(lgw):
-    names = create_topics(lgw.bootstrap, [lgw.topic, lgw.json_topic, lgw.avro_topic])
-    # Leaders are elected a moment after the metadata names the partitions: wait until a page reads.
-    paths = [f"/l/a/{lgw.topic}", f"/l/a/{lgw.json_topic}", f"/l/b/{lgw.avro_topic}"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if all(get(lgw, f"{p}?limit=1").status == 200 for p in paths):
-            return names
-        time.sleep(0.2)
-    raise AssertionError(f"topics {names} did not appear within 30 s")
+    return readable_topics(lgw, [f"/l/a/{lgw.topic}", f"/l/a/{lgw.json_topic}", f"/l/b/{lgw.avro_topic}"])
 
 
 def open_stream(gw, path):
