@@ -71,19 +71,12 @@ pub unsafe extern "C" fn tg_read_page(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let out = out.as_mut().ok_or_else(|| Error::bad_request("out: NULL pointer"))?;
-        let out_len = out_len.as_mut().ok_or_else(|| Error::bad_request("out_len: NULL pointer"))?;
-        *out = std::ptr::null_mut();
-        *out_len = 0;
+        let (out, out_len) = answer_out(out, out_len)?;
         let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
         let reader = reader.as_ref().ok_or_else(|| Error::bad_request("reader: NULL pointer"))?;
         let req: PageRequest = serde_json::from_str(text(request, request_len, "request")?)
             .map_err(|e| Error::bad_request(format!("request: {e}")))?;
-        let page = read_page(&publisher.inner, &reader.pool, &req)?;
-        let bytes = serde_json::to_vec(&page).map_err(|e| Error::internal(format!("page: {e}")))?.into_boxed_slice();
-        *out_len = bytes.len();
-        *out = Box::into_raw(bytes).cast::<u8>();
-        Ok(())
+        write_answer(&read_page(&publisher.inner, &reader.pool, &req)?, out, out_len)
     })
 }
 
@@ -152,18 +145,11 @@ pub unsafe extern "C" fn tg_tail_round(
     errbuf_len: usize,
 ) -> tg_status {
     guarded(errbuf, errbuf_len, || {
-        let out = out.as_mut().ok_or_else(|| Error::bad_request("out: NULL pointer"))?;
-        let out_len = out_len.as_mut().ok_or_else(|| Error::bad_request("out_len: NULL pointer"))?;
-        *out = std::ptr::null_mut();
-        *out_len = 0;
+        let (out, out_len) = answer_out(out, out_len)?;
         let publisher = publisher.as_ref().ok_or_else(|| Error::bad_request("publisher: NULL pointer"))?;
         let tail = tail.as_ref().ok_or_else(|| Error::bad_request("tail: NULL pointer"))?;
         let mut tail = tail.tail.lock().unwrap_or_else(|e| e.into_inner());
-        let round = tail.round(&publisher.inner, Duration::from_millis(wait_ms), limit)?;
-        let bytes = serde_json::to_vec(&round).map_err(|e| Error::internal(format!("round: {e}")))?.into_boxed_slice();
-        *out_len = bytes.len();
-        *out = Box::into_raw(bytes).cast::<u8>();
-        Ok(())
+        write_answer(&tail.round(&publisher.inner, Duration::from_millis(wait_ms), limit)?, out, out_len)
     })
 }
 
@@ -176,4 +162,27 @@ pub unsafe extern "C" fn tg_tail_free(tail: *mut tg_tail) {
     if !tail.is_null() {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(tail))));
     }
+}
+
+/// The caller's answer slots, checked and emptied (NULL until an answer is written).
+///
+/// # Safety
+/// `out` and `out_len` must be NULL or writable.
+unsafe fn answer_out<'a>(
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> crate::error::Result<(&'a mut *mut u8, &'a mut usize)> {
+    let out = out.as_mut().ok_or_else(|| Error::bad_request("out: NULL pointer"))?;
+    let out_len = out_len.as_mut().ok_or_else(|| Error::bad_request("out_len: NULL pointer"))?;
+    *out = std::ptr::null_mut();
+    *out_len = 0;
+    Ok((out, out_len))
+}
+
+/// Hands `answer`'s JSON to the caller, to free with `tg_read_free`.
+fn write_answer(answer: &serde_json::Value, out: &mut *mut u8, out_len: &mut usize) -> crate::error::Result<()> {
+    let bytes = serde_json::to_vec(answer).map_err(|e| Error::internal(format!("answer: {e}")))?.into_boxed_slice();
+    *out_len = bytes.len();
+    *out = Box::into_raw(bytes).cast::<u8>();
+    Ok(())
 }
